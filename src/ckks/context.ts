@@ -1,0 +1,129 @@
+/**
+ * @module ckks/context
+ * Everything precomputed from a parameter set: the rings over Q and P with their NTT tables, the
+ * basis converters of hybrid key switching, Garner tables for decoding, Galois index maps and
+ * the constants of rescaling and ModDown. One `CkksContext` serves any number of keys, encoders
+ * and evaluators; objects carry their context and operations refuse objects from another
+ * parameter set (`ContextMismatchError`).
+ */
+import { BasisConverter } from '../ring/basis.js';
+import { GarnerTable } from '../ring/crt.js';
+import { automorphismNTTIndex, galoisElementForConjugation, galoisElementForRotation } from '../ring/automorphism.js';
+import { invMod, mulMod, reduce, shoup } from '../ring/modulus.js';
+import { Ring } from '../ring/ring.js';
+import { ContextMismatchError } from './errors.js';
+import { Parameters, type ParametersLiteral } from './params.js';
+
+/** Precomputed tables of one parameter set. */
+export class CkksContext {
+  readonly params: Parameters;
+  readonly N: number;
+  readonly ringQ: Ring;
+  readonly ringP: Ring;
+  /** [P]_{q_i} for every Q prime. */
+  readonly pModQ: Int32Array;
+  /** [P^−1]_{q_i} and quotients. */
+  readonly pInvModQ: Int32Array;
+  readonly pInvModQF: Float64Array;
+  /** Converter P → all Q primes (ModDown). */
+  readonly convPtoQ: BasisConverter;
+  /** Converter p_0 → all Q primes (the single-prime ModDown of public-key encryption). */
+  readonly convP0toQ: BasisConverter;
+  /** [p_0^−1]_{q_i} and quotients. */
+  readonly p0InvModQ: Int32Array;
+  readonly p0InvModQF: Float64Array;
+  private readonly modUpCache = new Map<string, BasisConverter>();
+  private readonly garnerCache = new Map<number, GarnerTable>();
+  private readonly galoisIndexCache = new Map<number, Int32Array>();
+  /** [q_j^−1]_{q_i} for rescaling: at j·nQ + i. */
+  readonly qInvModQ: Int32Array;
+  readonly qInvModQF: Float64Array;
+
+  constructor(params: Parameters | ParametersLiteral) {
+    this.params = params instanceof Parameters ? params : new Parameters(params);
+    const P = this.params;
+    this.N = P.N;
+    this.ringQ = new Ring(P.N, P.q);
+    this.ringP = new Ring(P.N, P.p);
+    const nQ = P.q.length;
+    this.pModQ = new Int32Array(nQ);
+    this.pInvModQ = new Int32Array(nQ);
+    this.pInvModQF = new Float64Array(nQ);
+    for (let i = 0; i < nQ; i++) {
+      const qi = P.q[i];
+      let m = 1;
+      for (const pk of P.p) m = mulMod(m, reduce(pk, qi), qi, 1 / qi);
+      this.pModQ[i] = m;
+      this.pInvModQ[i] = invMod(m, qi);
+      this.pInvModQF[i] = shoup(this.pInvModQ[i], qi);
+    }
+    this.convPtoQ = new BasisConverter(P.N, this.ringP.moduli, this.ringQ.moduli);
+    this.convP0toQ = new BasisConverter(P.N, [this.ringP.moduli[0]], this.ringQ.moduli);
+    this.p0InvModQ = new Int32Array(nQ);
+    this.p0InvModQF = new Float64Array(nQ);
+    for (let i = 0; i < nQ; i++) {
+      this.p0InvModQ[i] = invMod(reduce(P.p[0], P.q[i]), P.q[i]);
+      this.p0InvModQF[i] = shoup(this.p0InvModQ[i], P.q[i]);
+    }
+    this.qInvModQ = new Int32Array(nQ * nQ);
+    this.qInvModQF = new Float64Array(nQ * nQ);
+    for (let j = 0; j < nQ; j++) {
+      for (let i = 0; i < nQ; i++) {
+        if (i === j) continue;
+        const v = invMod(reduce(P.q[j], P.q[i]), P.q[i]);
+        this.qInvModQ[j * nQ + i] = v;
+        this.qInvModQF[j * nQ + i] = shoup(v, P.q[i]);
+      }
+    }
+  }
+
+  /**
+   * Converter for the key-switching digit made of Q limbs [start, start+size), to every Q prime
+   * and every P prime (targets 0..nQ−1 are Q, nQ..nQ+K−1 are P). Cached.
+   */
+  modUpConverter(start: number, size: number): BasisConverter {
+    const key = `${start}:${size}`;
+    let c = this.modUpCache.get(key);
+    if (!c) {
+      const from = this.ringQ.moduli.slice(start, start + size);
+      c = new BasisConverter(this.N, from, [...this.ringQ.moduli, ...this.ringP.moduli]);
+      this.modUpCache.set(key, c);
+    }
+    return c;
+  }
+
+  /** Garner table over the first k Q primes. Cached. */
+  garner(k: number): GarnerTable {
+    let g = this.garnerCache.get(k);
+    if (!g) {
+      g = new GarnerTable(this.ringQ.moduli.slice(0, k));
+      this.garnerCache.set(k, g);
+    }
+    return g;
+  }
+
+  /** NTT-domain index map of σ_g. Cached. */
+  galoisIndex(g: number): Int32Array {
+    let t = this.galoisIndexCache.get(g);
+    if (!t) {
+      t = automorphismNTTIndex(this.N, g);
+      this.galoisIndexCache.set(g, t);
+    }
+    return t;
+  }
+
+  /** Galois element of a left rotation by k slots. */
+  galoisElement(k: number): number {
+    return galoisElementForRotation(k, this.N);
+  }
+
+  /** Galois element of conjugation. */
+  get conjugationElement(): number {
+    return galoisElementForConjugation(this.N);
+  }
+
+  /** Throws ContextMismatchError unless `other` has the same parameters. */
+  check(other: { readonly ctx: CkksContext }, what: string): void {
+    if (other.ctx !== this && other.ctx.params.hash !== this.params.hash) throw new ContextMismatchError(what);
+  }
+}

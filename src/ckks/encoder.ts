@@ -1,0 +1,328 @@
+/**
+ * @module ckks/encoder
+ * CKKS encoding by the canonical embedding (Cheon–Kim–Kim–Song, "Homomorphic encryption for
+ * arithmetic of approximate numbers", Asiacrypt 2017, §3.1), computed with one N/2-point FFT.
+ *
+ * Slot j is the evaluation at ζ^(5^j), ζ = e^(iπ/N). Every 5^j ≡ 1 (mod 4), say 5^j = 4·t_j + 1, and
+ * X^(N/2) evaluates to i there, so with w_k = c_k + i·c_{k+N/2} (k < n = N/2):
+ *   z_j = Σ_k w_k ζ^(k(4t_j+1)) = DFT_n(w_k ζ^k)[t_j],   ω = ζ^4 = e^(2πi/n).
+ * Encoding runs it backwards: place z_j at t_j, inverse DFT, untwist by ζ^−k, split real and
+ * imaginary parts into the two halves of the coefficients, scale and round. Decoding reconstructs
+ * the coefficients from RNS exactly (Garner, `ring/crt.ts`) and runs it forwards.
+ */
+import { reduceFloat } from '../ring/modulus.js';
+import { nttForward, nttInverse } from '../ring/ntt.js';
+import { Poly } from '../ring/poly.js';
+import { Plaintext } from './ciphertext.js';
+import type { CkksContext } from './context.js';
+import { InvalidArgumentError, LevelError, ValueTooLargeError } from './errors.js';
+
+/** Complex vector as separate real and imaginary parts. */
+export interface ComplexVector {
+  re: ArrayLike<number>;
+  im: ArrayLike<number>;
+}
+
+/** Options of `encode`. */
+export interface EncodeOptions {
+  /** Level to encode at (default: the top level). */
+  level?: number;
+  /** Scale (default: the canonical scale of that level). */
+  scale?: number;
+  /**
+   * What fills the slots beyond the given values: 'zero' (default) pads with zeros; 'repeat'
+   * replicates the vector (its length must divide the slot count), which keeps rotations cyclic
+   * with period = length.
+   */
+  fill?: 'zero' | 'repeat';
+}
+
+/** Encoder/decoder for one context. Holds FFT tables and scratch; not re-entrant. */
+export class Encoder {
+  readonly ctx: CkksContext;
+  readonly slots: number;
+  /** t_j for slot j (position of slot j in the DFT output). */
+  private readonly slotPos: Int32Array;
+  /** ζ^k, k < n. */
+  private readonly twRe: Float64Array;
+  private readonly twIm: Float64Array;
+  /** ω^k, k < n/2 (FFT twiddles). */
+  private readonly omRe: Float64Array;
+  private readonly omIm: Float64Array;
+  private readonly bitrev: Int32Array;
+  private readonly re: Float64Array;
+  private readonly im: Float64Array;
+  private readonly coeffs: Float64Array;
+  private readonly digits: Int32Array;
+  private readonly work: Int32Array;
+
+  constructor(ctx: CkksContext) {
+    this.ctx = ctx;
+    const N = ctx.N;
+    const n = N >> 1;
+    this.slots = n;
+    const M = 2 * N;
+    this.slotPos = new Int32Array(n);
+    let g = 1;
+    for (let j = 0; j < n; j++) {
+      this.slotPos[j] = (g - 1) >> 2;
+      g = (g * 5) % M;
+    }
+    this.twRe = new Float64Array(n);
+    this.twIm = new Float64Array(n);
+    for (let k = 0; k < n; k++) {
+      const a = (Math.PI * k) / N;
+      this.twRe[k] = Math.cos(a);
+      this.twIm[k] = Math.sin(a);
+    }
+    this.omRe = new Float64Array(Math.max(1, n >> 1));
+    this.omIm = new Float64Array(Math.max(1, n >> 1));
+    for (let k = 0; k < n >> 1; k++) {
+      const a = (2 * Math.PI * k) / n;
+      this.omRe[k] = Math.cos(a);
+      this.omIm[k] = Math.sin(a);
+    }
+    const logn = Math.log2(n);
+    this.bitrev = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      let r = 0;
+      let x = i;
+      for (let b = 0; b < logn; b++) {
+        r = (r << 1) | (x & 1);
+        x >>= 1;
+      }
+      this.bitrev[i] = r;
+    }
+    this.re = new Float64Array(n);
+    this.im = new Float64Array(n);
+    this.coeffs = new Float64Array(N);
+    this.digits = new Int32Array(4 * N);
+    this.work = new Int32Array(4 * N);
+  }
+
+  /** In-place radix-2 DFT of (re, im): X[t] = Σ x[k]·e^(sign·2πi·kt/n). */
+  private fft(sign: 1 | -1): void {
+    const n = this.slots;
+    const re = this.re;
+    const im = this.im;
+    const br = this.bitrev;
+    for (let i = 0; i < n; i++) {
+      const j = br[i];
+      if (j > i) {
+        let t = re[i]; re[i] = re[j]; re[j] = t;
+        t = im[i]; im[i] = im[j]; im[j] = t;
+      }
+    }
+    const oRe = this.omRe;
+    const oIm = this.omIm;
+    for (let len = 2; len <= n; len <<= 1) {
+      const half = len >> 1;
+      const step = n / len;
+      for (let s = 0; s < n; s += len) {
+        for (let k = 0; k < half; k++) {
+          const wr = oRe[k * step];
+          const wi = sign * oIm[k * step];
+          const a = s + k;
+          const b = a + half;
+          const xr = re[b] * wr - im[b] * wi;
+          const xi = re[b] * wi + im[b] * wr;
+          re[b] = re[a] - xr;
+          im[b] = im[a] - xi;
+          re[a] += xr;
+          im[a] += xi;
+        }
+      }
+    }
+  }
+
+  /** Real coefficients (unscaled) of the polynomial whose slots are `values`, written to this.coeffs. */
+  private embed(values: ArrayLike<number> | ComplexVector, fill: 'zero' | 'repeat'): void {
+    const n = this.slots;
+    const re = this.re;
+    const im = this.im;
+    let vr: ArrayLike<number>;
+    let vi: ArrayLike<number> | undefined;
+    if (isComplex(values)) {
+      vr = values.re;
+      vi = values.im;
+      if (vi.length !== vr.length) throw new InvalidArgumentError(`real part has ${vr.length} values, imaginary part ${vi.length}`, 'pass equal lengths');
+    } else {
+      vr = values;
+    }
+    const len = vr.length;
+    if (len > n) throw new InvalidArgumentError(`${len} values do not fit in ${n} slots`, `split the vector into chunks of ${n}, or use a larger ring degree`);
+    if (len === 0) throw new InvalidArgumentError('no values to encode', 'pass at least one value');
+    if (fill === 'repeat' && n % len !== 0) throw new InvalidArgumentError(`fill 'repeat' needs a length dividing ${n}, got ${len}`, `pad the vector to a power of two`);
+    re.fill(0);
+    im.fill(0);
+    const pos = this.slotPos;
+    for (let j = 0; j < n; j++) {
+      let src = j;
+      if (j >= len) {
+        if (fill === 'zero') break;
+        src = j % len;
+      }
+      const x = vr[src];
+      const y = vi ? vi[src] : 0;
+      if (!Number.isFinite(x) || !Number.isFinite(y)) throw new InvalidArgumentError(`value ${src} is ${x}${vi ? ` + ${y}i` : ''}`, 'remove NaN/Infinity from the input');
+      re[pos[j]] = x;
+      im[pos[j]] = y;
+    }
+    this.fft(-1);
+    const invn = 1 / n;
+    const c = this.coeffs;
+    const twRe = this.twRe;
+    const twIm = this.twIm;
+    for (let k = 0; k < n; k++) {
+      // w_k = u_k·ζ^−k / n
+      const ur = re[k] * invn;
+      const ui = im[k] * invn;
+      c[k] = ur * twRe[k] + ui * twIm[k];
+      c[k + n] = ui * twRe[k] - ur * twIm[k];
+    }
+  }
+
+  /**
+   * Encodes real values (or a complex vector) into a plaintext at a level and scale. Fewer values
+   * than slots are zero-padded unless `fill: 'repeat'`.
+   */
+  encode(values: ArrayLike<number> | ComplexVector, opts: EncodeOptions = {}): Plaintext {
+    const P = this.ctx.params;
+    const level = opts.level ?? P.levels;
+    const scale = opts.scale ?? P.scales[level];
+    const pt = new Plaintext(this.ctx, new Poly(this.ctx.N, P.limbsAt(level)), level, scale);
+    this.encodeInto(values, pt, opts.fill ?? 'zero');
+    return pt;
+  }
+
+  /** Encodes into an existing plaintext (its level, limbs and scale are used). */
+  encodeInto(values: ArrayLike<number> | ComplexVector, pt: Plaintext, fill: 'zero' | 'repeat' = 'zero'): void {
+    this.checkLevel(pt.level);
+    if (!(pt.scale > 0) || !Number.isFinite(pt.scale)) throw new InvalidArgumentError(`scale ${pt.scale}`, 'use a positive finite scale');
+    this.embed(values, fill);
+    this.coeffsToPlaintext(this.coeffs, pt);
+  }
+
+  /** Writes round(scale·c) into the plaintext's limbs and transforms them to the NTT domain. */
+  private coeffsToPlaintext(c: Float64Array, pt: Plaintext): void {
+    const N = this.ctx.N;
+    const ring = this.ctx.ringQ;
+    const limbs = pt.poly.limbs;
+    const scale = pt.scale;
+    let maxAbs = 0;
+    for (let k = 0; k < N; k++) {
+      const a = Math.abs(c[k]);
+      if (a > maxAbs) maxAbs = a;
+    }
+    const logQ = this.ctx.params.logQAt(pt.level);
+    // The coefficient must stay below Q/2 with a bit to spare for noise.
+    if (maxAbs > 0 && Math.log2(maxAbs * scale) + 2 > logQ) throw new ValueTooLargeError(maxAbs, scale, logQ);
+    const out = pt.poly.coeffs;
+    const safe = maxAbs * scale < 2 ** 52;
+    for (let l = 0; l < limbs; l++) {
+      const p = ring.moduli[l].p;
+      const o = l * N;
+      if (safe) {
+        for (let k = 0; k < N; k++) {
+          const v = Math.round(c[k] * scale);
+          let r = v % p;
+          if (r < 0) r += p;
+          out[o + k] = r;
+        }
+      } else {
+        for (let k = 0; k < N; k++) out[o + k] = reduceFloat(Math.round(c[k] * scale), p);
+      }
+      nttForward(out, o, ring.tables[l]);
+    }
+  }
+
+  /** Plaintext of a real constant (every slot = c), without an FFT: in the NTT domain all entries equal round(c·scale). */
+  encodeConstant(c: number, opts: { level?: number; scale?: number } = {}): Plaintext {
+    const P = this.ctx.params;
+    const level = opts.level ?? P.levels;
+    this.checkLevel(level);
+    const scale = opts.scale ?? P.scales[level];
+    if (!Number.isFinite(c)) throw new InvalidArgumentError(`constant ${c}`, 'pass a finite number');
+    const logQ = P.logQAt(level);
+    if (c !== 0 && Math.log2(Math.abs(c) * scale) + 2 > logQ) throw new ValueTooLargeError(Math.abs(c), scale, logQ);
+    const limbs = P.limbsAt(level);
+    const pt = new Plaintext(this.ctx, new Poly(this.ctx.N, limbs), level, scale);
+    const v = Math.round(c * scale);
+    const N = this.ctx.N;
+    for (let l = 0; l < limbs; l++) pt.poly.coeffs.fill(reduceFloat(v, this.ctx.ringQ.moduli[l].p), l * N, (l + 1) * N);
+    return pt;
+  }
+
+  /** Decodes the real parts of the slots. */
+  decode(pt: Plaintext): Float64Array {
+    this.decodeToSlots(pt);
+    return this.re.slice();
+  }
+
+  /** Decodes complex slots. */
+  decodeComplex(pt: Plaintext): { re: Float64Array; im: Float64Array } {
+    this.decodeToSlots(pt);
+    return { re: this.re.slice(), im: this.im.slice() };
+  }
+
+  /** Coefficients of the plaintext divided by its scale (float64), from an exact RNS reconstruction. */
+  plaintextCoefficients(pt: Plaintext): Float64Array {
+    this.reconstruct(pt);
+    return this.coeffs.slice();
+  }
+
+  private reconstruct(pt: Plaintext): void {
+    const ctx = this.ctx;
+    const N = ctx.N;
+    const P = ctx.params;
+    // Limbs covering scale·2^60: enough for |message| < 2^59 (more limbs cost INTTs, not accuracy).
+    let k = 0;
+    let bits = 0;
+    const need = Math.log2(pt.scale) + 60;
+    while (k < pt.poly.limbs && (bits < need || k < 1)) bits += Math.log2(P.q[k++]);
+    k = Math.min(k, 4, pt.poly.limbs);
+    const work = this.work;
+    work.set(pt.poly.coeffs.subarray(0, k * N));
+    for (let l = 0; l < k; l++) nttInverse(work, l * N, ctx.ringQ.tables[l]);
+    ctx.garner(k).reconstruct(work, N, this.coeffs, this.digits);
+    const inv = 1 / pt.scale;
+    const c = this.coeffs;
+    for (let i = 0; i < N; i++) c[i] *= inv;
+  }
+
+  private decodeToSlots(pt: Plaintext): void {
+    this.ctx.check(pt, 'plaintext');
+    this.reconstruct(pt);
+    const n = this.slots;
+    const c = this.coeffs;
+    const re = this.re;
+    const im = this.im;
+    const twRe = this.twRe;
+    const twIm = this.twIm;
+    for (let k = 0; k < n; k++) {
+      const wr = c[k];
+      const wi = c[k + n];
+      re[k] = wr * twRe[k] - wi * twIm[k];
+      im[k] = wr * twIm[k] + wi * twRe[k];
+    }
+    this.fft(1);
+    // permute DFT outputs into slot order (use coeffs as scratch)
+    const pos = this.slotPos;
+    for (let j = 0; j < n; j++) {
+      c[j] = re[pos[j]];
+      c[j + n] = im[pos[j]];
+    }
+    re.set(c.subarray(0, n));
+    im.set(c.subarray(n, 2 * n));
+  }
+
+  private checkLevel(level: number): void {
+    const L = this.ctx.params.levels;
+    if (!Number.isInteger(level) || level < 0) throw new InvalidArgumentError(`level ${level}`, `use a level in 0..${L}`);
+    if (level > L) throw new LevelError(level, L, `encoding at level ${level}`);
+  }
+}
+
+function isComplex(v: ArrayLike<number> | ComplexVector): v is ComplexVector {
+  return typeof (v as ComplexVector).re === 'object' && (v as ComplexVector).re !== null && 'length' in (v as ComplexVector).re;
+}

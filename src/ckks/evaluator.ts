@@ -1,0 +1,494 @@
+/**
+ * @module ckks/evaluator
+ * Homomorphic operations on CKKS ciphertexts in the NTT domain (Cheon–Kim–Kim–Song 2017 §3.3;
+ * RNS variant: Cheon–Han–Kim–Kim–Song, SAC 2018). Levels and scales are explicit:
+ *  - add/sub align levels by dropping limbs of the higher operand and require equal scales
+ *    (relative difference < 1e-9), else `ScaleMismatchError`;
+ *  - mul/mulPlain multiply scales; `rescale` divides by the dropped level's limbs exactly;
+ *  - `mulConst(ct, c)` encodes c at the scale of the limbs the next rescale drops, so
+ *    mulConst → rescale returns to the input scale (Lattigo's `GetOptimalScalingFactor`);
+ *  - rotations and conjugation key-switch first, then permute (`keyswitch.ts`), so
+ *    `rotateHoisted` reuses one decomposition for many steps.
+ * Every method returns a new ciphertext unless an `out` ciphertext is passed (its buffers are
+ * reused when large enough), or it is an `…InPlace` method. Scratch buffers live in the evaluator.
+ */
+import { automorphismNTT } from '../ring/automorphism.js';
+import { nttForward, nttInverse } from '../ring/ntt.js';
+import { Poly } from '../ring/poly.js';
+import { addScalarVec, addVec, mulScalarVec, negVec, subVec } from '../ring/ring.js';
+import { reduceFloat } from '../ring/modulus.js';
+import { Ciphertext, Plaintext } from './ciphertext.js';
+import type { CkksContext } from './context.js';
+import {
+  InvalidArgumentError, LevelError, MissingGaloisKeyError, MissingRelinKeyError, ScaleMismatchError, ValueTooLargeError,
+} from './errors.js';
+import type { EvaluationKeys, GaloisKeys, RelinKey, SwitchingKey } from './keys.js';
+import { Decomposition, KeySwitcher } from './keyswitch.js';
+
+/** Relative scale difference below which two scales are treated as equal. */
+export const SCALE_TOLERANCE = 1e-9;
+
+/** Operand of additions: a ciphertext or a plaintext. */
+export type Operand = Ciphertext | Plaintext;
+
+/** Evaluates operations with the given evaluation keys. Not re-entrant (shared scratch). */
+export class Evaluator {
+  readonly ctx: CkksContext;
+  relinKey?: RelinKey;
+  galoisKeys?: GaloisKeys;
+  private readonly ks: KeySwitcher;
+  private readonly dec: Decomposition;
+  private readonly u0: Poly;
+  private readonly u1: Poly;
+  private readonly t: Poly;
+
+  constructor(ctx: CkksContext, keys: EvaluationKeys = {}) {
+    this.ctx = ctx;
+    if (keys.relin) ctx.check(keys.relin, 'relinearization key');
+    if (keys.galois) ctx.check(keys.galois, 'Galois keys');
+    this.relinKey = keys.relin;
+    this.galoisKeys = keys.galois;
+    this.ks = new KeySwitcher(ctx);
+    this.dec = new Decomposition(ctx);
+    const nQ = ctx.ringQ.size;
+    this.u0 = new Poly(ctx.N, nQ);
+    this.u1 = new Poly(ctx.N, nQ);
+    this.t = new Poly(ctx.N, nQ);
+  }
+
+  // ----------------------------------------------------------------------------- helpers
+
+  /** A ciphertext shell with `degree+1` polys of `limbs` limbs, reusing `out` when possible. */
+  private alloc(degree: number, limbs: number, level: number, scale: number, out?: Ciphertext): Ciphertext {
+    const N = this.ctx.N;
+    if (out) {
+      this.ctx.check(out, 'output ciphertext');
+      while (out.polys.length < degree + 1) out.polys.push(new Poly(N, limbs));
+      out.polys.length = degree + 1;
+      for (let i = 0; i <= degree; i++) {
+        if (out.polys[i].coeffs.length < limbs * N) out.polys[i] = new Poly(N, limbs);
+        out.polys[i].limbs = limbs;
+      }
+      out.level = level;
+      out.scale = scale;
+      return out;
+    }
+    const polys: Poly[] = [];
+    for (let i = 0; i <= degree; i++) polys.push(new Poly(N, limbs));
+    return new Ciphertext(this.ctx, polys, level, scale);
+  }
+
+  private checkOperand(x: Operand, what: string): void {
+    this.ctx.check(x, what);
+    if (x instanceof Ciphertext && (x.polys.length < 2 || x.polys.length > 3)) {
+      throw new InvalidArgumentError(`${what} has degree ${x.degree}`, 'use ciphertexts of degree 1 or 2');
+    }
+  }
+
+  private static sameScale(a: number, b: number): boolean {
+    return Math.abs(a - b) <= SCALE_TOLERANCE * Math.max(a, b);
+  }
+
+  private matchScales(a: Operand, b: Operand): void {
+    if (!Evaluator.sameScale(a.scale, b.scale)) throw new ScaleMismatchError(a.scale, b.scale);
+  }
+
+  private polysOf(x: Operand): Poly[] {
+    return x instanceof Ciphertext ? x.polys : [x.poly];
+  }
+
+  // ----------------------------------------------------------------------------- additive
+
+  /** a + b (ciphertext or plaintext b); levels aligned to the lower one; scales must match. */
+  add(a: Ciphertext, b: Operand, out?: Ciphertext): Ciphertext {
+    return this.addSub(a, b, false, out);
+  }
+
+  /** a − b. */
+  sub(a: Ciphertext, b: Operand, out?: Ciphertext): Ciphertext {
+    return this.addSub(a, b, true, out);
+  }
+
+  /** a += b. */
+  addInPlace(a: Ciphertext, b: Operand): Ciphertext {
+    return this.addSub(a, b, false, a);
+  }
+
+  /** a −= b. */
+  subInPlace(a: Ciphertext, b: Operand): Ciphertext {
+    return this.addSub(a, b, true, a);
+  }
+
+  private addSub(a: Ciphertext, b: Operand, negate: boolean, out?: Ciphertext): Ciphertext {
+    this.checkOperand(a, 'left operand');
+    this.checkOperand(b, 'right operand');
+    this.matchScales(a, b);
+    const level = Math.min(a.level, b.level);
+    const limbs = this.ctx.params.limbsAt(level);
+    const pa = a.polys;
+    const pb = this.polysOf(b);
+    const degree = Math.max(pa.length, pb.length) - 1;
+    const aDeg = pa.length;
+    // keep a's polys readable when out === a (same buffers, element-wise ops are alias-safe)
+    const res = this.alloc(degree, limbs, level, a.scale, out);
+    const N = this.ctx.N;
+    const qm = this.ctx.ringQ.moduli;
+    for (let k = 0; k <= degree; k++) {
+      const o = res.polys[k].coeffs;
+      const x = k < aDeg ? pa[k].coeffs : null;
+      const y = k < pb.length ? pb[k].coeffs : null;
+      for (let i = 0; i < limbs; i++) {
+        const { p } = qm[i];
+        const s = i * N;
+        if (x && y) {
+          if (negate) subVec(x, y, o, s, s + N, p);
+          else addVec(x, y, o, s, s + N, p);
+        } else if (x) {
+          if (o !== x) o.set(x.subarray(s, s + N), s);
+        } else if (y) {
+          if (negate) negVec(y, o, s, s + N, p);
+          else o.set(y.subarray(s, s + N), s);
+        }
+      }
+    }
+    return res;
+  }
+
+  /** −a. */
+  neg(a: Ciphertext, out?: Ciphertext): Ciphertext {
+    this.checkOperand(a, 'operand');
+    const limbs = a.limbs;
+    const res = this.alloc(a.degree, limbs, a.level, a.scale, out);
+    for (let k = 0; k <= a.degree; k++) this.ctx.ringQ.neg(a.polys[k], res.polys[k], limbs);
+    return res;
+  }
+
+  /** a + c for a real constant c (added in every slot at a's scale). */
+  addConst(a: Ciphertext, c: number, out?: Ciphertext): Ciphertext {
+    this.checkOperand(a, 'operand');
+    if (!Number.isFinite(c)) throw new InvalidArgumentError(`constant ${c}`, 'pass a finite number');
+    const res = out === a ? a : this.copy(a, out);
+    const v = Math.round(c * a.scale);
+    const N = this.ctx.N;
+    const c0 = res.polys[0].coeffs;
+    for (let i = 0; i < res.limbs; i++) {
+      const { p } = this.ctx.ringQ.moduli[i];
+      addScalarVec(c0, reduceFloat(v, p), c0, i * N, (i + 1) * N, p);
+    }
+    return res;
+  }
+
+  /** A copy of a (into out if given). */
+  copy(a: Ciphertext, out?: Ciphertext): Ciphertext {
+    const res = this.alloc(a.degree, a.limbs, a.level, a.scale, out);
+    if (res !== a) for (let k = 0; k <= a.degree; k++) res.polys[k].coeffs.set(a.polys[k].coeffs.subarray(0, a.limbs * this.ctx.N));
+    return res;
+  }
+
+  // ----------------------------------------------------------------------------- multiplicative
+
+  /** a·k for a small integer k (exact; scale and level unchanged). */
+  mulInt(a: Ciphertext, k: number, out?: Ciphertext): Ciphertext {
+    this.checkOperand(a, 'operand');
+    if (!Number.isInteger(k) || Math.abs(k) >= 2 ** 30) throw new InvalidArgumentError(`integer multiplier ${k}`, 'use an integer below 2^30 in magnitude, or mulConst');
+    const res = this.alloc(a.degree, a.limbs, a.level, a.scale, out);
+    const res2 = this.ctx.ringQ.scalarResidues(k, a.limbs);
+    for (let j = 0; j <= a.degree; j++) this.ctx.ringQ.mulScalar(a.polys[j], res2, res.polys[j], a.limbs);
+    return res;
+  }
+
+  /**
+   * a·c for a real constant c, encoded as round(c·constScale); the result's scale is
+   * a.scale·constScale. By default constScale is the modulus the next rescale drops, so
+   * `rescale(mulConst(a, c))` has a's scale again. Consumes no level until rescaled.
+   */
+  mulConst(a: Ciphertext, c: number, constScale?: number, out?: Ciphertext): Ciphertext {
+    this.checkOperand(a, 'operand');
+    if (!Number.isFinite(c)) throw new InvalidArgumentError(`constant ${c}`, 'pass a finite number');
+    const P = this.ctx.params;
+    if (constScale === undefined) {
+      if (a.level === 0) throw new LevelError(1, 0, 'multiplying by a non-integer constant');
+      constScale = P.levelModulus(a.level);
+    }
+    const v = Math.round(c * constScale);
+    const logQ = P.logQAt(a.level);
+    if (v !== 0 && Math.log2(Math.abs(v) * a.scale) + 2 > logQ) throw new ValueTooLargeError(Math.abs(c), a.scale * constScale, logQ);
+    const res = this.alloc(a.degree, a.limbs, a.level, a.scale * constScale, out);
+    const r = this.ctx.ringQ.scalarResidues(v, a.limbs);
+    for (let j = 0; j <= a.degree; j++) this.ctx.ringQ.mulScalar(a.polys[j], r, res.polys[j], a.limbs);
+    return res;
+  }
+
+  /** rescale(mulConst(a, c)): a·c at a's scale, one level lower. */
+  mulConstThenRescale(a: Ciphertext, c: number, out?: Ciphertext): Ciphertext {
+    const r = this.mulConst(a, c, undefined, out);
+    return this.rescaleInPlace(r);
+  }
+
+  /** a ⊙ pt (slot-wise product). Levels aligned; scale = a.scale·pt.scale. */
+  mulPlain(a: Ciphertext, pt: Plaintext, out?: Ciphertext): Ciphertext {
+    this.checkOperand(a, 'ciphertext');
+    this.ctx.check(pt, 'plaintext');
+    const level = Math.min(a.level, pt.level);
+    const limbs = this.ctx.params.limbsAt(level);
+    const res = this.alloc(a.degree, limbs, level, a.scale * pt.scale, out);
+    for (let j = 0; j <= a.degree; j++) this.ctx.ringQ.mulCoeffs(a.polys[j], pt.poly, res.polys[j], limbs);
+    return res;
+  }
+
+  /** a·b without relinearization: a degree-2 ciphertext (or relinearized with `relin: true`). */
+  mul(a: Ciphertext, b: Ciphertext, out?: Ciphertext): Ciphertext {
+    this.checkOperand(a, 'left operand');
+    this.checkOperand(b, 'right operand');
+    if (a.degree !== 1 || b.degree !== 1) throw new InvalidArgumentError('multiplication of a degree-2 ciphertext', 'relinearize before multiplying again');
+    const level = Math.min(a.level, b.level);
+    const limbs = this.ctx.params.limbsAt(level);
+    const scale = a.scale * b.scale;
+    const N = this.ctx.N;
+    const [a0, a1] = a.polys;
+    const [b0, b1] = b.polys;
+    // When out aliases an input, compute into scratch first.
+    const alias = out === a || out === b;
+    const res = alias ? this.alloc(2, limbs, level, scale) : this.alloc(2, limbs, level, scale, out);
+    const [d0, d1, d2] = res.polys;
+    const qm = this.ctx.ringQ.moduli;
+    for (let i = 0; i < limbs; i++) {
+      const { p, pInv } = qm[i];
+      tensorVec(a0.coeffs, a1.coeffs, b0.coeffs, b1.coeffs, d0.coeffs, d1.coeffs, d2.coeffs, i * N, (i + 1) * N, p, pInv);
+    }
+    if (alias) {
+      const o = this.alloc(2, limbs, level, scale, out);
+      for (let k = 0; k < 3; k++) o.polys[k].coeffs.set(res.polys[k].coeffs.subarray(0, limbs * N));
+      return o;
+    }
+    return res;
+  }
+
+  /** a² without relinearization. */
+  square(a: Ciphertext, out?: Ciphertext): Ciphertext {
+    return this.mul(a, a, out);
+  }
+
+  /** Relinearizes a degree-2 ciphertext to degree 1 (needs the relinearization key). */
+  relinearize(a: Ciphertext, out?: Ciphertext): Ciphertext {
+    this.checkOperand(a, 'ciphertext');
+    if (a.degree === 1) return out === a ? a : this.copy(a, out);
+    if (!this.relinKey) throw new MissingRelinKeyError();
+    const limbs = a.limbs;
+    const c0 = a.polys[0];
+    const c1 = a.polys[1];
+    const c2 = a.polys[2];
+    this.ks.decompose(c2, limbs, this.dec);
+    this.ks.keySwitch(this.dec, this.relinKey.key, this.u0, this.u1);
+    const res = out === a ? a : this.alloc(1, limbs, a.level, a.scale, out);
+    this.ctx.ringQ.add(c0, this.u0, res.polys[0], limbs);
+    this.ctx.ringQ.add(c1, this.u1, res.polys[1], limbs);
+    res.polys.length = 2;
+    return res;
+  }
+
+  /** Relinearizes in place. */
+  relinearizeInPlace(a: Ciphertext): Ciphertext {
+    return this.relinearize(a, a);
+  }
+
+  /**
+   * Divides by the limbs of the current level with rounding (drops one level); scale /= their
+   * product. Lattigo `DivRoundByLastModulusNTT`: INTT the last limb only, then per other limb
+   * NTT its centred residue and compute (c_i − t)·q_l^−1.
+   */
+  rescale(a: Ciphertext, out?: Ciphertext): Ciphertext {
+    this.checkOperand(a, 'ciphertext');
+    if (a.level === 0) throw new LevelError(1, 0, 'rescale');
+    const res = out === a ? a : this.copy(a, out);
+    return this.rescaleInPlace(res);
+  }
+
+  /** Rescales in place. */
+  rescaleInPlace(a: Ciphertext): Ciphertext {
+    this.checkOperand(a, 'ciphertext');
+    if (a.level === 0) throw new LevelError(1, 0, 'rescale');
+    const P = this.ctx.params;
+    for (let r = 0; r < P.limbsPerLevel; r++) {
+      for (const poly of a.polys) this.divRoundByLastLimb(poly);
+    }
+    a.scale /= P.levelModulus(a.level);
+    a.level -= 1;
+    return a;
+  }
+
+  private divRoundByLastLimb(poly: Poly): void {
+    const { ctx } = this;
+    const N = ctx.N;
+    const l = poly.limbs - 1;
+    const nQ = ctx.ringQ.size;
+    const last = ctx.ringQ.moduli[l].p;
+    const half = last >> 1;
+    const c = poly.coeffs;
+    nttInverse(c, l * N, ctx.ringQ.tables[l]);
+    const t = this.t.coeffs;
+    const lo = l * N;
+    for (let i = 0; i < l; i++) {
+      const { p } = ctx.ringQ.moduli[i];
+      const pInv = 1 / p;
+      const o = i * N;
+      for (let n = 0; n < N; n++) {
+        let x = c[lo + n];
+        x -= (half - x) >> 31 & last; // centred: x > q_l/2 → x − q_l
+        let r = x - Math.floor(x * pInv) * p; // [0, p) up to ±p
+        r += (r >> 31) & p;
+        r -= p;
+        r += (r >> 31) & p;
+        t[o + n] = r;
+      }
+      nttForward(t, o, ctx.ringQ.tables[i]);
+      subVec(c, t, c, o, o + N, p);
+      mulScalarVec(c, ctx.qInvModQ[l * nQ + i], ctx.qInvModQF[l * nQ + i], c, o, o + N, p);
+    }
+    poly.limbs = l;
+  }
+
+  /** mul → relinearize → rescale. */
+  mulRelinRescale(a: Ciphertext, b: Ciphertext, out?: Ciphertext): Ciphertext {
+    const r = this.mul(a, b, out);
+    this.relinearize(r, r);
+    return this.rescaleInPlace(r);
+  }
+
+  /** Drops `n` levels without dividing (scale unchanged): for aligning levels. */
+  dropLevel(a: Ciphertext, n = 1, out?: Ciphertext): Ciphertext {
+    return this.dropToLevel(a, a.level - n, out);
+  }
+
+  /** Drops to `level` (≤ a.level) without dividing. */
+  dropToLevel(a: Ciphertext, level: number, out?: Ciphertext): Ciphertext {
+    this.checkOperand(a, 'ciphertext');
+    if (!Number.isInteger(level) || level < 0) throw new LevelError(a.level - level, a.level, `dropping to level ${level}`);
+    if (level > a.level) throw new InvalidArgumentError(`cannot raise level ${a.level} to ${level}`, 'levels only go down; encrypt at a higher level instead');
+    const limbs = this.ctx.params.limbsAt(level);
+    if (out === a) {
+      for (const p of a.polys) p.limbs = limbs;
+      a.level = level;
+      return a;
+    }
+    const res = this.alloc(a.degree, limbs, level, a.scale, out);
+    for (let k = 0; k <= a.degree; k++) res.polys[k].coeffs.set(a.polys[k].coeffs.subarray(0, limbs * this.ctx.N));
+    return res;
+  }
+
+  /**
+   * Brings a to exactly `scale` by multiplying by 1 encoded at scale·q/a.scale and rescaling:
+   * consumes one level. Use it to make two operands' scales match before adding.
+   */
+  setScale(a: Ciphertext, scale: number, out?: Ciphertext): Ciphertext {
+    this.checkOperand(a, 'ciphertext');
+    if (a.level === 0) throw new LevelError(1, 0, 'setScale');
+    const q = this.ctx.params.levelModulus(a.level);
+    const r = this.mulConst(a, 1, (scale * q) / a.scale, out);
+    this.rescaleInPlace(r);
+    r.scale = scale; // exact up to the rounding of the constant (relative 2^−30 or better)
+    return r;
+  }
+
+  // ----------------------------------------------------------------------------- automorphisms
+
+  private galoisKey(g: number, step: number | 'conjugate'): SwitchingKey {
+    const k = this.galoisKeys?.keys.get(g);
+    if (!k) throw new MissingGaloisKeyError(step, g);
+    return k;
+  }
+
+  /** Left rotation of the slots by k (slot j receives slot j+k). Needs the Galois key of k. */
+  rotate(a: Ciphertext, k: number, out?: Ciphertext): Ciphertext {
+    this.checkOperand(a, 'ciphertext');
+    if (!Number.isInteger(k)) throw new InvalidArgumentError(`rotation step ${k}`, 'use an integer step');
+    if (a.degree !== 1) throw new InvalidArgumentError('rotation of a degree-2 ciphertext', 'relinearize first');
+    const g = this.ctx.galoisElement(k);
+    if (g === 1) return out === a ? a : this.copy(a, out);
+    const key = this.galoisKey(g, k);
+    this.ks.decompose(a.polys[1], a.limbs, this.dec);
+    return this.applyGalois(a, g, key, out);
+  }
+
+  /** Complex conjugation of the slots. Needs the conjugation key. */
+  conjugate(a: Ciphertext, out?: Ciphertext): Ciphertext {
+    this.checkOperand(a, 'ciphertext');
+    if (a.degree !== 1) throw new InvalidArgumentError('conjugation of a degree-2 ciphertext', 'relinearize first');
+    const g = this.ctx.conjugationElement;
+    const key = this.galoisKey(g, 'conjugate');
+    this.ks.decompose(a.polys[1], a.limbs, this.dec);
+    return this.applyGalois(a, g, key, out);
+  }
+
+  /**
+   * Rotations of a by every step in `steps`, sharing one decomposition of c1 (hoisting): each extra
+   * step costs an inner product, a ModDown and a permutation instead of a full key switch.
+   */
+  rotateHoisted(a: Ciphertext, steps: readonly number[]): Ciphertext[] {
+    this.checkOperand(a, 'ciphertext');
+    if (a.degree !== 1) throw new InvalidArgumentError('rotation of a degree-2 ciphertext', 'relinearize first');
+    const gs = steps.map((k) => {
+      if (!Number.isInteger(k)) throw new InvalidArgumentError(`rotation step ${k}`, 'use integer steps');
+      return this.ctx.galoisElement(k);
+    });
+    const keys = gs.map((g, i) => (g === 1 ? null : this.galoisKey(g, steps[i])));
+    if (keys.some((k) => k !== null)) this.ks.decompose(a.polys[1], a.limbs, this.dec);
+    return gs.map((g, i) => (g === 1 ? this.copy(a) : this.applyGalois(a, g, keys[i]!)));
+  }
+
+  /** (σ_g(c0 + u0), σ_g(u1)) with (u0, u1) = KS(this.dec). */
+  private applyGalois(a: Ciphertext, g: number, key: SwitchingKey, out?: Ciphertext): Ciphertext {
+    const limbs = a.limbs;
+    this.ks.keySwitch(this.dec, key, this.u0, this.u1);
+    this.ctx.ringQ.add(a.polys[0], this.u0, this.u0, limbs);
+    const idx = this.ctx.galoisIndex(g);
+    const res = this.alloc(1, limbs, a.level, a.scale, out === a ? undefined : out);
+    automorphismNTT(this.u0, idx, res.polys[0], limbs);
+    automorphismNTT(this.u1, idx, res.polys[1], limbs);
+    if (out === a) {
+      a.polys[0].coeffs.set(res.polys[0].coeffs.subarray(0, limbs * this.ctx.N));
+      a.polys[1].coeffs.set(res.polys[1].coeffs.subarray(0, limbs * this.ctx.N));
+      return a;
+    }
+    return res;
+  }
+
+  /** Σ of the slots in groups: after the call every slot j holds Σ_{i<n} a[j+i] (n a power of two); needs keys for 1, 2, 4, …, n/2. */
+  innerSum(a: Ciphertext, n: number): Ciphertext {
+    if (!Number.isInteger(Math.log2(n))) throw new InvalidArgumentError(`innerSum width ${n}`, 'use a power of two');
+    let acc = this.copy(a);
+    for (let s = 1; s < n; s <<= 1) acc = this.add(acc, this.rotate(acc, s));
+    return acc;
+  }
+}
+
+/**
+ * Tensor product of (a0, a1) and (b0, b1) on [s, e): d0 = a0·b0, d1 = a0·b1 + a1·b0, d2 = a1·b1.
+ */
+function tensorVec(
+  a0: Int32Array, a1: Int32Array, b0: Int32Array, b1: Int32Array,
+  d0: Int32Array, d1: Int32Array, d2: Int32Array, s: number, e: number, p: number, pInv: number,
+): void {
+  for (let i = s; i < e; i++) {
+    const x0 = a0[i];
+    const x1 = a1[i];
+    const y0 = b0[i];
+    const y1 = b1[i];
+    let r0 = (Math.imul(x0, y0) - Math.imul((x0 * y0 * pInv) | 0, p)) | 0;
+    r0 += (r0 >> 31) & p; r0 -= p; r0 += (r0 >> 31) & p;
+    let r2 = (Math.imul(x1, y1) - Math.imul((x1 * y1 * pInv) | 0, p)) | 0;
+    r2 += (r2 >> 31) & p; r2 -= p; r2 += (r2 >> 31) & p;
+    let ra = (Math.imul(x0, y1) - Math.imul((x0 * y1 * pInv) | 0, p)) | 0;
+    ra += (ra >> 31) & p; // [0, 2p)
+    let rb = (Math.imul(x1, y0) - Math.imul((x1 * y0 * pInv) | 0, p)) | 0;
+    rb += (rb >> 31) & p; // [0, 2p)
+    let r1 = ra - p + rb - p; // [−2p, 2p)
+    r1 += (r1 >> 31) & (2 * p);
+    r1 -= p;
+    r1 += (r1 >> 31) & p;
+    d0[i] = r0;
+    d1[i] = r1;
+    d2[i] = r2;
+  }
+}
+

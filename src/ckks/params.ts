@@ -1,0 +1,301 @@
+/**
+ * @module ckks/params
+ * CKKS parameters: ring degree, the modulus chain Q (base limbs, then one or two limbs per level),
+ * the special primes P for hybrid key switching, the default scale, and the 128-bit security check.
+ *
+ * Levels count down: a fresh ciphertext is at level L, each rescale drops one level's limbs, level 0
+ * keeps only the base limbs. The chain is chosen so that the canonical scale stays near Δ: with
+ * S_L = Δ and S_{ℓ−1} = S_ℓ²/q_ℓ, each level's prime(s) are picked greedily closest to S_ℓ²/Δ from
+ * NTT-friendly primes on both sides of Δ (the drift stays within one prime gap instead of doubling
+ * per level; cf. OpenFHE FLEXIBLEAUTO, Kim–Papadimitriou–Polyakov eprint 2020/1118 §3).
+ *
+ * Security: log2(QP) must not exceed the HE-standard bound for a ternary secret at 128-bit classical
+ * security (Albrecht et al., "Homomorphic Encryption Standard" 2018, Table 1; SEAL `hestdparms.h`,
+ * OpenFHE `stdlatticeparms.cpp`): N=2^12: 109, 2^13: 218, 2^14: 438, 2^15: 881, 2^16: 1747 bits.
+ */
+import { primesBelow, primesNear } from '../ring/primes.js';
+import { MAX_MODULUS_BITS } from '../ring/modulus.js';
+import { InsecureParametersError, ParameterError } from './errors.js';
+
+/** Maximum log2(QP) for 128-bit classical security with a uniform ternary secret, σ = 3.2. */
+export const HE_STANDARD_128: Readonly<Record<number, number>> = Object.freeze({
+  10: 27, 11: 54, 12: 109, 13: 218, 14: 438, 15: 881, 16: 1747,
+});
+
+/** What a caller specifies; everything else is derived. */
+export interface ParametersLiteral {
+  /** log2 of the ring degree N: 12..16 (smaller only with `insecure`). */
+  logN: number;
+  /** Number of rescalable levels L (multiplicative depth). */
+  levels: number;
+  /** Limbs per level: 1 (scale near 2^30, neural networks) or 2 (scale near 2^50–2^60, precision). Default 1. */
+  limbsPerLevel?: 1 | 2;
+  /** log2 of the default scale Δ. Default: the chain's own (≈ 30·limbsPerLevel, just below). */
+  logScale?: number;
+  /** Limbs of the base modulus q_0 (what is left at level 0). Default 2 (1-limb levels) or 3. */
+  baseLimbs?: number;
+  /** Bit size of base primes (default 30). */
+  logBase?: number;
+  /** Number of special primes K for hybrid key switching. Default: see `defaultSpecialLimbs`. */
+  specialLimbs?: number;
+  /** Limbs per key-switching digit α (dnum = ⌈limbs/α⌉). Default = specialLimbs. */
+  digitLimbs?: number;
+  /** Secret distribution: undefined = uniform ternary; a number = fixed Hamming weight h. */
+  hammingWeight?: number;
+  /** Allow parameters above the 128-bit bound (tests and experiments only). */
+  insecure?: boolean;
+  /** Explicit Q primes (base first, then level limbs bottom-up). Overrides generation. */
+  q?: readonly number[];
+  /** Explicit P primes. */
+  p?: readonly number[];
+}
+
+/** Resolved, immutable CKKS parameters. */
+export class Parameters {
+  readonly logN: number;
+  readonly N: number;
+  /** Complex slots, N/2. */
+  readonly slots: number;
+  readonly levels: number;
+  readonly limbsPerLevel: 1 | 2;
+  readonly baseLimbs: number;
+  /** All Q primes, base first. */
+  readonly q: readonly number[];
+  /** Special primes. */
+  readonly p: readonly number[];
+  /** Key-switching digit size α (in Q limbs). */
+  readonly digitLimbs: number;
+  /** Default scale Δ (the canonical scale of the top level). */
+  readonly defaultScale: number;
+  /** Canonical scale at each level 0..L: S_L = Δ, S_{ℓ−1} = S_ℓ² / (level ℓ's limbs). */
+  readonly scales: Float64Array;
+  readonly logQ: number;
+  readonly logP: number;
+  readonly logQP: number;
+  readonly hammingWeight: number | undefined;
+  readonly insecure: boolean;
+  /** 16 hex digits identifying these parameters (in serialized objects). */
+  readonly hash: string;
+
+  constructor(lit: ParametersLiteral) {
+    const { logN, levels } = lit;
+    if (!Number.isInteger(logN) || logN < 2 || logN > 17) throw new ParameterError(`logN = ${logN} is out of range`, 'use logN in 12..16');
+    if (logN < 12 && !lit.insecure) throw new ParameterError(`logN = ${logN} is below 12, which is never 128-bit secure with a useful modulus`, 'use logN ≥ 12, or pass { insecure: true } for tests');
+    if (!Number.isInteger(levels) || levels < 0) throw new ParameterError(`levels = ${levels} must be a non-negative integer`, 'pass the multiplicative depth you need');
+    const lps = lit.limbsPerLevel ?? 1;
+    if (lps !== 1 && lps !== 2) throw new ParameterError(`limbsPerLevel = ${lps}`, 'use 1 or 2');
+    this.logN = logN;
+    this.N = 1 << logN;
+    this.slots = this.N >> 1;
+    this.levels = levels;
+    this.limbsPerLevel = lps;
+    this.baseLimbs = lit.baseLimbs ?? (lps === 1 ? 2 : 3);
+    if (!Number.isInteger(this.baseLimbs) || this.baseLimbs < 1) throw new ParameterError(`baseLimbs = ${this.baseLimbs}`, 'use at least 1 base limb');
+    this.hammingWeight = lit.hammingWeight;
+    this.insecure = !!lit.insecure;
+    const nQ = this.baseLimbs + levels * lps;
+
+    let q: number[];
+    let p: number[];
+    let delta: number;
+    if (lit.q) {
+      q = [...lit.q];
+      p = [...(lit.p ?? [])];
+      if (q.length !== nQ) throw new ParameterError(`${q.length} Q primes given, ${nQ} needed (${this.baseLimbs} base + ${levels}×${lps})`, 'pass base + levels·limbsPerLevel primes');
+      if (p.length === 0) throw new ParameterError('no special primes P given', 'pass at least one P prime');
+      validatePrimes([...q, ...p], this.N);
+      delta = lit.logScale !== undefined ? 2 ** lit.logScale : levelProduct(q, this.baseLimbs, levels, lps);
+    } else {
+      const K = lit.specialLimbs ?? defaultSpecialLimbs(logN, nQ, lit.insecure ?? false);
+      const chain = generateChain(this.N, levels, lps, this.baseLimbs, K, lit.logScale, lit.logBase ?? 30);
+      q = chain.q;
+      p = chain.p;
+      delta = chain.delta;
+    }
+    this.q = Object.freeze(q);
+    this.p = Object.freeze(p);
+    this.defaultScale = delta;
+    const K = p.length;
+    this.digitLimbs = lit.digitLimbs ?? Math.max(1, Math.min(K, nQ));
+    if (!Number.isInteger(this.digitLimbs) || this.digitLimbs < 1) throw new ParameterError(`digitLimbs = ${this.digitLimbs}`, 'use a positive integer');
+
+    this.scales = new Float64Array(levels + 1);
+    this.scales[levels] = delta;
+    for (let l = levels; l >= 1; l--) this.scales[l - 1] = (this.scales[l] * this.scales[l]) / this.levelModulus(l);
+
+    this.logQ = q.reduce((s, x) => s + Math.log2(x), 0);
+    this.logP = p.reduce((s, x) => s + Math.log2(x), 0);
+    this.logQP = this.logQ + this.logP;
+    const bound = HE_STANDARD_128[logN];
+    if (!this.insecure && (bound === undefined || this.logQP > bound)) {
+      throw new InsecureParametersError(logN, this.logQP, bound ?? 0);
+    }
+    if (this.hammingWeight !== undefined && !this.insecure) {
+      // The HE-standard table assumes a uniform ternary secret; sparse secrets need their own estimate.
+      throw new ParameterError(
+        `a fixed Hamming weight secret (h = ${this.hammingWeight}) is not covered by the 128-bit table`,
+        'use the default uniform ternary secret, or pass { insecure: true } if you have your own estimate',
+      );
+    }
+    this.hash = hashParams(this);
+  }
+
+  /** Number of Q limbs of a ciphertext at `level`. */
+  limbsAt(level: number): number {
+    return this.baseLimbs + level * this.limbsPerLevel;
+  }
+
+  /** Level of a ciphertext with `limbs` Q limbs, or −1 if that is not a level boundary. */
+  levelOfLimbs(limbs: number): number {
+    const d = limbs - this.baseLimbs;
+    if (d < 0 || d % this.limbsPerLevel !== 0) return -1;
+    const l = d / this.limbsPerLevel;
+    return l <= this.levels ? l : -1;
+  }
+
+  /** Product of the limbs dropped when rescaling from `level` (a float; ≤ 2^60). */
+  levelModulus(level: number): number {
+    const s = this.limbsAt(level - 1);
+    let m = 1;
+    for (let i = s; i < s + this.limbsPerLevel; i++) m *= this.q[i];
+    return m;
+  }
+
+  /** log2 of the Q modulus at `level`. */
+  logQAt(level: number): number {
+    let s = 0;
+    for (let i = 0; i < this.limbsAt(level); i++) s += Math.log2(this.q[i]);
+    return s;
+  }
+
+  /** Number of key-switching digits at `level`. */
+  dnumAt(level: number): number {
+    return Math.ceil(this.limbsAt(level) / this.digitLimbs);
+  }
+
+  /** Number of digits of a key (at the top level). */
+  get dnum(): number {
+    return this.dnumAt(this.levels);
+  }
+
+  /** A short description. */
+  toString(): string {
+    return `CKKS N=2^${this.logN} L=${this.levels}×${this.limbsPerLevel} limbs, base ${this.baseLimbs}, K=${this.p.length}, α=${this.digitLimbs}, ` +
+      `Δ=2^${Math.log2(this.defaultScale).toFixed(2)}, log2(QP)=${this.logQP.toFixed(1)}${this.insecure ? ' (INSECURE)' : ''}`;
+  }
+
+  /** A plain-object description (for JSON output). */
+  describe(): Record<string, unknown> {
+    return {
+      logN: this.logN, slots: this.slots, levels: this.levels, limbsPerLevel: this.limbsPerLevel,
+      baseLimbs: this.baseLimbs, specialLimbs: this.p.length, digitLimbs: this.digitLimbs, dnum: this.dnum,
+      logScale: +Math.log2(this.defaultScale).toFixed(3), logQ: +this.logQ.toFixed(2), logP: +this.logP.toFixed(2),
+      logQP: +this.logQP.toFixed(2), bound128: HE_STANDARD_128[this.logN] ?? null, insecure: this.insecure, hash: this.hash,
+    };
+  }
+}
+
+/** Largest number of 30-bit special limbs the budget allows, capped by ⌈√(Q limbs)⌉ (Lattigo's rule of thumb). */
+export function defaultSpecialLimbs(logN: number, nQ: number, insecure: boolean): number {
+  const cap = Math.max(1, Math.ceil(Math.sqrt(nQ)));
+  if (insecure) return Math.min(cap, nQ);
+  const bound = HE_STANDARD_128[logN];
+  if (bound === undefined) return 1;
+  const room = Math.floor((bound - 30 * nQ) / 30);
+  return Math.max(1, Math.min(cap, room, nQ));
+}
+
+function validatePrimes(ps: readonly number[], N: number): void {
+  const seen = new Set<number>();
+  for (const x of ps) {
+    if (!Number.isInteger(x) || x >= 2 ** MAX_MODULUS_BITS || x < 3) throw new ParameterError(`prime ${x} is out of range`, 'use NTT-friendly primes below 2^30');
+    if ((x - 1) % (2 * N) !== 0) throw new ParameterError(`${x} is not ≡ 1 mod 2N = ${2 * N}`, 'use NTT-friendly primes (generate them with primesNear)');
+    if (seen.has(x)) throw new ParameterError(`prime ${x} appears twice`, 'use distinct primes');
+    seen.add(x);
+  }
+}
+
+function levelProduct(q: readonly number[], base: number, levels: number, lps: number): number {
+  if (levels === 0) return 2 ** 30;
+  let m = 1;
+  const s = base + (levels - 1) * lps;
+  for (let i = s; i < s + lps; i++) m *= q[i];
+  return m;
+}
+
+/** Greedy scale-stable chain (see module header). */
+function generateChain(
+  N: number, levels: number, lps: 1 | 2, baseLimbs: number, K: number, logScale: number | undefined, logBase: number,
+): { q: number[]; p: number[]; delta: number } {
+  const used = new Set<number>();
+  const p = primesBelow(30, N, K, used);
+  p.forEach((x) => used.add(x));
+  const limbTarget = logScale !== undefined ? 2 ** (logScale / lps) : undefined;
+  const poolSize = 2 * levels * lps + 16;
+  let pool: number[];
+  if (limbTarget !== undefined && limbTarget < 2 ** 29.9) {
+    pool = primesNear(limbTarget, N, poolSize, used);
+  } else {
+    pool = primesBelow(30, N, poolSize, used);
+  }
+  pool.sort((a, b) => a - b);
+  // Default Δ: the median of the pool, so primes exist on both sides of each target.
+  const limbDelta = limbTarget ?? pool[Math.floor(pool.length / 2)];
+  const delta = limbDelta ** lps;
+  const levelPrimes: number[][] = new Array(levels + 1);
+  const free = new Set(pool);
+  const nearest = (t: number): number => {
+    let best = -1;
+    let bd = Infinity;
+    for (const x of free) {
+      const d = Math.abs(Math.log(x / t));
+      if (d < bd) {
+        bd = d;
+        best = x;
+      }
+    }
+    if (best < 0) throw new ParameterError('ran out of primes near the scale', 'use a smaller logN or fewer levels');
+    free.delete(best);
+    return best;
+  };
+  let S = delta;
+  for (let l = levels; l >= 1; l--) {
+    const T = (S * S) / delta;
+    if (lps === 1) {
+      const x = nearest(T);
+      levelPrimes[l] = [x];
+      S = delta * (T / x); // S²/x, since T = S²/Δ
+    } else {
+      const a = nearest(Math.sqrt(T));
+      const b = nearest(T / a);
+      levelPrimes[l] = [a, b];
+      S = delta * (T / (a * b));
+    }
+  }
+  for (const ps of levelPrimes.slice(1)) ps.forEach((x) => used.add(x));
+  const base = primesBelow(logBase, N, baseLimbs, used);
+  base.forEach((x) => used.add(x));
+  const q = [...base];
+  for (let l = 1; l <= levels; l++) q.push(...levelPrimes[l]);
+  return { q, p, delta };
+}
+
+/** FNV-1a (two 32-bit lanes) over the canonical description: an identity check, not a MAC. */
+function hashParams(P: Parameters): string {
+  const parts = [P.logN, P.levels, P.limbsPerLevel, P.baseLimbs, P.digitLimbs, P.hammingWeight ?? 0, P.defaultScale, ...P.q, -1, ...P.p];
+  const bytes = new Uint8Array(parts.length * 8);
+  const dv = new DataView(bytes.buffer);
+  parts.forEach((x, i) => dv.setFloat64(8 * i, x, true));
+  return fnv64(bytes);
+}
+
+/** 64-bit FNV-1a style hash as 16 hex digits (two independent 32-bit lanes). */
+export function fnv64(bytes: Uint8Array): string {
+  let h1 = 0x811c9dc5;
+  let h2 = 0xcbf29ce4;
+  for (let i = 0; i < bytes.length; i++) {
+    h1 = Math.imul(h1 ^ bytes[i], 0x01000193);
+    h2 = Math.imul(h2 ^ bytes[i] ^ (i & 255), 0x01000193) ^ (h1 >>> 15);
+  }
+  return (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
+}
