@@ -158,7 +158,7 @@ function convertSingle(conv: BasisConverter, src: Int32Array, limbs: number, dst
     outs.push(dst);
     outOff.push(i * N);
   }
-  conv.convert(src, [0], targets, outs, outOff, true);
+  conv.convert(src, [0], targets, outs, outOff);
 }
 
 /** Decrypts ciphertexts with the secret key. */

@@ -2,7 +2,8 @@
  * @module ckks
  * Public API of the CKKS engine.
  */
-export { Parameters, HE_STANDARD_128, type ParametersLiteral } from './params.js';
+export { Parameters, HE_STANDARD_128, PRESETS, preset, type ParametersLiteral } from './params.js';
+export { precisionStats, type PrecisionStats } from './precision.js';
 export { CkksContext } from './context.js';
 export { Plaintext, Ciphertext } from './ciphertext.js';
 export { Encoder, type EncodeOptions, type ComplexVector } from './encoder.js';
@@ -13,3 +14,11 @@ export {
 export { Encryptor, Decryptor } from './encryptor.js';
 export { Evaluator, SCALE_TOLERANCE, type Operand } from './evaluator.js';
 export * from './errors.js';
+export {
+  FORMAT_VERSION, Kind, inspectBytes,
+  serializeParameters, deserializeParameters, serializeCiphertext, deserializeCiphertext,
+  serializePlaintext, deserializePlaintext, serializeSecretKey, deserializeSecretKey,
+  serializePublicKey, deserializePublicKey, serializeRelinKey, deserializeRelinKey,
+  serializeGaloisKeys, deserializeGaloisKeys,
+  type CiphertextSerializeOptions, type KeySerializeOptions,
+} from './serialize.js';

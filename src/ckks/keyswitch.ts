@@ -84,7 +84,7 @@ export class KeySwitcher {
       extP.limbs = K;
       const conv = ctx.modUpConverter(s, e - s);
       const plan = this.plan(limbs, j, s, e, extQ, extP);
-      conv.convert(cc.coeffs, plan.srcOff, plan.targets, plan.outs, plan.outOff, true);
+      conv.convert(cc.coeffs, plan.srcOff, plan.targets, plan.outs, plan.outOff);
       for (let i = 0; i < limbs; i++) {
         if (i >= s && i < e) continue;
         nttForward(extQ.coeffs, i * N, ctx.ringQ.tables[i]);
@@ -193,7 +193,7 @@ export class KeySwitcher {
     const outs = new Array<Int32Array>(limbs).fill(t.coeffs);
     const outOff = targets.map((i) => i * N);
     const srcOff = RANGE.slice(0, K).map((k) => k * N);
-    ctx.convPtoQ.convert(uP.coeffs, srcOff, targets, outs, outOff, true);
+    ctx.convPtoQ.convert(uP.coeffs, srcOff, targets, outs, outOff);
     for (let i = 0; i < limbs; i++) {
       const { p } = ctx.ringQ.moduli[i];
       const s = i * N;

@@ -32,10 +32,14 @@ export interface ParametersLiteral {
   limbsPerLevel?: 1 | 2;
   /** log2 of the default scale Δ. Default: the chain's own (≈ 30·limbsPerLevel, just below). */
   logScale?: number;
+  /** The default scale Δ exactly (overrides logScale; used when reloading serialized parameters). */
+  defaultScale?: number;
   /** Limbs of the base modulus q_0 (what is left at level 0). Default 2 (1-limb levels) or 3. */
   baseLimbs?: number;
   /** Bit size of base primes (default 30). */
   logBase?: number;
+  /** Bit size of special primes (default 30). */
+  logP?: number;
   /** Number of special primes K for hybrid key switching. Default: see `defaultSpecialLimbs`. */
   specialLimbs?: number;
   /** Limbs per key-switching digit α (dnum = ⌈limbs/α⌉). Default = specialLimbs. */
@@ -104,10 +108,11 @@ export class Parameters {
       if (q.length !== nQ) throw new ParameterError(`${q.length} Q primes given, ${nQ} needed (${this.baseLimbs} base + ${levels}×${lps})`, 'pass base + levels·limbsPerLevel primes');
       if (p.length === 0) throw new ParameterError('no special primes P given', 'pass at least one P prime');
       validatePrimes([...q, ...p], this.N);
-      delta = lit.logScale !== undefined ? 2 ** lit.logScale : levelProduct(q, this.baseLimbs, levels, lps);
+      delta = lit.defaultScale ?? (lit.logScale !== undefined ? 2 ** lit.logScale : levelProduct(q, this.baseLimbs, levels, lps));
+      if (!(delta > 1) || !Number.isFinite(delta)) throw new ParameterError(`scale ${delta}`, 'use a finite scale above 1');
     } else {
       const K = lit.specialLimbs ?? defaultSpecialLimbs(logN, nQ, lit.insecure ?? false);
-      const chain = generateChain(this.N, levels, lps, this.baseLimbs, K, lit.logScale, lit.logBase ?? 30);
+      const chain = generateChain(this.N, levels, lps, this.baseLimbs, K, lit.logScale, lit.logBase ?? 30, lit.logP ?? 30);
       q = chain.q;
       p = chain.p;
       delta = chain.delta;
@@ -178,6 +183,15 @@ export class Parameters {
     return this.dnumAt(this.levels);
   }
 
+  /** A literal that reconstructs exactly these parameters (same primes, scale and hash). */
+  toLiteral(): ParametersLiteral {
+    return {
+      logN: this.logN, levels: this.levels, limbsPerLevel: this.limbsPerLevel, baseLimbs: this.baseLimbs,
+      digitLimbs: this.digitLimbs, defaultScale: this.defaultScale, hammingWeight: this.hammingWeight,
+      insecure: this.insecure, q: [...this.q], p: [...this.p],
+    };
+  }
+
   /** A short description. */
   toString(): string {
     return `CKKS N=2^${this.logN} L=${this.levels}×${this.limbsPerLevel} limbs, base ${this.baseLimbs}, K=${this.p.length}, α=${this.digitLimbs}, ` +
@@ -193,6 +207,32 @@ export class Parameters {
       logQP: +this.logQP.toFixed(2), bound128: HE_STANDARD_128[this.logN] ?? null, insecure: this.insecure, hash: this.hash,
     };
   }
+}
+
+/**
+ * Named parameter sets, all 128-bit secure (checked at construction). "L" is the number of levels;
+ * "-P" sets use two limbs per level (Δ ≈ 2^58) for precision; "D" sets mirror the depth of the
+ * node-seal peer benchmark (logN 13, 14, 15 with 2, 7, 16 levels).
+ */
+export const PRESETS: Readonly<Record<string, ParametersLiteral>> = Object.freeze({
+  /** Tiny: 2 levels at Δ ≈ 2^25 (about 11 bits of precision); tests and demos only. */
+  'N12-L2': { logN: 12, levels: 2, baseLimbs: 1, logBase: 29, logScale: 25, specialLimbs: 1, logP: 29 },
+  'N13-L4': { logN: 13, levels: 4 },
+  'N14-L10': { logN: 14, levels: 10 },
+  'N15-L24': { logN: 15, levels: 24 },
+  'N16-L50': { logN: 16, levels: 50 },
+  'N15-L12-P': { logN: 15, levels: 12, limbsPerLevel: 2 },
+  'N16-L25-P': { logN: 16, levels: 25, limbsPerLevel: 2 },
+  'N13-D2': { logN: 13, levels: 2 },
+  'N14-D7': { logN: 14, levels: 7 },
+  'N15-D16': { logN: 15, levels: 16 },
+});
+
+/** Parameters of a named preset (see `PRESETS`). */
+export function preset(name: string, overrides: Partial<ParametersLiteral> = {}): Parameters {
+  const lit = PRESETS[name];
+  if (!lit) throw new ParameterError(`unknown preset '${name}'`, `use one of ${Object.keys(PRESETS).join(', ')}`);
+  return new Parameters({ ...lit, ...overrides });
 }
 
 /** Largest number of 30-bit special limbs the budget allows, capped by ⌈√(Q limbs)⌉ (Lattigo's rule of thumb). */
@@ -225,10 +265,10 @@ function levelProduct(q: readonly number[], base: number, levels: number, lps: n
 
 /** Greedy scale-stable chain (see module header). */
 function generateChain(
-  N: number, levels: number, lps: 1 | 2, baseLimbs: number, K: number, logScale: number | undefined, logBase: number,
+  N: number, levels: number, lps: 1 | 2, baseLimbs: number, K: number, logScale: number | undefined, logBase: number, logP: number,
 ): { q: number[]; p: number[]; delta: number } {
   const used = new Set<number>();
-  const p = primesBelow(30, N, K, used);
+  const p = primesBelow(logP, N, K, used);
   p.forEach((x) => used.add(x));
   const limbTarget = logScale !== undefined ? 2 ** (logScale / lps) : undefined;
   const poolSize = 2 * levels * lps + 16;

@@ -5,11 +5,12 @@
  * `ring/basis_extension.go` ModUpExact).
  *
  * For x given by residues x_i modulo the source primes a_i (A = Π a_i):
- *   y_i = [x_i · (A/a_i)^−1]_{a_i},   v = ⌊Σ y_i/a_i⌉ (or ⌊·⌋),   x mod b = Σ y_i·[A/a_i]_b − v·[A]_b.
- * Rounding gives the centred representative in [−A/2, A/2); flooring gives [0, A). v is computed
- * in float64; when x sits within ~2^−40·A of the boundary the estimate may be off by one, which
- * changes the result by ±A: harmless for key switching (the excess is a multiple of a digit) and
- * for ModDown (it becomes a ±1 rounding error), which are the two uses.
+ *   y_i = [x_i · (A/a_i)^−1]_{a_i},   v = ⌊Σ y_i/a_i⌉,   x mod b = Σ y_i·[A/a_i]_b − v·[A]_b,
+ * which is the centred representative of x in [−A/2, A/2). v is computed in float64; when x sits
+ * within ~2^−40·A of ±A/2 the estimate may be off by one, which changes the result by ±A: harmless
+ * for key switching (the excess is a multiple of a digit) and for ModDown (it becomes a ±1
+ * rounding error), which are the two uses. (Flooring instead would give [0, A) but would be
+ * fragile exactly where values are small, so it is not offered.)
  */
 import { type Modulus, invMod, mulMod, reduce, shoup } from './modulus.js';
 
@@ -28,7 +29,7 @@ export class BasisConverter {
   private readonly hatF: Float64Array;
   /** [v·A]_{b_j} at j·(k+1) + v for v in [0, k]. */
   private readonly vA: Int32Array;
-  /** Scratch: y values (k·N) and v (N). */
+  /** Scratch: y values (k·N), v (N) and a float accumulator (N). */
   private readonly y: Int32Array;
   private readonly v: Int32Array;
   private readonly acc: Float64Array;
@@ -76,19 +77,18 @@ export class BasisConverter {
    * Converts the first `k` source limbs (`k` ≤ from.length; a partial digit uses a converter built
    * for exactly its primes, so normally k = from.length) read from `src` (limb i at srcOff[i]) into
    * the target moduli listed in `targets` (indices into `to`), written to outs[t] at outOff[t].
-   * Inputs in [0, a_i), outputs in [0, b_j). `centered` selects ⌊·⌉ (true) or ⌊·⌋ for v.
+   * Inputs in [0, a_i), outputs in [0, b_j): the centred representative of x reduced mod b_j.
    */
   convert(
     src: Int32Array, srcOff: readonly number[],
     targets: readonly number[], outs: readonly Int32Array[], outOff: readonly number[],
-    centered: boolean,
   ): void {
     const N = this.N;
     const k = this.from.length;
     const y = this.y;
     const v = this.v;
     const acc = this.acc;
-    acc.fill(centered ? 0.5 : 0);
+    acc.fill(0.5); // ⌊Σ y_i/a_i + 1/2⌋ = round
     for (let i = 0; i < k; i++) {
       const a = this.from[i].p;
       const hi = this.hatInv[i];

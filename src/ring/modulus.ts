@@ -112,7 +112,7 @@ export function invMod(a: number, p: number): number {
 /** Reduces any safe integer (|x| < 2^53) into [0, p). */
 export function reduce(x: number, p: number): number {
   const r = x % p;
-  return r < 0 ? r + p : r;
+  return r < 0 ? r + p : r + 0; // + 0 turns −0 into 0
 }
 
 /**

@@ -1,0 +1,95 @@
+/**
+ * The encoder against the definition of the canonical embedding, evaluated directly:
+ * slot j = m(ζ^(5^j)) with ζ = e^(iπ/N).
+ */
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { CkksContext, Encoder, Plaintext, precisionStats } from '../src/index.js';
+import { Poly } from '../src/ring/poly.js';
+import { randomVector } from './helpers.js';
+
+const ctx = new CkksContext({ logN: 5, levels: 1, insecure: true });
+const enc = new Encoder(ctx);
+const N = ctx.N;
+const n = N / 2;
+
+/** m(ζ^(5^j)) for j < n, directly (O(N²) complex float). */
+function evaluateSlots(c: ArrayLike<number>): { re: number[]; im: number[] } {
+  const re: number[] = [];
+  const im: number[] = [];
+  let g = 1;
+  for (let j = 0; j < n; j++) {
+    let sr = 0;
+    let si = 0;
+    for (let k = 0; k < N; k++) {
+      const ang = (Math.PI * ((g * k) % (2 * N))) / N;
+      sr += c[k] * Math.cos(ang);
+      si += c[k] * Math.sin(ang);
+    }
+    re.push(sr);
+    im.push(si);
+    g = (g * 5) % (2 * N);
+  }
+  return { re, im };
+}
+
+describe('encoder vs the canonical embedding', () => {
+  it('encoded coefficients evaluate to the input slots', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 1e6 }), (seed) => {
+      const re = randomVector(n, seed);
+      const im = randomVector(n, seed + 1);
+      const pt = enc.encode({ re, im });
+      const c = enc.plaintextCoefficients(pt);
+      const slots = evaluateSlots(c);
+      for (let j = 0; j < n; j++) {
+        expect(Math.abs(slots.re[j] - re[j])).toBeLessThan(1e-6);
+        expect(Math.abs(slots.im[j] - im[j])).toBeLessThan(1e-6);
+      }
+    }), { numRuns: 30 });
+  });
+
+  it('decoding a plaintext built from known integer coefficients gives their evaluations', () => {
+    fc.assert(fc.property(fc.array(fc.integer({ min: -(2 ** 40), max: 2 ** 40 }), { minLength: N, maxLength: N }), (coeffs) => {
+      const scale = 2 ** 30;
+      const limbs = ctx.params.limbsAt(1);
+      const poly = new Poly(N, limbs);
+      for (let l = 0; l < limbs; l++) {
+        const p = ctx.params.q[l];
+        for (let k = 0; k < N; k++) poly.coeffs[l * N + k] = ((coeffs[k] % p) + p) % p;
+      }
+      ctx.ringQ.ntt(poly, limbs);
+      const got = enc.decodeComplex(new Plaintext(ctx, poly, 1, scale));
+      const want = evaluateSlots(coeffs.map((x) => x / scale));
+      for (let j = 0; j < n; j++) {
+        expect(Math.abs(got.re[j] - want.re[j])).toBeLessThan(1e-6);
+        expect(Math.abs(got.im[j] - want.im[j])).toBeLessThan(1e-6);
+      }
+    }), { numRuns: 30 });
+  });
+
+  it('fewer values: zero-padded by default, replicated with fill "repeat"', () => {
+    const v = [0.5, -0.25, 0.125, 1];
+    const z = enc.decode(enc.encode(v));
+    const r = enc.decode(enc.encode(v, { fill: 'repeat' }));
+    for (let j = 0; j < n; j++) {
+      expect(z[j]).toBeCloseTo(j < 4 ? v[j] : 0, 6);
+      expect(r[j]).toBeCloseTo(v[j % 4], 6);
+    }
+    expect(() => enc.encode([1, 2, 3], { fill: 'repeat' })).toThrow(/divid/);
+  });
+
+  it('constants encode without the FFT to the same slots', () => {
+    fc.assert(fc.property(fc.double({ min: -100, max: 100, noNaN: true }), (c) => {
+      const a = enc.decode(enc.encodeConstant(c));
+      expect(precisionStats(new Float64Array(n).fill(c), a).maxAbsError).toBeLessThan(1e-6);
+    }));
+  });
+
+  it('round trip at large magnitude and at a 2^60 scale (coefficients beyond 2^53)', () => {
+    const ctx2 = new CkksContext({ logN: 6, levels: 1, limbsPerLevel: 2, insecure: true });
+    const e2 = new Encoder(ctx2);
+    const v = randomVector(32, 3, -1000, 1000);
+    const st = precisionStats(v, e2.decode(e2.encode(v)));
+    expect(st.maxAbsError).toBeLessThan(1e-9);
+  });
+});

@@ -1,0 +1,229 @@
+/**
+ * Word arithmetic, primes, NTT and basis conversion checked against BigInt references.
+ */
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { addMod, invMod, makeModulus, mulMod, mulShoup, mulShoupLazy, powMod, reduceFloat, shoup, subMod } from '../src/ring/modulus.js';
+import { isPrime, primesBelow, primesNear, primitive2NthRoot } from '../src/ring/primes.js';
+import { bitReverse, makeNttTable, nttForward, nttInverse } from '../src/ring/ntt.js';
+import { BasisConverter } from '../src/ring/basis.js';
+import { GarnerTable } from '../src/ring/crt.js';
+
+const B = BigInt;
+const N_SMALL = 64;
+// NTT-friendly primes for N up to 2^16 of several sizes, from the generator (checked below).
+const P30 = primesBelow(30, 1 << 16, 3);
+const P25 = primesBelow(25, 1 << 12, 2);
+const PRIMES = [...P30, ...P25, 7681, 12289];
+
+function bigPow(b: bigint, e: bigint, m: bigint): bigint {
+  let r = 1n;
+  b %= m;
+  while (e > 0n) {
+    if (e & 1n) r = (r * b) % m;
+    b = (b * b) % m;
+    e >>= 1n;
+  }
+  return r;
+}
+
+describe('modular arithmetic (vs BigInt)', () => {
+  it('mulMod, addMod, subMod are exact for every prime', () => {
+    fc.assert(fc.property(fc.constantFrom(...PRIMES), fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true }), (p, x, y) => {
+      const a = Math.min(p - 1, Math.floor(x * p));
+      const b = Math.min(p - 1, Math.floor(y * p));
+      const m = makeModulus(p);
+      expect(mulMod(a, b, p, m.pInv)).toBe(Number((B(a) * B(b)) % B(p)));
+      expect(addMod(a, b, p)).toBe((a + b) % p);
+      expect(subMod(a, b, p)).toBe((((a - b) % p) + p) % p);
+    }), { numRuns: 2000 });
+  });
+
+  it('Shoup products: lazy in [0, 2p) and congruent; strict in [0, p); inputs up to 2^31', () => {
+    fc.assert(fc.property(fc.constantFrom(...PRIMES), fc.nat({ max: 2 ** 31 - 1 }), fc.double({ min: 0, max: 1, noNaN: true }), (p, a, y) => {
+      const w = Math.min(p - 1, Math.floor(y * p));
+      const wf = shoup(w, p);
+      const want = Number((B(a) * B(w)) % B(p));
+      const lazy = mulShoupLazy(a, w, wf, p);
+      expect(lazy).toBeGreaterThanOrEqual(0);
+      expect(lazy).toBeLessThan(2 * p);
+      expect(lazy % p).toBe(want);
+      if (a < 2 * p) expect(mulShoup(a, w, wf, p)).toBe(want);
+    }), { numRuns: 2000 });
+  });
+
+  it('powMod and invMod', () => {
+    fc.assert(fc.property(fc.constantFrom(...PRIMES), fc.nat({ max: 2 ** 30 }), fc.nat({ max: 2 ** 40 }), (p, a, e) => {
+      expect(powMod(a, e, p)).toBe(Number(bigPow(B(a), B(e), B(p))));
+      if (a % p !== 0) expect(Number((B(invMod(a, p)) * B(a)) % B(p))).toBe(1);
+    }));
+  });
+
+  it('reduceFloat is exact for integer-valued doubles of any magnitude', () => {
+    fc.assert(fc.property(fc.constantFrom(...PRIMES), fc.double({ min: -(2 ** 120), max: 2 ** 120, noNaN: true }), (p, x) => {
+      const v = Math.round(x);
+      const want = ((B(v) % B(p)) + B(p)) % B(p);
+      expect(reduceFloat(v, p)).toBe(Number(want));
+    }), { numRuns: 2000 });
+  });
+});
+
+describe('NTT-friendly primes', () => {
+  it('isPrime agrees with trial division', () => {
+    const trial = (n: number) => {
+      if (n < 2) return false;
+      for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
+      return true;
+    };
+    fc.assert(fc.property(fc.nat({ max: 2 ** 22 }), (n) => {
+      expect(isPrime(n)).toBe(trial(n));
+    }), { numRuns: 3000 });
+    // a few large cases (Carmichael numbers and known primes)
+    for (const n of [561, 41041, 825265, 321197185, 1073479681, 1073741789]) expect(isPrime(n)).toBe(trial(n));
+  });
+
+  it('generated primes are distinct, prime, below 2^30 and ≡ 1 mod 2N; deterministic', () => {
+    for (const logN of [12, 14, 16]) {
+      const N = 1 << logN;
+      const ps = primesBelow(30, N, 20);
+      const near = primesNear(2 ** 29.5, N, 20, new Set(ps));
+      for (const p of [...ps, ...near]) {
+        expect(p).toBeLessThan(2 ** 30);
+        expect((p - 1) % (2 * N)).toBe(0);
+        expect(isPrime(p)).toBe(true);
+      }
+      expect(new Set([...ps, ...near]).size).toBe(40);
+      expect(primesBelow(30, N, 20)).toEqual(ps);
+    }
+  });
+
+  it('ψ is a primitive 2N-th root', () => {
+    for (const p of P30) {
+      const N = 1 << 16;
+      const psi = primitive2NthRoot(p, N);
+      expect(bigPow(B(psi), B(N), B(p))).toBe(B(p - 1));
+    }
+  });
+});
+
+/** Schoolbook negacyclic product in BigInt. */
+function negacyclicBig(a: ArrayLike<number>, b: ArrayLike<number>, p: number): number[] {
+  const N = a.length;
+  const out = new Array<bigint>(N).fill(0n);
+  const P = B(p);
+  for (let i = 0; i < N; i++) {
+    for (let j = 0; j < N; j++) {
+      const k = i + j;
+      const prod = B(a[i]) * B(b[j]);
+      if (k < N) out[k] += prod;
+      else out[k - N] -= prod;
+    }
+  }
+  return out.map((x) => Number(((x % P) + P) % P));
+}
+
+const randPoly = (N: number, p: number) => fc.array(fc.nat({ max: p - 1 }), { minLength: N, maxLength: N }).map((x) => Int32Array.from(x));
+
+describe('negacyclic NTT', () => {
+  it('inverse ∘ forward is the identity (several N and primes)', () => {
+    for (const logN of [2, 4, 8, 12]) {
+      const N = 1 << logN;
+      for (const p of [P30[0], P25[0]]) {
+        const T = makeNttTable(makeModulus(p), N);
+        fc.assert(fc.property(randPoly(N, p), (a) => {
+          const x = a.slice();
+          nttForward(x, 0, T);
+          for (const v of x) expect(v >= 0 && v < p).toBe(true);
+          nttInverse(x, 0, T);
+          expect(Array.from(x)).toEqual(Array.from(a));
+        }), { numRuns: logN > 8 ? 5 : 30 });
+      }
+    }
+  });
+
+  it('forward output i is the evaluation at ψ^(2·bitrev(i)+1) (BigInt)', () => {
+    const N = 16;
+    const p = P30[1];
+    const T = makeNttTable(makeModulus(p), N);
+    fc.assert(fc.property(randPoly(N, p), (a) => {
+      const x = a.slice();
+      nttForward(x, 0, T);
+      for (let i = 0; i < N; i++) {
+        const e = B(2 * bitReverse(i, 4) + 1);
+        let acc = 0n;
+        for (let k = 0; k < N; k++) acc += B(a[k]) * bigPow(B(T.root), e * B(k), B(p));
+        expect(x[i]).toBe(Number(acc % B(p)));
+      }
+    }), { numRuns: 20 });
+  });
+
+  it('pointwise product in the NTT domain equals the BigInt schoolbook negacyclic product', () => {
+    for (const p of [P30[0], P25[1], 12289]) {
+      const T = makeNttTable(makeModulus(p), N_SMALL);
+      const m = makeModulus(p);
+      fc.assert(fc.property(randPoly(N_SMALL, p), randPoly(N_SMALL, p), (a, b) => {
+        const x = a.slice();
+        const y = b.slice();
+        nttForward(x, 0, T);
+        nttForward(y, 0, T);
+        for (let i = 0; i < N_SMALL; i++) x[i] = mulMod(x[i], y[i], p, m.pInv);
+        nttInverse(x, 0, T);
+        expect(Array.from(x)).toEqual(negacyclicBig(a, b, p));
+      }), { numRuns: 20 });
+    }
+  });
+
+  it('accepts lazy inputs in [0, 2p)', () => {
+    const N = 256;
+    const p = P30[2];
+    const T = makeNttTable(makeModulus(p), N);
+    fc.assert(fc.property(randPoly(N, p), fc.array(fc.boolean(), { minLength: N, maxLength: N }), (a, lift) => {
+      const x = a.slice();
+      const y = a.map((v, i) => (lift[i] ? v + p : v));
+      nttForward(x, 0, T);
+      nttForward(y, 0, T);
+      expect(Array.from(y)).toEqual(Array.from(x));
+    }), { numRuns: 20 });
+  });
+});
+
+describe('basis conversion and CRT reconstruction (vs BigInt CRT)', () => {
+  const N = 8;
+  const from = P30.slice(0, 3).map(makeModulus);
+  const to = [...P25, 12289, 7681].map(makeModulus);
+  const A = from.reduce((s, m) => s * B(m.p), 1n);
+  const conv = new BasisConverter(N, from, to);
+  const bigArb = fc.array(fc.bigInt({ min: 0n, max: A - 1n }), { minLength: N, maxLength: N });
+
+  {
+    it('converts exactly (centred representative)', () => {
+      fc.assert(fc.property(bigArb, (xs) => {
+        const src = new Int32Array(N * from.length);
+        from.forEach((m, i) => xs.forEach((x, n) => { src[i * N + n] = Number(x % B(m.p)); }));
+        const outs = to.map(() => new Int32Array(N));
+        conv.convert(src, from.map((_, i) => i * N), to.map((_, j) => j), outs, to.map(() => 0));
+        to.forEach((m, j) => xs.forEach((x, n) => {
+          const v = x >= A / 2n ? x - A : x;
+          const want = Number(((v % B(m.p)) + B(m.p)) % B(m.p));
+          expect(outs[j][n]).toBe(want);
+        }));
+      }), { numRuns: 100 });
+    });
+  }
+
+  it('Garner reconstruction gives the centred value to 2^-50 relative', () => {
+    const moduli = P30.slice(0, 3).map(makeModulus);
+    const Q = moduli.reduce((s, m) => s * B(m.p), 1n);
+    const g = new GarnerTable(moduli);
+    fc.assert(fc.property(fc.array(fc.bigInt({ min: -(Q / 2n) + 1n, max: Q / 2n - 1n }), { minLength: N, maxLength: N }), (xs) => {
+      const src = new Int32Array(N * 3);
+      moduli.forEach((m, i) => xs.forEach((x, n) => { src[i * N + n] = Number(((x % B(m.p)) + B(m.p)) % B(m.p)); }));
+      const out = new Float64Array(N);
+      g.reconstruct(src, N, out, new Int32Array(3 * N));
+      xs.forEach((x, n) => {
+        const want = Number(x);
+        expect(Math.abs(out[n] - want)).toBeLessThanOrEqual(Math.abs(want) * 2 ** -50 + 1e-9);
+      });
+    }), { numRuns: 200 });
+  });
+});
