@@ -17,6 +17,9 @@ import { Plaintext } from './ciphertext.js';
 import type { CkksContext } from './context.js';
 import { InvalidArgumentError, LevelError, ValueTooLargeError } from './errors.js';
 
+/** Most limbs a decode reconstructs (≈ 240 bits: any message at any supported scale). */
+const MAX_DECODE_LIMBS = 8;
+
 /** Complex vector as separate real and imaginary parts. */
 export interface ComplexVector {
   re: ArrayLike<number>;
@@ -96,8 +99,8 @@ export class Encoder {
     this.re = new Float64Array(n);
     this.im = new Float64Array(n);
     this.coeffs = new Float64Array(N);
-    this.digits = new Int32Array(4 * N);
-    this.work = new Int32Array(4 * N);
+    this.digits = new Int32Array(MAX_DECODE_LIMBS * N);
+    this.work = new Int32Array(MAX_DECODE_LIMBS * N);
   }
 
   /** In-place radix-2 DFT of (re, im): X[t] = Σ x[k]·e^(sign·2πi·kt/n). */
@@ -271,22 +274,43 @@ export class Encoder {
     return this.coeffs.slice();
   }
 
+  /**
+   * Exact coefficients / scale into this.coeffs, from the fewest limbs that hold the value: start
+   * with limbs covering scale·2^29 (|message| < 2^28); if any coefficient comes within 1/8 of the
+   * reconstruction range and more limbs exist, retry with one more (no silent wrap-around).
+   */
   private reconstruct(pt: Plaintext): void {
     const ctx = this.ctx;
     const N = ctx.N;
     const P = ctx.params;
-    // Limbs covering scale·2^60: enough for |message| < 2^59 (more limbs cost INTTs, not accuracy).
+    const limbs = pt.poly.limbs;
     let k = 0;
     let bits = 0;
-    const need = Math.log2(pt.scale) + 60;
-    while (k < pt.poly.limbs && (bits < need || k < 1)) bits += Math.log2(P.q[k++]);
-    k = Math.min(k, 4, pt.poly.limbs);
+    const need = Math.log2(pt.scale) + 29;
+    while (k < limbs && (bits < need || k < 1)) bits += Math.log2(P.q[k++]);
     const work = this.work;
-    work.set(pt.poly.coeffs.subarray(0, k * N));
-    for (let l = 0; l < k; l++) nttInverse(work, l * N, ctx.ringQ.tables[l]);
-    ctx.garner(k).reconstruct(work, N, this.coeffs, this.digits);
-    const inv = 1 / pt.scale;
     const c = this.coeffs;
+    for (let l = 0; l < k; l++) {
+      work.set(pt.poly.coeffs.subarray(l * N, (l + 1) * N), l * N);
+      nttInverse(work, l * N, ctx.ringQ.tables[l]);
+    }
+    for (;;) {
+      ctx.garner(k).reconstruct(work, N, c, this.digits);
+      if (k >= limbs || k >= MAX_DECODE_LIMBS) break;
+      let range = 1;
+      for (let l = 0; l < k; l++) range *= P.q[l];
+      const lim = range / 16;
+      let max = 0;
+      for (let i = 0; i < N; i++) {
+        const a = Math.abs(c[i]);
+        if (a > max) max = a;
+      }
+      if (max < lim) break;
+      work.set(pt.poly.coeffs.subarray(k * N, (k + 1) * N), k * N);
+      nttInverse(work, k * N, ctx.ringQ.tables[k]);
+      k++;
+    }
+    const inv = 1 / pt.scale;
     for (let i = 0; i < N; i++) c[i] *= inv;
   }
 

@@ -15,7 +15,7 @@
 import { automorphismNTT } from '../ring/automorphism.js';
 import { nttForward, nttInverse } from '../ring/ntt.js';
 import { Poly } from '../ring/poly.js';
-import { addScalarVec, addVec, mulScalarVec, negVec, subVec } from '../ring/ring.js';
+import { addScalarVec, subMulScalarVec } from '../ring/ring.js';
 import { reduceFloat } from '../ring/modulus.js';
 import { Ciphertext, Plaintext } from './ciphertext.js';
 import type { CkksContext } from './context.js';
@@ -131,24 +131,18 @@ export class Evaluator {
     const aDeg = pa.length;
     // keep a's polys readable when out === a (same buffers, element-wise ops are alias-safe)
     const res = this.alloc(degree, limbs, level, a.scale, out);
-    const N = this.ctx.N;
-    const qm = this.ctx.ringQ.moduli;
+    const ring = this.ctx.ringQ;
     for (let k = 0; k <= degree; k++) {
-      const o = res.polys[k].coeffs;
-      const x = k < aDeg ? pa[k].coeffs : null;
-      const y = k < pb.length ? pb[k].coeffs : null;
-      for (let i = 0; i < limbs; i++) {
-        const { p } = qm[i];
-        const s = i * N;
-        if (x && y) {
-          if (negate) subVec(x, y, o, s, s + N, p);
-          else addVec(x, y, o, s, s + N, p);
-        } else if (x) {
-          if (o !== x) o.set(x.subarray(s, s + N), s);
-        } else if (y) {
-          if (negate) negVec(y, o, s, s + N, p);
-          else o.set(y.subarray(s, s + N), s);
-        }
+      const o = res.polys[k];
+      if (k < aDeg && k < pb.length) {
+        if (negate) ring.sub(pa[k], pb[k], o, limbs);
+        else ring.add(pa[k], pb[k], o, limbs);
+      } else if (k < aDeg) {
+        if (o !== pa[k]) o.coeffs.set(pa[k].coeffs.subarray(0, limbs * this.ctx.N));
+      } else if (negate) {
+        ring.neg(pb[k], o, limbs);
+      } else {
+        o.coeffs.set(pb[k].coeffs.subarray(0, limbs * this.ctx.N));
       }
     }
     return res;
@@ -330,20 +324,28 @@ export class Evaluator {
     const lo = l * N;
     for (let i = 0; i < l; i++) {
       const { p } = ctx.ringQ.moduli[i];
-      const pInv = 1 / p;
       const o = i * N;
-      for (let n = 0; n < N; n++) {
-        let x = c[lo + n];
-        x -= (half - x) >> 31 & last; // centred: x > q_l/2 → x − q_l
-        let r = x - Math.floor(x * pInv) * p; // [0, p) up to ±p
-        r += (r >> 31) & p;
-        r -= p;
-        r += (r >> 31) & p;
-        t[o + n] = r;
+      if (p > half) {
+        // the centred residue x ∈ (−q_l/2, q_l/2] already lies in (−p, p): one correction
+        for (let n = 0; n < N; n++) {
+          let x = c[lo + n];
+          x -= ((half - x) >> 31) & last;
+          t[o + n] = x + ((x >> 31) & p);
+        }
+      } else {
+        const pInv = 1 / p;
+        for (let n = 0; n < N; n++) {
+          let x = c[lo + n];
+          x -= ((half - x) >> 31) & last;
+          let r = x - Math.floor(x * pInv) * p; // ±1 quotient error
+          r += (r >> 31) & p;
+          r -= p;
+          r += (r >> 31) & p;
+          t[o + n] = r;
+        }
       }
       nttForward(t, o, ctx.ringQ.tables[i]);
-      subVec(c, t, c, o, o + N, p);
-      mulScalarVec(c, ctx.qInvModQ[l * nQ + i], ctx.qInvModQF[l * nQ + i], c, o, o + N, p);
+      subMulScalarVec(c, t, ctx.qInvModQ[l * nQ + i], ctx.qInvModQF[l * nQ + i], c, o, o + N, p);
     }
     poly.limbs = l;
   }

@@ -14,7 +14,7 @@
  */
 import { Poly } from '../ring/poly.js';
 import { nttForward, nttInverse } from '../ring/ntt.js';
-import { mulAddVec, mulScalarVec, mulVec, subVec } from '../ring/ring.js';
+import { mulAdd2Vec, subMulScalarVec } from '../ring/ring.js';
 import type { CkksContext } from './context.js';
 import type { SwitchingKey } from './keys.js';
 
@@ -150,31 +150,14 @@ export class KeySwitcher {
     for (let j = 0; j < dec.dnum; j++) {
       const xQ = dec.extQ[j].coeffs;
       const xP = dec.extP[j].coeffs;
-      const bQ = key.bQ[j].coeffs;
-      const aQ = key.aQ[j].coeffs;
-      const bP = key.bP[j].coeffs;
-      const aP = key.aP[j].coeffs;
+      const first = j === 0;
       for (let i = 0; i < limbs; i++) {
         const { p, pInv } = qm[i];
-        const s = i * N;
-        if (j === 0) {
-          mulVec(xQ, bQ, aQ0, s, s + N, p, pInv);
-          mulVec(xQ, aQ, aQ1, s, s + N, p, pInv);
-        } else {
-          mulAddVec(xQ, bQ, aQ0, s, s + N, p, pInv);
-          mulAddVec(xQ, aQ, aQ1, s, s + N, p, pInv);
-        }
+        mulAdd2Vec(xQ, key.bQ[j].coeffs, key.aQ[j].coeffs, aQ0, aQ1, i * N, (i + 1) * N, p, pInv, first);
       }
       for (let k = 0; k < K; k++) {
         const { p, pInv } = pm[k];
-        const s = k * N;
-        if (j === 0) {
-          mulVec(xP, bP, aP0, s, s + N, p, pInv);
-          mulVec(xP, aP, aP1, s, s + N, p, pInv);
-        } else {
-          mulAddVec(xP, bP, aP0, s, s + N, p, pInv);
-          mulAddVec(xP, aP, aP1, s, s + N, p, pInv);
-        }
+        mulAdd2Vec(xP, key.bP[j].coeffs, key.aP[j].coeffs, aP0, aP1, k * N, (k + 1) * N, p, pInv, first);
       }
     }
   }
@@ -198,8 +181,7 @@ export class KeySwitcher {
       const { p } = ctx.ringQ.moduli[i];
       const s = i * N;
       nttForward(t.coeffs, s, ctx.ringQ.tables[i]);
-      subVec(uQ.coeffs, t.coeffs, out.coeffs, s, s + N, p);
-      mulScalarVec(out.coeffs, ctx.pInvModQ[i], ctx.pInvModQF[i], out.coeffs, s, s + N, p);
+      subMulScalarVec(uQ.coeffs, t.coeffs, ctx.pInvModQ[i], ctx.pInvModQF[i], out.coeffs, s, s + N, p);
     }
     out.limbs = limbs;
   }

@@ -1,0 +1,160 @@
+/**
+ * Engine benchmark: the node-seal peer's ops at its three parameter shapes (logN 13, 14, 15 with
+ * 2, 7, 16 levels), here at Veil's neural-network grade (one 30-bit limb per level, Δ ≈ 2^30).
+ *
+ *   npm run bench                      human-readable table
+ *   npm run bench -- --json            JSON lines on stdout (progress on stderr)
+ *   options: --logN=13,14,15  --op=relin,rotate_1  --budget=MS (per op, default 2500)
+ *            --levels=two      two-limb levels (Δ ≈ 2^58) instead of one (precision mode)
+ */
+import os from 'node:os';
+import {
+  CkksContext, Decryptor, Encoder, Encryptor, Evaluator, KeyGenerator, Parameters, PRESETS, type Ciphertext, type Plaintext,
+} from '../src/index.js';
+import { nttForward } from '../src/ring/ntt.js';
+import { args, fmtUs, measure, type Spec } from './measure.js';
+
+const A = args();
+const JSON_MODE = A.flag('json');
+const LOGNS = A.opt('logN', '13,14,15').split(',').map(Number);
+const OPS = A.opt('op', '').split(',').filter(Boolean);
+const BUDGET = Number(A.opt('budget', '2500'));
+const TWO_LIMB = A.opt('levels', 'one') === 'two';
+
+const out = (s = '') => {
+  if (!JSON_MODE) process.stdout.write(s + '\n');
+};
+const progress = (s: string) => process.stderr.write(s + '\n');
+const emit = (o: Record<string, unknown>) => {
+  if (JSON_MODE) process.stdout.write(JSON.stringify(o) + '\n');
+};
+
+/** Veil's parameters for the peer's shape at logN (depth 2, 7, 16). */
+function benchParameters(logN: number, twoLimb = false): Parameters {
+  const depth: Record<number, number> = { 13: 2, 14: 7, 15: 16 };
+  if (!(logN in depth)) throw new Error(`no bench shape for logN=${logN} (use 13, 14, 15)`);
+  if (!twoLimb) return new Parameters(PRESETS[`N${logN}-D${depth[logN]}`]);
+  return new Parameters({ logN, levels: depth[logN], limbsPerLevel: 2, insecure: true });
+}
+
+const randomReals = (n: number) => Float64Array.from({ length: n }, () => Math.random() * 2 - 1);
+
+const ALL_OPS = [
+  'keygen_sk_pk', 'keygen_relin', 'keygen_galois_1', 'encode', 'decode', 'encrypt_pk', 'decrypt', 'add', 'mul_plain',
+  'mul', 'relin', 'rescale', 'rotate_1', 'mul_relin_rescale', 'ntt',
+];
+
+emit({
+  kind: 'meta', impl: 'veil-fhe', node: process.version, v8: process.versions.v8, cpu: os.cpus()[0]?.model ?? 'unknown',
+  cores: os.cpus().length, date: new Date().toISOString(), budget_ms: BUDGET, levels: TWO_LIMB ? 'two-limb' : 'one-limb',
+});
+out('# Veil CKKS engine benchmark (pure TypeScript, one thread)');
+out(`node ${process.version}, ${os.cpus()[0]?.model} x${os.cpus().length}, ${new Date().toISOString()}, budget ${BUDGET} ms/op`);
+
+const summary: { op: string; logN: number; median_us: number; min_us: number }[] = [];
+const tStart = performance.now();
+for (const logN of LOGNS) {
+  const P = benchParameters(logN, TWO_LIMB);
+  const ctx = new CkksContext(P);
+  const enc = new Encoder(ctx);
+  const kg = new KeyGenerator(ctx);
+  const sk = kg.genSecretKey();
+  const pk = kg.genPublicKey(sk);
+  const rk = kg.genRelinKey(sk);
+  const gk = kg.genGaloisKeys(sk, [1]);
+  const encr = new Encryptor(ctx, pk);
+  const dec = new Decryptor(ctx, sk);
+  const ev = new Evaluator(ctx, { relin: rk, galois: gk });
+  const slots = P.slots;
+  const v1 = randomReals(slots);
+  const v2 = randomReals(slots);
+  const pt1 = enc.encode(v1);
+  const pt2 = enc.encode(v2, { scale: P.levelModulus(P.levels) });
+  const ct1 = encr.encrypt(pt1);
+  const ct2 = encr.encrypt(enc.encode(v2));
+  const ct3 = ev.mul(ct1, ct2);
+  const ctRelin = ev.relinearize(ct3);
+  const tmp = ev.mul(ct1, ct2); // reused destination (capacity for degree 2)
+  const nttBuf = ctx.ringQ.newPoly(1);
+  for (let i = 0; i < ctx.N; i++) nttBuf.coeffs[i] = (i * 7919) % P.q[0];
+  const meta = {
+    limbs: P.q.length, special_limbs: P.p.length, dnum: P.dnum, logQP: +P.logQP.toFixed(1),
+    log_scale: +Math.log2(P.defaultScale).toFixed(2),
+  };
+  out('');
+  out(`== logN=${logN}: ${P.toString()}`);
+  progress(`[veil] logN=${logN}: timing...`);
+  let keep: unknown = null;
+  const specs: Record<string, () => Spec> = {
+    keygen_sk_pk: () => ({ fn: () => { keep = kg.genPublicKey(kg.genSecretKey()); } }),
+    keygen_relin: () => ({ fn: () => { keep = kg.genRelinKey(sk); } }),
+    keygen_galois_1: () => ({ fn: () => { keep = kg.genGaloisKeys(sk, [1]); } }),
+    encode: () => ({ fn: () => { keep = enc.encode(v1); } }),
+    decode: () => ({ fn: () => { keep = enc.decode(pt1); } }),
+    encrypt_pk: () => ({ fn: () => { keep = encr.encrypt(pt1); } }),
+    decrypt: () => ({ fn: () => { keep = dec.decrypt(ct1); } }),
+    add: () => ({ fn: () => { ev.add(ct1, ct2, tmp); } }),
+    mul_plain: () => ({ fn: () => { ev.mulPlain(ct1, pt2 as Plaintext, tmp); } }),
+    mul: () => ({ fn: () => { ev.mul(ct1, ct2, tmp); } }),
+    relin: () => ({ fn: () => { ev.relinearize(ct3, tmp); } }),
+    rescale: () => ({ fn: () => { ev.rescale(ctRelin, tmp); } }),
+    rotate_1: () => ({ fn: () => { ev.rotate(ct1, 1, tmp); } }),
+    mul_relin_rescale: () => ({ fn: () => { ev.mulRelinRescale(ct1, ct2, tmp); } }),
+    ntt: () => ({ fn: () => nttForward(nttBuf.coeffs, 0, ctx.ringQ.tables[0]) }),
+  };
+  out(`${'op'.padEnd(22)}${'median_us'.padStart(12)}${'min_us'.padStart(12)}${'samples'.padStart(9)}${'other%'.padStart(8)}`);
+  for (const op of ALL_OPS) {
+    if (OPS.length && !OPS.includes(op)) continue;
+    const r = measure(logN, specs[op](), BUDGET);
+    const row: Record<string, unknown> = {
+      kind: 'time', op, logN, median_us: +r.median_us.toFixed(2), min_us: +r.min_us.toFixed(2), mad_us: +r.mad_us.toFixed(2),
+      samples: r.samples, other_load: r.other_load == null ? null : +r.other_load.toFixed(3), ...meta, impl: 'veil-fhe', threads: 1,
+    };
+    if (op === 'ntt') row.ns_per_butterfly = +((r.median_us * 1000) / ((ctx.N / 2) * logN)).toFixed(3);
+    emit(row);
+    summary.push({ op, logN, median_us: r.median_us, min_us: r.min_us });
+    const oth = r.other_load == null ? '-' : (100 * r.other_load).toFixed(0);
+    out(`${op.padEnd(22)}${fmtUs(r.median_us).padStart(12)}${fmtUs(r.min_us).padStart(12)}${String(r.samples).padStart(9)}${oth.padStart(8)}` +
+      (op === 'ntt' ? `   (${row.ns_per_butterfly} ns/butterfly)` : ''));
+  }
+  void keep;
+
+  if (!OPS.length || OPS.some((o) => o.startsWith('precision'))) {
+    progress(`[veil] logN=${logN}: precision...`);
+    const trials = logN >= 15 ? 3 : 5;
+    const run = (pipe: (a: Float64Array, b: Float64Array) => { ct: Ciphertext; want: (i: number) => number }) => {
+      let worst = 0;
+      let sumMean = 0;
+      for (let t = 0; t < trials; t++) {
+        const a = randomReals(slots);
+        const b = randomReals(slots);
+        const { ct, want } = pipe(a, b);
+        const got = enc.decode(dec.decrypt(ct));
+        let max = 0;
+        let sum = 0;
+        for (let i = 0; i < slots; i++) {
+          const e = Math.abs(got[i] - want(i));
+          if (e > max) max = e;
+          sum += e;
+        }
+        worst = Math.max(worst, max);
+        sumMean += sum / slots;
+      }
+      const mean = sumMean / trials;
+      return { trials, max_abs_err: worst, mean_abs_err: mean, max_err_bits: +(-Math.log2(worst)).toFixed(2), mean_err_bits: +(-Math.log2(mean)).toFixed(2) };
+    };
+    const pipe = run((a, b) => {
+      const c = ev.rotate(ev.mulRelinRescale(encr.encrypt(enc.encode(a)), encr.encrypt(enc.encode(b))), 1);
+      return { ct: c, want: (i) => a[(i + 1) % slots] * b[(i + 1) % slots] };
+    });
+    const fresh = run((a) => ({ ct: encr.encrypt(enc.encode(a)), want: (i) => a[i] }));
+    emit({ kind: 'precision', op: 'precision_mul_relin_rescale_rot1', logN, ...pipe, ...meta, impl: 'veil-fhe' });
+    emit({ kind: 'precision', op: 'precision_encrypt_decrypt', logN, ...fresh, ...meta, impl: 'veil-fhe' });
+    out(`precision: mul→relin→rescale→rot1 mean ${pipe.mean_err_bits} bits, worst ${pipe.max_err_bits} bits; fresh mean ${fresh.mean_err_bits} bits`);
+  }
+  emit({
+    kind: 'size', logN, ciphertext_bytes: ct1.byteLength, relin_key_bytes: rk.key.byteLength, galois_key_bytes: gk.byteLength, ...meta, impl: 'veil-fhe',
+  });
+}
+out('');
+out(`total ${((performance.now() - tStart) / 1000).toFixed(1)} s`);
