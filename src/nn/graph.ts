@@ -107,11 +107,36 @@ export interface AveragePoolNode extends IrNodeBase {
    * whenever all pads are zero (both conventions then agree) and after folding a `Pad` node.
    */
   countIncludePad: boolean;
+  /** Set by the compiler when the divisor was folded into the next layer: the node sums its window. */
+  sum?: boolean;
 }
 
 /** Mean over the spatial dimensions: `[C, H, W]` → `[C, 1, 1]`. */
 export interface GlobalAveragePoolNode extends IrNodeBase {
   op: 'GlobalAveragePool';
+  /** Set by the compiler when the divisor H·W was folded into the next layer: the node sums. */
+  sum?: boolean;
+}
+
+/**
+ * A polynomial activation (compiler output, replaces Relu/Gelu/Square): per channel c of the
+ * input (dimension 0), t = mapScale[c]·x + mapShift[c], then y = p(t) with p given by Chebyshev
+ * (on [−1, 1]) or power coefficients. When `mapFolded` is set the map was folded into the
+ * producing layer's weights, so the node's input already is t.
+ */
+export interface PolyNode extends IrNodeBase {
+  op: 'Poly';
+  /** The activation this polynomial replaces. */
+  replaces: 'Relu' | 'Gelu' | 'Square';
+  mapScale: Float64Array;
+  mapShift: Float64Array;
+  mapFolded: boolean;
+  basis: 'chebyshev' | 'power';
+  coeffs: Float64Array;
+  /** The input interval [lo, hi] mapped to [−1, 1] (calibrated range with margin). */
+  interval: [number, number];
+  /** Per-channel factors moved into the next linear layer (weight redistribution), if any. */
+  moved?: Float64Array;
 }
 
 /** Row-major flatten of the per-sample value to `[F]` (a layout no-op on the data). */
@@ -149,7 +174,8 @@ export type IrNode =
   | GlobalAveragePoolNode
   | FlattenNode
   | ReshapeNode
-  | DenseNode;
+  | DenseNode
+  | PolyNode;
 
 /** Activation nodes, the ones replaced by polynomials in the encrypted model. */
 export type ActivationNode = ReluNode | GeluNode | SquareNode;
@@ -299,6 +325,10 @@ export function inferShape(node: IrNode, inShapes: readonly (readonly number[])[
     case 'Relu':
     case 'Gelu':
     case 'Square':
+      return [...x];
+    case 'Poly':
+      if (node.mapScale.length !== x[0] || node.mapShift.length !== x[0]) fail(`Poly map has ${node.mapScale.length} channels, input has ${x[0]} (${fmt(x)})`);
+      if (node.coeffs.length === 0) fail('Poly has no coefficients');
       return [...x];
     case 'Add': {
       const y = inShapes[1]!;
@@ -472,6 +502,9 @@ export function describeGraph(graph: IrGraph): string {
         break;
       case 'Gelu':
         attrs = ` ${n.approximate}`;
+        break;
+      case 'Poly':
+        attrs = ` ${n.replaces}≈${n.basis} deg ${n.coeffs.length - 1} on [${n.interval.map((v) => +v.toFixed(3)).join(', ')}]${n.mapFolded ? ' (map folded)' : ''}`;
         break;
       case 'AddConstant':
       case 'MulConstant':

@@ -145,15 +145,35 @@ export function evalNode(node: IrNode, inputs: readonly Tensor[], n: number): Te
       return { shape: outShape, data };
     }
     case 'AveragePool':
-      return { shape: outShape, data: avgPool(node.kernel, node.strides, node.pads, node.countIncludePad, x, n, node.outShape) };
+      return { shape: outShape, data: avgPool(node.kernel, node.strides, node.pads, node.countIncludePad, x, n, node.outShape, node.sum === true) };
     case 'GlobalAveragePool': {
       const c = node.outShape[0]!;
       const plane = sizeOf(x.shape) / (n * c);
+      const div = node.sum ? 1 : plane;
       const data = new Float64Array(n * c);
       for (let k = 0; k < n * c; k++) {
         let s = 0;
         for (let j = 0; j < plane; j++) s += x.data[k * plane + j]!;
-        data[k] = s / plane;
+        data[k] = s / div;
+      }
+      return { shape: outShape, data };
+    }
+    case 'Poly': {
+      const c = node.mapScale.length;
+      const plane = sizeOf(x.shape) / (n * c);
+      const data = new Float64Array(x.data.length);
+      const cf = node.coeffs;
+      const cheb = node.basis === 'chebyshev';
+      for (let b = 0; b < n; b++) {
+        for (let ch = 0; ch < c; ch++) {
+          const a = node.mapFolded ? 1 : node.mapScale[ch]!;
+          const s = node.mapFolded ? 0 : node.mapShift[ch]!;
+          const off = (b * c + ch) * plane;
+          for (let k = 0; k < plane; k++) {
+            const t = a * x.data[off + k]! + s;
+            data[off + k] = cheb ? clenshawEval(cf, t) : hornerEval(cf, t);
+          }
+        }
       }
       return { shape: outShape, data };
     }
@@ -259,6 +279,7 @@ function avgPool(
   x: Tensor,
   n: number,
   outShape: readonly number[],
+  sum = false,
 ): Float64Array {
   const [c, oh, ow] = outShape as [number, number, number];
   const h = x.shape[2]!;
@@ -283,11 +304,30 @@ function avgPool(
             cnt++;
           }
         }
-        out[(p * oh + oy) * ow + ox] = s / (includePad ? kh * kw : cnt);
+        out[(p * oh + oy) * ow + ox] = sum ? s : s / (includePad ? kh * kw : cnt);
       }
     }
   }
   return out;
+}
+
+/** Σ c_j·T_j(t) by Clenshaw's recurrence. */
+function clenshawEval(c: Float64Array, t: number): number {
+  let b1 = 0;
+  let b2 = 0;
+  for (let j = c.length - 1; j >= 1; j--) {
+    const b0 = 2 * t * b1 - b2 + c[j]!;
+    b2 = b1;
+    b1 = b0;
+  }
+  return t * b1 - b2 + c[0]!;
+}
+
+/** Σ c_j·t^j by Horner's rule. */
+function hornerEval(c: Float64Array, t: number): number {
+  let y = 0;
+  for (let j = c.length - 1; j >= 0; j--) y = y * t + c[j]!;
+  return y;
 }
 
 const TWO_OVER_SQRT_PI = 2 / Math.sqrt(Math.PI);

@@ -1,0 +1,316 @@
+/**
+ * @module nn/batch
+ * The batch layout (BEAA, Zhang et al. arXiv 2403.10920; CryptoNets, ICML 2016): one ciphertext per
+ * tensor element, slot b holding image b. Linear layers are scalar multiply-adds of whole
+ * ciphertexts (no rotations, no Galois keys), activations run on every element ciphertext, and
+ * N/2 images are processed at the cost of one.
+ *
+ * Scales follow the level ladder t_ℓ of the parameters (`params.scales`): a tensor at level ℓ has
+ * scale t_ℓ, weights are encoded at t_ℓ, so each linear layer lands exactly on t_{ℓ−1} after its
+ * rescale, and every addition (residuals, biases) adds equal scales. Memory is the limit: layers
+ * are computed one at a time and a tensor is dropped after its last use.
+ */
+import { Ciphertext, type CkksContext, type Decryptor, type Encoder, type Encryptor, type Evaluator, LevelError } from '../ckks/index.js';
+import { CkksPolyBackend, evalChebyshev, evalQuadratic } from '../approx/index.js';
+import type { IrGraph, IrNode, PolyNode, Tensor } from './graph.js';
+import { sizeOf } from './graph.js';
+import { encodeWeights, linearCombination } from './lincomb.js';
+import { planLevels } from './compile.js';
+
+/** A tensor of ciphertexts: element e (row-major over `shape`) is `cts[e]`. */
+export interface EncryptedTensor {
+  shape: number[];
+  cts: (Ciphertext | null)[];
+  /** Images held in the slots. */
+  count: number;
+}
+
+/** Progress callback: node name, index, total, seconds so far. */
+export type Progress = (info: { node: string; op: string; index: number; total: number; seconds: number }) => void;
+
+/** Per-node timing of a run. */
+export interface NodeTiming {
+  node: string;
+  op: string;
+  seconds: number;
+  level: number;
+  outputs: number;
+}
+
+/** Client side: encrypts a batch [n, ...shape] (n ≤ slots) as one ciphertext per element. */
+export function encryptBatch(ctx: CkksContext, enc: Encoder, encr: Encryptor, input: Tensor, onProgress?: (done: number, total: number) => void): EncryptedTensor {
+  const n = input.shape[0];
+  const shape = input.shape.slice(1);
+  const size = sizeOf(shape);
+  if (n > ctx.params.slots) throw new RangeError(`${n} images do not fit in ${ctx.params.slots} slots; split the batch`);
+  const P = ctx.params;
+  const cts: Ciphertext[] = [];
+  const col = new Float64Array(n);
+  for (let e = 0; e < size; e++) {
+    for (let b = 0; b < n; b++) col[b] = input.data[b * size + e];
+    cts.push(encr.encrypt(enc.encode(col, { level: P.levels, scale: P.scales[P.levels] })));
+    if (onProgress && (e % 64 === 63 || e === size - 1)) onProgress(e + 1, size);
+  }
+  return { shape, cts, count: n };
+}
+
+/** Client side: decrypts every element, returns [count, ...shape]. */
+export function decryptBatch(enc: Encoder, dec: Decryptor, t: EncryptedTensor): Tensor {
+  const size = sizeOf(t.shape);
+  const data = new Float64Array(t.count * size);
+  for (let e = 0; e < size; e++) {
+    const v = enc.decode(dec.decrypt(t.cts[e]!));
+    for (let b = 0; b < t.count; b++) data[b * size + e] = v[b];
+  }
+  return { shape: [t.count, ...t.shape], data };
+}
+
+/** Server side: runs a compiled graph on an encrypted batch. */
+export class BatchRunner {
+  readonly timings: NodeTiming[] = [];
+  private readonly lad: Float64Array;
+
+  constructor(
+    readonly graph: IrGraph,
+    readonly ev: Evaluator,
+    readonly enc: Encoder,
+    readonly onProgress?: Progress,
+  ) {
+    this.lad = ev.ctx.params.scales;
+    const depth = planLevels(graph, 'batch').depth;
+    const L = ev.ctx.params.levels;
+    if (depth > L) throw new LevelError(depth, L, `the network (depth ${depth} in the batch layout)`);
+  }
+
+  get ctx(): CkksContext {
+    return this.ev.ctx;
+  }
+
+  /** Runs the graph; the input tensor's ciphertexts are consumed (dropped after use). */
+  run(input: EncryptedTensor): EncryptedTensor {
+    const g = this.graph;
+    const values = new Map<string, EncryptedTensor>([[g.input.name, input]]);
+    const lastUse = new Map<string, number>();
+    g.nodes.forEach((n, i) => n.inputs.forEach((v) => lastUse.set(v, i)));
+    const t0 = performance.now();
+    g.nodes.forEach((node, i) => {
+      const s = performance.now();
+      const ins = node.inputs.map((v) => values.get(v)!);
+      const out = this.node(node, ins);
+      values.set(node.output, out);
+      for (const v of node.inputs) if (lastUse.get(v) === i && v !== g.output.name) values.delete(v);
+      const level = out.cts.find((c) => c)?.level ?? -1;
+      this.timings.push({ node: node.name, op: node.op, seconds: (performance.now() - s) / 1000, level, outputs: out.cts.length });
+      this.onProgress?.({ node: node.name, op: node.op, index: i + 1, total: g.nodes.length, seconds: (performance.now() - t0) / 1000 });
+    });
+    return values.get(g.output.name)!;
+  }
+
+  private node(n: IrNode, ins: EncryptedTensor[]): EncryptedTensor {
+    const x = ins[0];
+    switch (n.op) {
+      case 'Flatten':
+      case 'Reshape':
+        return { shape: [...n.outShape], cts: x.cts, count: x.count };
+      case 'Conv':
+        return this.conv(n, x);
+      case 'Dense': {
+        const [o, i] = n.weight.shape;
+        return this.linear(x, n.outShape, o, (r) => {
+          const w = n.weight.data.subarray(r * i, (r + 1) * i);
+          const idx: number[] = [];
+          const ws: number[] = [];
+          for (let k = 0; k < i; k++) if (w[k] !== 0) { idx.push(k); ws.push(w[k]); }
+          return { idx, ws, bias: n.bias?.data[r] ?? 0 };
+        });
+      }
+      case 'AveragePool':
+        return this.pool(n, x);
+      case 'GlobalAveragePool': {
+        const [c] = x.shape;
+        const plane = sizeOf(x.shape) / c;
+        if (n.sum) {
+          const cts = [];
+          for (let ch = 0; ch < c; ch++) cts.push(this.sum(x.cts.slice(ch * plane, (ch + 1) * plane) as Ciphertext[]));
+          return { shape: [...n.outShape], cts, count: x.count };
+        }
+        return this.linear(x, n.outShape, c, (ch) => ({ idx: range(ch * plane, plane), ws: new Array(plane).fill(1 / plane), bias: 0 }));
+      }
+      case 'BatchNormalization': {
+        const [c] = x.shape;
+        const plane = sizeOf(x.shape) / c;
+        return this.linear(x, n.outShape, sizeOf(x.shape), (e) => {
+          const ch = Math.floor(e / plane);
+          const g = n.scale[ch] / Math.sqrt(n.variance[ch] + n.epsilon);
+          return { idx: [e], ws: [g], bias: n.bias[ch] - n.mean[ch] * g };
+        });
+      }
+      case 'MulConstant':
+      case 'AddConstant': {
+        const size = sizeOf(x.shape);
+        const c = broadcast(n.constant, x.shape);
+        if (n.op === 'MulConstant') return this.linear(x, n.outShape, size, (e) => ({ idx: [e], ws: [c[e]], bias: 0 }));
+        return { shape: [...x.shape], cts: x.cts.map((ct, e) => this.ev.addConst(ct!, c[e])), count: x.count };
+      }
+      case 'Add': {
+        const y = ins[1];
+        const b = this.backend();
+        return { shape: [...x.shape], cts: x.cts.map((a, e) => b.add(a!, y.cts[e]!)), count: x.count };
+      }
+      case 'Poly':
+        return this.poly(n, x);
+      default:
+        throw new Error(`batch layout: node '${n.name}' (${n.op}) is not supported; compile the graph first`);
+    }
+  }
+
+  private backend(): CkksPolyBackend {
+    const P = this.ctx.params;
+    return new CkksPolyBackend(this.ev, this.enc, { level: P.levels, scale: P.scales[P.levels] });
+  }
+
+  /** Sum without scaling (sum pools). */
+  private sum(cts: Ciphertext[]): Ciphertext {
+    let acc = this.ev.copy(cts[0]);
+    for (let i = 1; i < cts.length; i++) this.ev.addInPlace(acc, cts[i]);
+    return acc;
+  }
+
+  /** Generic linear layer: `rows` outputs, each Σ w·x[idx] + bias, then one rescale onto the ladder. */
+  private linear(x: EncryptedTensor, outShape: number[], rows: number, row: (r: number) => { idx: number[]; ws: number[]; bias: number }): EncryptedTensor {
+    const ref = x.cts.find((c) => c)!;
+    const level = ref.level;
+    if (level === 0) throw new LevelError(1, 0, 'a linear layer');
+    const S = this.lad[level];
+    const cts: Ciphertext[] = [];
+    for (let r = 0; r < rows; r++) {
+      const { idx, ws, bias } = row(r);
+      let ct: Ciphertext;
+      if (idx.length === 0) {
+        ct = this.ev.mulInt(ref, 0);
+        ct.scale = ref.scale * S;
+        if (bias !== 0) this.ev.addConst(ct, bias, ct);
+      } else {
+        const ins = idx.map((k) => x.cts[k]!);
+        ct = linearCombination(this.ctx, ins, ws, S, bias, encodeWeights(this.ctx, ws, S, ref.limbs));
+      }
+      this.ev.rescaleInPlace(ct);
+      ct.scale = this.lad[level - 1];
+      cts.push(ct);
+    }
+    return { shape: [...outShape], cts, count: x.count };
+  }
+
+  private conv(n: Extract<IrNode, { op: 'Conv' }>, x: EncryptedTensor): EncryptedTensor {
+    const [co, ci, kh, kw] = n.weight.shape;
+    const [, h, w] = x.shape;
+    const [, oh, ow] = n.outShape;
+    const [sh, sw] = n.strides;
+    const [pt, pl] = n.pads;
+    return this.linear(x, n.outShape, co * oh * ow, (r) => {
+      const o = Math.floor(r / (oh * ow));
+      const oy = Math.floor((r % (oh * ow)) / ow);
+      const ox = r % ow;
+      const idx: number[] = [];
+      const ws: number[] = [];
+      for (let c = 0; c < ci; c++) for (let ky = 0; ky < kh; ky++) {
+        const iy = oy * sh - pt + ky;
+        if (iy < 0 || iy >= h) continue;
+        for (let kx = 0; kx < kw; kx++) {
+          const ix = ox * sw - pl + kx;
+          if (ix < 0 || ix >= w) continue;
+          const wv = n.weight.data[((o * ci + c) * kh + ky) * kw + kx];
+          if (wv === 0) continue;
+          idx.push((c * h + iy) * w + ix);
+          ws.push(wv);
+        }
+      }
+      return { idx, ws, bias: n.bias?.data[o] ?? 0 };
+    });
+  }
+
+  private pool(n: Extract<IrNode, { op: 'AveragePool' }>, x: EncryptedTensor): EncryptedTensor {
+    const [c, h, w] = x.shape;
+    const [, oh, ow] = n.outShape;
+    const [kh, kw] = n.kernel;
+    const [sh, sw] = n.strides;
+    const [pt, pl] = n.pads;
+    const window = (r: number) => {
+      const ch = Math.floor(r / (oh * ow));
+      const oy = Math.floor((r % (oh * ow)) / ow);
+      const ox = r % ow;
+      const idx: number[] = [];
+      for (let ky = 0; ky < kh; ky++) {
+        const iy = oy * sh - pt + ky;
+        if (iy < 0 || iy >= h) continue;
+        for (let kx = 0; kx < kw; kx++) {
+          const ix = ox * sw - pl + kx;
+          if (ix >= 0 && ix < w) idx.push((ch * h + iy) * w + ix);
+        }
+      }
+      return idx;
+    };
+    const rows = c * oh * ow;
+    if (n.sum) {
+      const cts: Ciphertext[] = [];
+      for (let r = 0; r < rows; r++) {
+        const idx = window(r);
+        if (idx.length === 0) {
+          const z = this.ev.mulInt(x.cts[0]!, 0);
+          cts.push(z);
+        } else cts.push(this.sum(idx.map((k) => x.cts[k]!)));
+      }
+      return { shape: [...n.outShape], cts, count: x.count };
+    }
+    return this.linear(x, n.outShape, rows, (r) => {
+      const idx = window(r);
+      const div = n.countIncludePad ? kh * kw : idx.length;
+      return { idx, ws: idx.map(() => 1 / div), bias: 0 };
+    });
+  }
+
+  private poly(n: PolyNode, x: EncryptedTensor): EncryptedTensor {
+    const [c] = x.shape;
+    const plane = sizeOf(x.shape) / c;
+    const cts = x.cts.map((ct, e) => {
+      const b = this.backend();
+      const ch = Math.floor(e / plane);
+      let t = ct!;
+      if (!n.mapFolded) t = b.linear([t], [n.mapScale[ch]], n.mapShift[ch]);
+      if (n.basis === 'power') {
+        if (n.coeffs.length !== 3) throw new Error(`Poly '${n.name}': power basis is only used for quadratics`);
+        return evalQuadratic(b, t, n.coeffs[2], n.coeffs[1], n.coeffs[0]);
+      }
+      return evalChebyshev(b, t, n.coeffs);
+    });
+    return { shape: [...x.shape], cts, count: x.count };
+  }
+}
+
+function range(start: number, n: number): number[] {
+  return Array.from({ length: n }, (_, i) => start + i);
+}
+
+function broadcast(c: Tensor, shape: readonly number[]): Float64Array {
+  const size = sizeOf(shape);
+  if (c.data.length === size) return c.data;
+  const out = new Float64Array(size);
+  const r = shape.length;
+  const strides = new Array<number>(r);
+  let acc = 1;
+  for (let d = r - 1; d >= 0; d--) {
+    strides[d] = c.shape[d] === 1 ? 0 : acc;
+    acc *= c.shape[d];
+  }
+  const idx = new Array<number>(r).fill(0);
+  for (let k = 0; k < size; k++) {
+    let src = 0;
+    for (let d = 0; d < r; d++) src += idx[d] * strides[d];
+    out[k] = c.data[src];
+    for (let d = r - 1; d >= 0; d--) {
+      if (++idx[d] < shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return out;
+}

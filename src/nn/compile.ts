@@ -1,0 +1,468 @@
+/**
+ * @module nn/compile
+ * From an imported graph to an encryptable one (PAPER, Chielle et al. arXiv 2509.22857, §2.3–2.5
+ * of the digest: node fusing, weight redistribution, level accounting):
+ *  1. fold BatchNormalization into a preceding Conv/Dense (`foldBatchNorm`);
+ *  2. replace Relu/Gelu by fitted polynomials (`approximate.ts`), x² stays exact;
+ *  3. fuse a remaining BatchNormalization into the polynomial that follows it (BN → POLY), and
+ *     through a residual Add into both branches (BN + ADD → POLY);
+ *  4. fold each polynomial's input map t = s·x + u into the producing Conv/Dense (or both
+ *     producers of a residual Add), so the map costs no level;
+ *  5. fold average-pool divisors into the next linear layer (or the producing polynomial), so pools
+ *     are sums and cost no level;
+ *  6. redistribute a quadratic's leading coefficient into the next linear layer, so x² + c1·x + c0
+ *     costs one level (PAPER `redistribute_weights`, forward-solvable case).
+ * Every pass is exact (the compiled graph computes the same function as the polynomial network),
+ * which `simulate` (= the reference executor on the compiled graph) checks in tests. Then the level
+ * plan: levels each node consumes in a layout, and the network depth.
+ */
+import { cost as approxCost, polyDepth } from '../approx/index.js';
+import {
+  type ActivationFit, type DegreeSpec, activationsWithStats, fitActivation, fitAll, layerSensitivity, olaFront, polyFields,
+} from './approximate.js';
+import { type CalibrationResult, calibrate } from './calibrate.js';
+import {
+  type ConvNode, type DenseNode, type IrGraph, type IrNode, type PolyNode, type Tensor, foldBatchNorm,
+  isActivation, sizeOf, validateGraph,
+} from './graph.js';
+import { argmaxRows, runReference } from './reference.js';
+
+/** Encrypted data layouts. */
+export type Layout = 'batch' | 'channel';
+
+/** Options of {@link compileModel}. */
+export interface CompileOptions {
+  /** Degree choice (default OLA). */
+  degrees?: DegreeSpec;
+  /** Labels of the calibration images: OLA then targets accuracy instead of agreement. */
+  labels?: ArrayLike<number>;
+  /**
+   * OLA target: with labels, the simulated accuracy must reach this (default: the original
+   * model's accuracy minus 0.01); without labels, the agreement with the original predictions.
+   */
+  targetAccuracy?: number;
+  /** Candidate degrees for OLA. */
+  olaDegrees?: readonly number[];
+  /** Calibration histogram options. */
+  bins?: number;
+  margin?: number;
+  /** Weight OLA's per-layer errors by the layer's measured output sensitivity (default true). */
+  sensitivity?: boolean;
+  /** Also simulate uniform degrees for comparison (default [2, 3, 4, 5, 7, 15] with OLA). */
+  compareUniform?: readonly number[];
+}
+
+/** One step of the OLA sweep (for reports). */
+export interface OlaStep {
+  degrees: Record<string, number>;
+  depth: number;
+  ctMults: number;
+  accuracy: number;
+}
+
+/** A compiled model. */
+export interface CompiledModel {
+  /** The imported graph. */
+  original: IrGraph;
+  /** The encryptable graph: Poly nodes, folded maps, sum pools. */
+  graph: IrGraph;
+  fits: ActivationFit[];
+  /** What each pass did, one line per fold. */
+  log: string[];
+  calibration: CalibrationResult;
+  /** OLA sweep (when degrees were chosen by OLA). */
+  ola?: {
+    steps: OlaStep[]; chosen: number; target: number; original: number; metric: 'accuracy' | 'agreement';
+    sensitivity?: Record<string, number>;
+    /** Uniform-degree comparison: accuracy and depth per degree. */
+    uniform: { degree: number; depth: number; ctMults: number; accuracy: number }[];
+  };
+}
+
+/** Compiles an imported graph for encrypted inference, calibrating on `calibData` ([N, ...input]). */
+export function compileModel(graph: IrGraph, calibData: Tensor, opts: CompileOptions = {}): CompiledModel {
+  const base = foldBatchNorm(graph);
+  const calibration = calibrate(base, calibData, { bins: opts.bins ?? 64, margin: opts.margin ?? 0.05 });
+  const spec = opts.degrees ?? { kind: 'ola' };
+  if (spec.kind !== 'ola') {
+    const fits = fitAll(base, calibration, spec);
+    const { graph: g, log } = buildCompiled(base, fits);
+    return { original: graph, graph: g, fits, log, calibration };
+  }
+  // OLA: walk the front from cheapest, simulate, keep the first that meets the target.
+  const actNames = activationsWithStats(base, calibration).filter((a) => a.node.op !== 'Square').map((a) => a.node.name);
+  const sens = opts.sensitivity === false ? undefined
+    : layerSensitivity(base, sliceBatch(calibData, Math.min(256, calibData.shape[0])), actNames);
+  const plan = olaFront(base, calibration, spec.candidates ?? opts.olaDegrees, sens);
+  const squares = activationsWithStats(base, calibration).filter((a) => a.node.op === 'Square');
+  const origPred = argmaxRows(runReference(graph, calibData));
+  const labels = opts.labels;
+  const metric = labels ? 'accuracy' : 'agreement';
+  const score = (pred: number[]) => {
+    let ok = 0;
+    for (let i = 0; i < pred.length; i++) if (pred[i] === (labels ? labels[i] : origPred[i])) ok++;
+    return ok / pred.length;
+  };
+  const original = score(origPred);
+  const target = opts.targetAccuracy ?? spec.targetAccuracy ?? (labels ? original - 0.01 : 0.99);
+  const fitsFor = (degrees: number[]) => {
+    const fits: ActivationFit[] = plan.nodes.map((n, i) => fitActivation(n, plan.stats[i], degrees[i]));
+    for (const s of squares) fits.push(fitActivation(s.node, s.stats, 2));
+    return fits;
+  };
+  const steps: OlaStep[] = [];
+  let chosen = -1;
+  let best: { fits: ActivationFit[]; graph: IrGraph; log: string[] } | undefined;
+  const front = plan.front.length ? plan.front : [{ degrees: [], cost: 0, error: 0 }];
+  for (const p of front) {
+    const fits = fitsFor(p.degrees);
+    const c = buildCompiled(base, fits);
+    const acc = score(argmaxRows(runReference(c.graph, calibData, { checkFinite: false })));
+    const lv = planLevels(c.graph, 'batch');
+    steps.push({
+      degrees: Object.fromEntries(plan.nodes.map((n, i) => [n.name, p.degrees[i]])), depth: lv.depth,
+      ctMults: lv.ctMults, accuracy: acc,
+    });
+    if (acc >= target) {
+      chosen = steps.length - 1;
+      best = { fits, ...c };
+      break;
+    }
+  }
+  if (!best) {
+    // nothing met the target: take the most accurate point and say so in the log
+    let bi = 0;
+    for (let i = 1; i < steps.length; i++) if (steps[i].accuracy > steps[bi].accuracy) bi = i;
+    chosen = bi;
+    const fits = fitsFor(front[bi].degrees);
+    best = { fits, ...buildCompiled(base, fits) };
+    best.log.push(`OLA: no degree assignment reached the target ${metric} ${target.toFixed(4)}; using the most accurate (${steps[bi].accuracy.toFixed(4)})`);
+  }
+  const uniform: { degree: number; depth: number; ctMults: number; accuracy: number }[] = [];
+  if (actNames.length) {
+    for (const d of opts.compareUniform ?? [2, 3, 4, 5, 7, 15]) {
+      const fits = fitAll(base, calibration, { kind: 'uniform', degree: d });
+      const c = buildCompiled(base, fits);
+      const lv = planLevels(c.graph, 'batch');
+      uniform.push({ degree: d, depth: lv.depth, ctMults: lv.ctMults, accuracy: score(argmaxRows(runReference(c.graph, calibData, { checkFinite: false }))) });
+    }
+  }
+  return {
+    original: graph, graph: best.graph, fits: best.fits, log: best.log, calibration,
+    ola: { steps, chosen, target, original, metric, uniform, ...(sens ? { sensitivity: Object.fromEntries(sens) } : {}) },
+  };
+}
+
+/** The first n samples of a batch. */
+function sliceBatch(t: Tensor, n: number): Tensor {
+  const per = t.data.length / t.shape[0];
+  return { shape: [n, ...t.shape.slice(1)], data: t.data.subarray(0, n * per) };
+}
+
+// --------------------------------------------------------------------------- graph surgery
+
+class Surgery {
+  nodes: IrNode[];
+  readonly log: string[] = [];
+  constructor(readonly g: IrGraph) {
+    this.nodes = g.nodes.map((n) => cloneNode(n));
+  }
+  producer(v: string): IrNode | undefined {
+    return this.nodes.find((n) => n.output === v);
+  }
+  consumers(v: string): IrNode[] {
+    return this.nodes.filter((n) => n.inputs.includes(v));
+  }
+  /** Single consumer of v (and v is not the graph output), else undefined. */
+  only(v: string): IrNode | undefined {
+    if (v === this.g.output.name) return undefined;
+    const cs = this.consumers(v);
+    return cs.length === 1 && cs[0].inputs.filter((x) => x === v).length === 1 ? cs[0] : undefined;
+  }
+  remove(n: IrNode): void {
+    this.nodes = this.nodes.filter((x) => x !== n);
+  }
+  result(): IrGraph {
+    const g = { ...this.g, nodes: this.nodes };
+    validateGraph(g);
+    return g;
+  }
+}
+
+function cloneNode(n: IrNode): IrNode {
+  const c = { ...n, inputs: [...n.inputs], outShape: [...n.outShape], sources: [...n.sources] } as IrNode;
+  if (c.op === 'Conv' || c.op === 'Dense') {
+    c.weight = { shape: [...c.weight.shape], data: Float64Array.from(c.weight.data) };
+    c.bias = c.bias ? { shape: [...c.bias.shape], data: Float64Array.from(c.bias.data) } : null;
+  }
+  if (c.op === 'Poly') {
+    c.mapScale = Float64Array.from(c.mapScale);
+    c.mapShift = Float64Array.from(c.mapShift);
+    c.coeffs = Float64Array.from(c.coeffs);
+  }
+  return c;
+}
+
+/** Output channels of a node (dimension 0 of its output). */
+const channelsOf = (shape: readonly number[]) => shape[0];
+
+/** Scales output channel c of a Conv/Dense by s[c] and adds u[c] to its bias. */
+function scaleRows(n: ConvNode | DenseNode, s: ArrayLike<number>, u: ArrayLike<number> | null): void {
+  const co = n.weight.shape[0];
+  const per = n.weight.data.length / co;
+  if (!n.bias) n.bias = { shape: [co], data: new Float64Array(co) };
+  for (let c = 0; c < co; c++) {
+    for (let k = 0; k < per; k++) n.weight.data[c * per + k] *= s[c];
+    n.bias.data[c] = n.bias.data[c] * s[c] + (u ? u[c] : 0);
+  }
+}
+
+/** Scales the weights reading input channel c (of `channels`) by f[c], for a Conv or a Dense on a flattened [C, …] input. */
+function scaleInputs(n: ConvNode | DenseNode, f: (c: number) => number, channels: number): void {
+  if (n.op === 'Conv') {
+    const [co, ci, kh, kw] = n.weight.shape;
+    for (let o = 0; o < co; o++) for (let c = 0; c < ci; c++) {
+      const v = f(c);
+      const base = ((o * ci + c) * kh) * kw;
+      for (let k = 0; k < kh * kw; k++) n.weight.data[base + k] *= v;
+    }
+  } else {
+    const [o, i] = n.weight.shape;
+    const per = i / channels;
+    for (let r = 0; r < o; r++) for (let k = 0; k < i; k++) n.weight.data[r * i + k] *= f(Math.floor(k / per));
+  }
+}
+
+/** Follows single-consumer links through layout-only and pooling nodes to a Conv/Dense. */
+function linearConsumer(s: Surgery, v: string, throughPools: boolean): ConvNode | DenseNode | undefined {
+  let cur = v;
+  for (let guard = 0; guard < 64; guard++) {
+    const c = s.only(cur);
+    if (!c) return undefined;
+    if (c.op === 'Conv' || c.op === 'Dense') return c;
+    if (c.op === 'Flatten' || c.op === 'Reshape' || (throughPools && (c.op === 'AveragePool' || c.op === 'GlobalAveragePool'))) {
+      cur = c.output;
+      continue;
+    }
+    return undefined;
+  }
+  return undefined;
+}
+
+/** Builds the compiled graph for given fits (passes 2–6 of the module header). */
+export function buildCompiled(base: IrGraph, fits: readonly ActivationFit[]): { graph: IrGraph; log: string[] } {
+  const s = new Surgery(base);
+  const byName = new Map(fits.map((f) => [f.node, f]));
+  // 2. activations → Poly
+  s.nodes = s.nodes.map((n) => {
+    if (!isActivation(n)) return n;
+    const f = byName.get(n.name);
+    if (!f) throw new Error(`internal: no fit for activation '${n.name}'`);
+    const p: PolyNode = { ...n, op: 'Poly', ...polyFields(f, channelsOf(n.outShape)), sources: [...n.sources] } as unknown as PolyNode;
+    delete (p as unknown as { approximate?: unknown }).approximate;
+    s.log.push(`${n.name}: ${n.op} → ${f.basis === 'power' ? 'x² (exact)' : `Chebyshev degree ${f.degree} on [${f.interval[0].toFixed(3)}, ${f.interval[1].toFixed(3)}]`}`);
+    return p;
+  });
+  // 3. BN → POLY (and through a residual Add when both branches are linear)
+  for (const bn of s.nodes.filter((n) => n.op === 'BatchNormalization')) {
+    if (bn.op !== 'BatchNormalization') continue;
+    const p = s.only(bn.output);
+    if (!p || p.op !== 'Poly' || p.mapFolded) continue;
+    for (let c = 0; c < bn.scale.length; c++) {
+      const g = bn.scale[c] / Math.sqrt(bn.variance[c] + bn.epsilon);
+      const b = bn.bias[c] - bn.mean[c] * g;
+      p.mapShift[c] = p.mapScale[c] * b + p.mapShift[c];
+      p.mapScale[c] = p.mapScale[c] * g;
+    }
+    p.inputs[0] = bn.inputs[0];
+    p.sources.push(...bn.sources);
+    s.remove(bn);
+    s.log.push(`${bn.name}: BatchNormalization fused into ${p.name}`);
+  }
+  // 5a. pool divisors → next Conv/Dense (exact: W·(Σ/k) = (W/k)·Σ)
+  for (const pool of s.nodes.filter((n) => n.op === 'AveragePool' || n.op === 'GlobalAveragePool')) {
+    if (pool.op !== 'AveragePool' && pool.op !== 'GlobalAveragePool') continue;
+    const div = poolDivisor(pool, s);
+    if (div === undefined) continue;
+    const lin = linearConsumer(s, pool.output, true);
+    if (lin) {
+      scaleInputs(lin, () => 1 / div, lin.op === 'Conv' ? lin.weight.shape[1] : 1);
+      pool.sum = true;
+      s.log.push(`${pool.name}: divisor ${div} folded into ${lin.name}`);
+      continue;
+    }
+    const prod = s.producer(pool.inputs[0]);
+    if (prod && prod.op === 'Poly' && s.only(prod.output) === pool && !(prod.basis === 'power' && prod.coeffs.length === 3)) {
+      for (let i = 0; i < prod.coeffs.length; i++) prod.coeffs[i] /= div;
+      pool.sum = true;
+      s.log.push(`${pool.name}: divisor ${div} folded into ${prod.name}'s coefficients`);
+    }
+  }
+  // 6. quadratics: Chebyshev degree 2 → power; leading coefficient → next Conv/Dense
+  for (const p of s.nodes) {
+    if (p.op !== 'Poly' || p.coeffs.length !== 3) continue;
+    if (p.basis === 'chebyshev') {
+      const [c0, c1, c2] = p.coeffs;
+      p.coeffs = Float64Array.from([c0 - c2, c1, 2 * c2]);
+      p.basis = 'power';
+    }
+    const lead = p.coeffs[2];
+    if (lead === 1 || lead === 0) continue;
+    const lin = linearConsumer(s, p.output, true);
+    if (!lin) continue;
+    scaleInputs(lin, () => lead, lin.op === 'Conv' ? lin.weight.shape[1] : 1);
+    for (let i = 0; i < 3; i++) p.coeffs[i] /= lead;
+    p.moved = new Float64Array(p.mapScale.length).fill(lead);
+    s.log.push(`${p.name}: leading coefficient ${lead.toFixed(5)} redistributed into ${lin.name}`);
+  }
+  // 4. polynomial input maps → producing Conv/Dense (or both producers of a residual Add)
+  for (const p of s.nodes) {
+    if (p.op !== 'Poly' || p.mapFolded) continue;
+    if (isIdentityMap(p)) {
+      p.mapFolded = true;
+      continue;
+    }
+    const v = p.inputs[0];
+    if (s.only(v) !== p) continue;
+    const prod = s.producer(v);
+    if (prod && (prod.op === 'Conv' || prod.op === 'Dense')) {
+      scaleRows(prod, p.mapScale, p.mapShift);
+      p.mapFolded = true;
+      s.log.push(`${p.name}: input map folded into ${prod.name}`);
+    } else if (prod && prod.op === 'Add') {
+      const [a, b] = prod.inputs.map((x) => s.producer(x));
+      if (a && b && a !== b && (a.op === 'Conv' || a.op === 'Dense') && (b.op === 'Conv' || b.op === 'Dense') && s.only(a.output) === prod && s.only(b.output) === prod) {
+        scaleRows(a, p.mapScale, p.mapShift);
+        scaleRows(b, p.mapScale, null);
+        p.mapFolded = true;
+        s.log.push(`${p.name}: input map folded into both branches of ${prod.name} (${a.name}, ${b.name})`);
+      }
+    }
+  }
+  return { graph: s.result(), log: s.log };
+}
+
+function isIdentityMap(p: PolyNode): boolean {
+  return p.mapScale.every((v) => v === 1) && p.mapShift.every((v) => v === 0);
+}
+
+/** Constant divisor of a pool, or undefined when it varies by position (count_include_pad = 0 with pads). */
+function poolDivisor(n: IrNode, s: Surgery): number | undefined {
+  if (n.op === 'GlobalAveragePool') {
+    if (n.sum) return undefined;
+    const inShape = s.producer(n.inputs[0])?.outShape ?? s.g.input.shape;
+    return sizeOf(inShape) / inShape[0];
+  }
+  if (n.op !== 'AveragePool' || n.sum) return undefined;
+  if (!n.countIncludePad && n.pads.some((x) => x > 0)) return undefined;
+  return n.kernel[0] * n.kernel[1];
+}
+
+// --------------------------------------------------------------------------- level plan
+
+/** Levels consumed by each node in a layout, and the network depth. */
+export interface LevelPlan {
+  /** Levels consumed by the node itself. */
+  cost: Map<string, number>;
+  /** Levels consumed from the input up to and including the node (critical path). */
+  depthAt: Map<string, number>;
+  depth: number;
+  /** ct×ct products per image-slot vector (one tensor element in batch, one channel in channel layout). */
+  ctMults: number;
+  /** Poly nodes that need slot masks in the channel layout (their output reaches a Conv). */
+  masked: Set<string>;
+}
+
+/** Whether a Poly evaluates by the one-level quadratic path. */
+export function isFastQuadratic(p: PolyNode): boolean {
+  return p.basis === 'power' && p.coeffs.length === 3 && p.coeffs[2] === 1;
+}
+
+/** Levels and ct×ct products of one Poly node in a layout. */
+export function polyCost(p: PolyNode, masked: boolean): { depth: number; ctMults: number } {
+  const map = p.mapFolded ? 0 : 1;
+  const deg = p.coeffs.length - 1;
+  if (p.basis === 'power' && deg === 2 && p.coeffs[2] === 1 && !masked) return { depth: map + 1, ctMults: 1 };
+  if (p.basis === 'power' && deg === 2 && !masked) return { depth: map + 2, ctMults: 1 };
+  return { depth: map + polyDepth(deg), ctMults: deg <= 1 ? 0 : approxCost(deg).ctMults };
+}
+
+/** The level plan of a compiled graph in a layout. */
+export function planLevels(g: IrGraph, layout: Layout): LevelPlan {
+  const masked = layout === 'channel' ? maskedPolys(g) : new Set<string>();
+  const cost = new Map<string, number>();
+  const depthAt = new Map<string, number>([[g.input.name, 0]]);
+  let ctMults = 0;
+  for (const n of g.nodes) {
+    let c = 0;
+    switch (n.op) {
+      case 'Conv':
+      case 'Dense':
+      case 'BatchNormalization':
+      case 'MulConstant':
+        c = 1;
+        break;
+      case 'AveragePool':
+      case 'GlobalAveragePool':
+        c = n.sum ? 0 : 1;
+        break;
+      case 'Poly': {
+        const pc = polyCost(n, masked.has(n.name));
+        c = pc.depth;
+        ctMults += pc.ctMults * (layout === 'batch' ? sizeOf(n.outShape) : n.outShape.length === 3 ? n.outShape[0] : sizeOf(n.outShape));
+        break;
+      }
+      case 'Relu':
+      case 'Gelu':
+      case 'Square':
+        throw new Error(`graph still has a ${n.op} node '${n.name}': compile it first`);
+      default:
+        c = 0;
+    }
+    cost.set(n.name, c);
+    const d = Math.max(...n.inputs.map((v) => depthAt.get(v) ?? 0)) + c;
+    depthAt.set(n.output, d);
+  }
+  return { cost, depthAt, depth: depthAt.get(g.output.name) ?? 0, ctMults, masked };
+}
+
+/**
+ * Poly nodes on spatial tensors that must zero unused slots in the channel layout: those whose
+ * output reaches a Conv, or a pool with padding (both read the zero margins), through pools, adds
+ * and per-channel affine nodes.
+ */
+export function maskedPolys(g: IrGraph): Set<string> {
+  const out = new Set<string>();
+  for (const p of g.nodes) {
+    if (p.op !== 'Poly' || p.outShape.length !== 3) continue;
+    const stack = [p.output];
+    const seen = new Set<string>();
+    let reaches = false;
+    while (stack.length && !reaches) {
+      const v = stack.pop()!;
+      if (seen.has(v)) continue;
+      seen.add(v);
+      for (const c of g.nodes.filter((n) => n.inputs.includes(v))) {
+        if (c.op === 'Conv' || (c.op === 'AveragePool' && c.pads.some((p) => p > 0))) reaches = true;
+        else if (c.op === 'AveragePool' || c.op === 'Add' || c.op === 'BatchNormalization' || c.op === 'MulConstant' || c.op === 'AddConstant') stack.push(c.output);
+      }
+    }
+    if (reaches) out.add(p.name);
+  }
+  return out;
+}
+
+/** Accuracy (or agreement) of a graph on data, for reports. */
+export function accuracyOf(g: IrGraph, data: Tensor, labels: ArrayLike<number>): number {
+  const pred = argmaxRows(runReference(g, data, { checkFinite: false }));
+  let ok = 0;
+  for (let i = 0; i < pred.length; i++) if (pred[i] === labels[i]) ok++;
+  return ok / pred.length;
+}
+
+/** Runs the compiled graph in float64 (the simulation of encrypted inference). */
+export function simulate(model: CompiledModel, data: Tensor): Tensor {
+  return runReference(model.graph, data, { checkFinite: false });
+}
+
+export { calibrate };

@@ -1,0 +1,100 @@
+/**
+ * @module nn/params
+ * Parameter choice for a compiled network: the smallest 128-bit-secure ring degree whose modulus
+ * chain holds the network's depth (SEAL/OpenFHE `FindRingDim` in spirit, with the HE-standard
+ * bounds of `ckks/params.ts`), one limb per level, the scale as close to 2^30 as the bound allows
+ * (never below `minLogScale`), and the memory the run will need.
+ */
+import os from 'node:os';
+import { HE_STANDARD_128, Parameters, type ParametersLiteral } from '../ckks/index.js';
+import { sizeOf, type IrGraph } from './graph.js';
+import { type Layout, planLevels } from './compile.js';
+
+/** Options of {@link chooseParameters}. */
+export interface ChooseOptions {
+  /** Smallest acceptable log2 of the scale (default 25: about 12 bits of precision at N = 2^13). */
+  minLogScale?: number;
+  /** Smallest ring degree to consider (default 13; the batch layout wants many slots). */
+  minLogN?: number;
+  /** Extra levels beyond the depth (default 0). */
+  spareLevels?: number;
+}
+
+/** Error when no secure parameter set holds the network. */
+export class ParameterChoiceError extends Error {
+  constructor(readonly depth: number, detail: string) {
+    super(`no 128-bit secure CKKS parameters hold depth ${depth}: ${detail}. Fix: lower the activation degrees (e.g. --degrees uniform:2 or OLA with a lower accuracy target), or split the network`);
+    this.name = 'ParameterChoiceError';
+  }
+}
+
+/** Picks parameters for `depth` levels. */
+export function chooseParameters(depth: number, opts: ChooseOptions = {}): Parameters {
+  const levels = depth + (opts.spareLevels ?? 0);
+  const minScale = opts.minLogScale ?? 25;
+  const tried: string[] = [];
+  for (let logN = opts.minLogN ?? 13; logN <= 16; logN++) {
+    const bound = HE_STANDARD_128[logN];
+    // base 2×30 bits, K special limbs of 30 bits; a level of s bits: 60 + levels·s + 30·K ≤ bound
+    for (let K = Math.min(6, Math.ceil(Math.sqrt(levels + 2))); K >= 1; K--) {
+      const room = bound - 60 - 30 * K - 0.5; // primes sit just below 2^30: keep half a bit of slack
+      const s = Math.min(29.95, levels > 0 ? room / levels : 29.95);
+      if (s < minScale) continue;
+      const lit: ParametersLiteral = { logN, levels, specialLimbs: K, ...(s < 29.9 ? { logScale: Math.floor(s * 4) / 4 } : {}) };
+      try {
+        return new Parameters(lit);
+      } catch (e) {
+        tried.push(`logN ${logN}, K ${K}: ${(e as Error).message.split('. Fix')[0]}`);
+      }
+    }
+    tried.push(`logN ${logN}: levels would be narrower than 2^${minScale}`);
+  }
+  throw new ParameterChoiceError(depth, tried.slice(-2).join('; '));
+}
+
+/** Memory estimate of a run, in bytes. */
+export interface MemoryEstimate {
+  /** Largest sum of live ciphertext bytes at any node boundary. */
+  peakCiphertexts: number;
+  /** Evaluation keys (relinearization + Galois). */
+  keys: number;
+  /** Total predicted. */
+  total: number;
+  /** Bytes of one fresh ciphertext. */
+  ciphertext: number;
+  /** What this machine has. */
+  available: number;
+}
+
+/** Bytes of a ciphertext with `limbs` limbs at ring degree N. */
+export const ciphertextBytes = (N: number, limbs: number) => 2 * limbs * N * 4;
+
+/** Bytes of one switching key. */
+export function switchingKeyBytes(P: Parameters): number {
+  return 2 * P.dnum * (P.q.length + P.p.length) * P.N * 4;
+}
+
+/**
+ * Predicts peak memory of a run in a layout: live tensors × ciphertexts per tensor × bytes at their
+ * level, walking the graph with the same last-use freeing as the executors.
+ */
+export function estimateMemory(g: IrGraph, P: Parameters, layout: Layout, galoisKeys = 0): MemoryEstimate {
+  const plan = planLevels(g, layout);
+  const ctsOf = (shape: readonly number[]) => (layout === 'batch' ? sizeOf(shape) : shape.length === 3 ? shape[0] : Math.max(1, sizeOf(shape)));
+  const bytesAt = (v: string, shape: readonly number[]) => {
+    const level = P.levels - (plan.depthAt.get(v) ?? 0);
+    return ctsOf(shape) * ciphertextBytes(P.N, P.limbsAt(Math.max(0, level)));
+  };
+  const live = new Map<string, number>([[g.input.name, bytesAt(g.input.name, g.input.shape)]]);
+  const lastUse = new Map<string, number>();
+  g.nodes.forEach((n, i) => n.inputs.forEach((v) => lastUse.set(v, i)));
+  let peak = [...live.values()].reduce((a, b) => a + b, 0);
+  g.nodes.forEach((n, i) => {
+    live.set(n.output, bytesAt(n.output, n.outShape));
+    const now = [...live.values()].reduce((a, b) => a + b, 0);
+    if (now > peak) peak = now;
+    for (const v of n.inputs) if (lastUse.get(v) === i) live.delete(v);
+  });
+  const keys = switchingKeyBytes(P) * (1 + galoisKeys);
+  return { peakCiphertexts: peak, keys, total: peak + keys, ciphertext: ciphertextBytes(P.N, P.limbsAt(P.levels)), available: os.totalmem() };
+}
