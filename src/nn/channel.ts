@@ -148,10 +148,9 @@ export interface ChannelTensor {
 }
 
 /** Client side: places one image [C,H,W] in the layout and encrypts one ciphertext per channel. */
-export function encryptChannels(ctx: CkksContext, enc: Encoder, encr: Encryptor, plan: ChannelPlan, image: Tensor): ChannelTensor {
+export function encryptChannels(ctx: CkksContext, enc: Encoder, encr: Encryptor, L: SlotLayout, image: Tensor): ChannelTensor {
   const shape = image.shape.length === 4 ? image.shape.slice(1) : image.shape;
   const [C, H, W] = shape;
-  const L = plan.input;
   const P = ctx.params;
   const cts: Ciphertext[] = [];
   for (let c = 0; c < C; c++) {

@@ -35,16 +35,20 @@ export function chooseParameters(depth: number, opts: ChooseOptions = {}): Param
   const tried: string[] = [];
   for (let logN = opts.minLogN ?? 13; logN <= 16; logN++) {
     const bound = HE_STANDARD_128[logN];
-    // base 2×30 bits, K special limbs of 30 bits; a level of s bits: 60 + levels·s + 30·K ≤ bound
-    for (let K = Math.min(6, Math.ceil(Math.sqrt(levels + 2))); K >= 1; K--) {
-      const room = bound - 60 - 30 * K - 0.5; // primes sit just below 2^30: keep half a bit of slack
-      const s = Math.min(29.95, levels > 0 ? room / levels : 29.95);
-      if (s < minScale) continue;
-      const lit: ParametersLiteral = { logN, levels, specialLimbs: K, ...(s < 29.9 ? { logScale: Math.floor(s * 4) / 4 } : {}) };
-      try {
-        return new Parameters(lit);
-      } catch (e) {
-        tried.push(`logN ${logN}, K ${K}: ${(e as Error).message.split('. Fix')[0]}`);
+    const kMax = Math.min(6, Math.ceil(Math.sqrt(levels + 2)));
+    // First pass: full-width levels (≈ 2^30) with as many special limbs as fit; second: narrower levels.
+    for (const floor of [29.5, minScale]) {
+      for (let K = kMax; K >= 1; K--) {
+        // base 2×30 bits, K special limbs of 30 bits; a level of s bits: 60 + levels·s + 30·K ≤ bound
+        const room = bound - 60 - 30 * K - 0.5; // primes sit just below 2^30: keep half a bit of slack
+        const s = Math.min(29.95, levels > 0 ? room / levels : 29.95);
+        if (s < floor || s < minScale) continue;
+        const lit: ParametersLiteral = { logN, levels, specialLimbs: K, ...(s < 29.9 ? { logScale: Math.floor(s * 4) / 4 } : {}) };
+        try {
+          return new Parameters(lit);
+        } catch (e) {
+          tried.push(`logN ${logN}, K ${K}: ${(e as Error).message.split('. Fix')[0]}`);
+        }
       }
     }
     tried.push(`logN ${logN}: levels would be narrower than 2^${minScale}`);

@@ -1,0 +1,19 @@
+/**
+ * @module nn
+ * Private inference: ONNX import, calibration, compilation (activation polynomials, fusions,
+ * level plan, parameters), float64 simulation, and encrypted execution in the batch and channel
+ * layouts, with a client/server split where only bytes cross.
+ */
+export * from './graph.js';
+export { importOnnx, decodeOnnxModel, OnnxParseError, type ImportOptions } from './onnx.js';
+export { runReference, argmaxRows, NumericalError, type ReferenceOptions } from './reference.js';
+export * from './io.js';
+export * from './calibrate.js';
+export * from './approximate.js';
+export * from './compile.js';
+export * from './params.js';
+export * from './lincomb.js';
+export * from './batch.js';
+export * from './channel.js';
+export * from './bundle.js';
+export * from './model.js';

@@ -1,0 +1,210 @@
+/**
+ * @module nn/model
+ * The private-inference API: compile an ONNX model once (server side, it holds the weights), give
+ * the client a public plan (parameters, layout, shapes; no weights), and exchange only bytes:
+ *   client: keys → evaluation keys (bytes) and encrypted input (bytes)
+ *   server: encrypted input + evaluation keys → encrypted logits (bytes)
+ *   client: decrypts the logits with the secret key, which never leaves it.
+ */
+import {
+  type Ciphertext, CkksContext, Decryptor, Encoder, Encryptor, Evaluator, GaloisKeys, KeyGenerator, LevelError, Parameters, type ParametersLiteral,
+  RelinKey, type SecretKey, deserializeCiphertext, deserializeGaloisKeys, deserializeParameters, deserializeRelinKey, serializeCiphertext,
+  serializeGaloisKeys, serializeParameters, serializeRelinKey,
+} from '../ckks/index.js';
+import type { RandomSource } from '../ring/prng.js';
+import { type NodeTiming, type Progress, BatchRunner, decryptBatch, encryptBatch } from './batch.js';
+import { BundleError, packBundle, unpackBundle } from './bundle.js';
+import { ChannelRunner, type ChannelTensor, type SlotLayout, decryptChannels, encryptChannels, planChannel } from './channel.js';
+import { type CompileOptions, type CompiledModel, type Layout, compileModel, planLevels, simulate } from './compile.js';
+import { type IrGraph, type Tensor, sizeOf } from './graph.js';
+import { importOnnx } from './onnx.js';
+import { type ChooseOptions, type MemoryEstimate, chooseParameters, estimateMemory } from './params.js';
+
+/** The public part of a compiled model: what a client needs, no weights. JSON-serializable. */
+export interface ModelPlan {
+  format: 'veil-plan/1';
+  name: string;
+  layout: Layout;
+  params: ParametersLiteral;
+  inputShape: number[];
+  outputShape: number[];
+  depth: number;
+  /** Galois steps (channel layout). */
+  rotations: number[];
+  /** Input slot layout (channel layout). */
+  channelInput?: SlotLayout;
+}
+
+/** Options of {@link Model.compile}. */
+export interface ModelOptions extends CompileOptions, ChooseOptions {
+  layout?: Layout;
+  /** Explicit CKKS parameters instead of the automatic choice. */
+  params?: ParametersLiteral;
+  /**
+   * Tests and experiments only: run at this (small, insecure) ring degree with exactly the levels
+   * the network needs. Never for real data.
+   */
+  insecureLogN?: number;
+}
+
+/** A compiled model with its parameters and plan (server side). */
+export class Model {
+  readonly compiled: CompiledModel;
+  readonly params: Parameters;
+  readonly plan: ModelPlan;
+  readonly layout: Layout;
+
+  private constructor(compiled: CompiledModel, layout: Layout, opts: ModelOptions) {
+    this.compiled = compiled;
+    this.layout = layout;
+    const g = compiled.graph;
+    const depth = planLevels(g, layout).depth;
+    this.params = opts.params ? new Parameters(opts.params)
+      : opts.insecureLogN ? new Parameters({ logN: opts.insecureLogN, levels: depth, insecure: true })
+        : chooseParameters(depth, { ...opts, minLogN: opts.minLogN ?? 13 });
+    if (this.params.levels < depth) throw new LevelError(depth, this.params.levels, `the compiled network in the ${layout} layout`);
+    let rotations: number[] = [];
+    let channelInput: SlotLayout | undefined;
+    if (layout === 'channel') {
+      const cp = planChannel(g, this.params.slots);
+      rotations = cp.rotations;
+      channelInput = cp.input;
+    }
+    this.plan = {
+      format: 'veil-plan/1', name: g.name, layout, params: this.params.toLiteral(), inputShape: [...g.input.shape],
+      outputShape: [...g.output.shape], depth, rotations, ...(channelInput ? { channelInput } : {}),
+    };
+  }
+
+  /** Compiles an imported graph, calibrating on [N, ...input] data. */
+  static compile(graph: IrGraph, calibration: Tensor, opts: ModelOptions = {}): Model {
+    return new Model(compileModel(graph, calibration, opts), opts.layout ?? 'batch', opts);
+  }
+
+  /** Imports ONNX bytes and compiles. */
+  static fromOnnx(onnx: Uint8Array, calibration: Tensor, opts: ModelOptions = {}): Model {
+    return Model.compile(importOnnx(onnx), calibration, opts);
+  }
+
+  get graph(): IrGraph {
+    return this.compiled.graph;
+  }
+
+  /** Float64 simulation of the encrypted computation (polynomials, folded weights). */
+  simulate(x: Tensor): Tensor {
+    return simulate(this.compiled, x);
+  }
+
+  /** Predicted memory of one run (ciphertexts + evaluation keys). */
+  memory(): MemoryEstimate {
+    return estimateMemory(this.graph, this.params, this.layout, this.plan.rotations.length);
+  }
+
+  /** Images per run: all slots in the batch layout, one in the channel layout. */
+  get imagesPerRun(): number {
+    return this.layout === 'batch' ? this.params.slots : 1;
+  }
+}
+
+/** Client: holds the secret key; encrypts inputs and decrypts results. */
+export class Client {
+  readonly plan: ModelPlan;
+  readonly ctx: CkksContext;
+  readonly encoder: Encoder;
+  private readonly sk: SecretKey;
+  private readonly encryptor: Encryptor;
+  private readonly decryptor: Decryptor;
+  private readonly keygen: KeyGenerator;
+
+  constructor(plan: ModelPlan, rng?: RandomSource) {
+    if (plan.format !== 'veil-plan/1') throw new BundleError(`unknown plan format '${String(plan.format)}'`);
+    this.plan = plan;
+    this.ctx = new CkksContext(plan.params);
+    this.encoder = new Encoder(this.ctx);
+    this.keygen = new KeyGenerator(this.ctx, rng);
+    this.sk = this.keygen.genSecretKey();
+    this.encryptor = new Encryptor(this.ctx, this.keygen.genPublicKey(this.sk));
+    this.decryptor = new Decryptor(this.ctx, this.sk);
+  }
+
+  /** Parameters, relinearization key and the plan's Galois keys, as bytes for the server. */
+  evaluationKeys(): Uint8Array {
+    const rk = this.keygen.genRelinKey(this.sk);
+    const chunks = [serializeParameters(this.ctx.params), serializeRelinKey(rk)];
+    if (this.plan.rotations.length) chunks.push(serializeGaloisKeys(this.keygen.genGaloisKeys(this.sk, this.plan.rotations)));
+    return packBundle({ kind: 'evaluation-keys', layout: this.plan.layout }, chunks);
+  }
+
+  /** Encrypts a batch [n, ...input] (batch layout, n ≤ slots) or one image (channel layout). */
+  encrypt(x: Tensor, onProgress?: (done: number, total: number) => void): Uint8Array {
+    const want = this.plan.inputShape;
+    const per = x.shape.slice(1);
+    if (per.length !== want.length || per.some((d, i) => d !== want[i])) {
+      throw new RangeError(`input shape [${x.shape}] does not match the model input [N,${want}]. Fix: reshape the input to [N,${want}]`);
+    }
+    if (this.plan.layout === 'channel') {
+      if (x.shape[0] !== 1) throw new RangeError(`the channel layout encrypts one image, got ${x.shape[0]}. Fix: call encrypt once per image, or use the batch layout`);
+      if (!this.plan.channelInput) throw new BundleError('channel plan without an input layout');
+      const t = encryptChannels(this.ctx, this.encoder, this.encryptor, this.plan.channelInput, x);
+      return packBundle({ kind: 'input', layout: 'channel', shape: t.shape, count: 1 }, t.cts.map((c) => serializeCiphertext(c)));
+    }
+    const t = encryptBatch(this.ctx, this.encoder, this.encryptor, x, onProgress);
+    return packBundle({ kind: 'input', layout: 'batch', shape: t.shape, count: t.count }, t.cts.map((c) => serializeCiphertext(c!)));
+  }
+
+  /** Decrypts the server's output to [n, ...output]. */
+  decrypt(bytes: Uint8Array): Tensor {
+    const { header, chunks } = unpackBundle(bytes);
+    if (header.kind !== 'output') throw new BundleError(`expected an output bundle, got '${String(header.kind)}'`);
+    const cts = chunks.map((c) => deserializeCiphertext(this.ctx, c));
+    const shape = header.shape as number[];
+    if (header.layout === 'channel') {
+      const layout = header.slotLayout as SlotLayout | undefined;
+      return decryptChannels(this.encoder, this.decryptor, { shape, cts, ...(layout ? { layout } : {}) });
+    }
+    return decryptBatch(this.encoder, this.decryptor, { shape, cts, count: header.count as number });
+  }
+}
+
+/** Server: holds the model and the client's evaluation keys; sees only ciphertexts. */
+export class Server {
+  readonly model: Model;
+  readonly ctx: CkksContext;
+  readonly evaluator: Evaluator;
+  readonly encoder: Encoder;
+  timings: NodeTiming[] = [];
+
+  constructor(model: Model, evaluationKeys: Uint8Array) {
+    this.model = model;
+    const { header, chunks } = unpackBundle(evaluationKeys);
+    if (header.kind !== 'evaluation-keys') throw new BundleError(`expected evaluation keys, got '${String(header.kind)}'`);
+    const P = deserializeParameters(chunks[0]);
+    if (P.hash !== model.params.hash) throw new BundleError(`the keys were made for parameters ${P.hash}, the model uses ${model.params.hash}`);
+    this.ctx = new CkksContext(P);
+    const relin: RelinKey = deserializeRelinKey(this.ctx, chunks[1]);
+    const galois: GaloisKeys | undefined = chunks[2] ? deserializeGaloisKeys(this.ctx, chunks[2]) : undefined;
+    this.evaluator = new Evaluator(this.ctx, { relin, ...(galois ? { galois } : {}) });
+    this.encoder = new Encoder(this.ctx);
+  }
+
+  /** Runs the model on an encrypted input bundle; returns the encrypted output bundle. */
+  infer(input: Uint8Array, onProgress?: Progress): Uint8Array {
+    const { header, chunks } = unpackBundle(input);
+    if (header.kind !== 'input') throw new BundleError(`expected an input bundle, got '${String(header.kind)}'`);
+    if (header.layout !== this.model.layout) throw new BundleError(`input was encrypted for the ${String(header.layout)} layout, the model runs ${this.model.layout}`);
+    const cts: Ciphertext[] = chunks.map((c) => deserializeCiphertext(this.ctx, c));
+    const shape = header.shape as number[];
+    if (this.model.layout === 'channel') {
+      const plan = planChannel(this.model.graph, this.ctx.params.slots);
+      const runner = new ChannelRunner(this.model.graph, this.evaluator, this.encoder, onProgress);
+      const out: ChannelTensor = runner.run({ shape, cts, layout: plan.input });
+      this.timings = runner.timings;
+      return packBundle({ kind: 'output', layout: 'channel', shape: out.shape, count: 1, ...(out.layout ? { slotLayout: out.layout } : {}) }, out.cts.map((c) => serializeCiphertext(c)));
+    }
+    if (cts.length !== sizeOf(shape)) throw new BundleError(`input has ${cts.length} ciphertexts for shape [${shape}]`);
+    const runner = new BatchRunner(this.model.graph, this.evaluator, this.encoder, onProgress);
+    const out = runner.run({ shape, cts, count: header.count as number });
+    this.timings = runner.timings;
+    return packBundle({ kind: 'output', layout: 'batch', shape: out.shape, count: out.count }, out.cts.map((c) => serializeCiphertext(c!)));
+  }
+}
