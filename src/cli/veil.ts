@@ -26,7 +26,7 @@ usage:
   veil inspect MODEL.onnx [--calibration FILE [--shape N,C,H,W]] [--layout batch|channel] [--degrees SPEC] [--json]
   veil infer   MODEL.onnx --input FILE [--shape N,C,H,W] --out RESULT.json
                [--layout batch|channel] [--degrees SPEC] [--calibration FILE] [--labels FILE]
-               [--simulate | --plain] [--threads N]
+               [--simulate | --plain] [--threads N] [--cluster K]
 
   SPEC: ola (default) | uniform:N | a JSON file {"<activation node>": degree}
   FILE: raw float32 little-endian NCHW (.f32 .bin .raw; needs --shape), .npy, or .json
@@ -50,7 +50,7 @@ function parseArgs(argv: string[]): { cmd: string; model: string; opts: Map<stri
     else if (i + 1 < rest.length && !rest[i + 1].startsWith('--')) opts.set(a.slice(2), rest[++i]);
     else opts.set(a.slice(2), true);
   }
-  const known = new Set(['calibration', 'shape', 'layout', 'degrees', 'json', 'input', 'out', 'labels', 'simulate', 'plain', 'threads', 'calibration-shape', 'min-log-scale']);
+  const known = new Set(['calibration', 'shape', 'layout', 'degrees', 'json', 'input', 'out', 'labels', 'simulate', 'plain', 'threads', 'calibration-shape', 'min-log-scale', 'cluster']);
   for (const k of opts.keys()) if (!known.has(k)) throw new UsageError(`unknown option --${k}`);
   return { cmd, model, opts };
 }
@@ -129,8 +129,11 @@ function modelOptions(opts: Map<string, string | true>, labels?: number[]): Mode
     else degrees = parseDegreeSpec(deg);
   }
   const mls = str(opts, 'min-log-scale');
+  const cluster = str(opts, 'cluster');
+  if (cluster !== undefined && !(Number.isInteger(Number(cluster)) && Number(cluster) >= 2)) throw new UsageError(`--cluster ${cluster}: give the number of weight values per layer (≥ 2)`);
   return {
     layout, ...(degrees ? { degrees } : {}), ...(labels ? { labels } : {}), ...(mls ? { minLogScale: Number(mls) } : {}),
+    ...(cluster ? { cluster: Number(cluster) } : {}),
   };
 }
 

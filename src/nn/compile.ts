@@ -21,6 +21,7 @@ import {
   type ActivationFit, type DegreeSpec, activationsWithStats, fitActivation, fitAll, layerSensitivity, olaFront, polyFields,
 } from './approximate.js';
 import { type CalibrationResult, calibrate } from './calibrate.js';
+import { clusterWeights } from './cluster.js';
 import {
   type ConvNode, type DenseNode, type IrGraph, type IrNode, type PolyNode, type Tensor, foldBatchNorm,
   isActivation, sizeOf, validateGraph,
@@ -50,6 +51,8 @@ export interface CompileOptions {
   sensitivity?: boolean;
   /** Also simulate uniform degrees for comparison (default [2, 3, 4, 5, 7, 15] with OLA). */
   compareUniform?: readonly number[];
+  /** Parameter clustering: snap each Conv/Dense layer's weights to k k-means centroids. */
+  cluster?: number;
 }
 
 /** One step of the OLA sweep (for reports). */
@@ -87,7 +90,7 @@ export function compileModel(graph: IrGraph, calibData: Tensor, opts: CompileOpt
   if (spec.kind !== 'ola') {
     const fits = fitAll(base, calibration, spec);
     const { graph: g, log } = buildCompiled(base, fits);
-    return { original: graph, graph: g, fits, log, calibration };
+    return withClustering({ original: graph, graph: g, fits, log, calibration }, opts);
   }
   // OLA: walk the front from cheapest, simulate, keep the first that meets the target.
   const actNames = activationsWithStats(base, calibration).filter((a) => a.node.op !== 'Square').map((a) => a.node.name);
@@ -147,10 +150,16 @@ export function compileModel(graph: IrGraph, calibData: Tensor, opts: CompileOpt
       uniform.push({ degree: d, depth: lv.depth, ctMults: lv.ctMults, accuracy: score(argmaxRows(runReference(c.graph, calibData, { checkFinite: false }))) });
     }
   }
-  return {
+  return withClustering({
     original: graph, graph: best.graph, fits: best.fits, log: best.log, calibration,
     ola: { steps, chosen, target, original, metric, uniform, ...(sens ? { sensitivity: Object.fromEntries(sens) } : {}) },
-  };
+  }, opts);
+}
+
+function withClustering(m: CompiledModel, opts: CompileOptions): CompiledModel {
+  if (!opts.cluster) return m;
+  const c = clusterWeights(m.graph, opts.cluster);
+  return { ...m, graph: c.graph, log: [...m.log, ...c.log.map((l) => `cluster: ${l}`)] };
 }
 
 /** The first n samples of a batch. */

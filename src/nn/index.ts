@@ -13,6 +13,7 @@ export * from './approximate.js';
 export * from './compile.js';
 export * from './params.js';
 export * from './lincomb.js';
+export * from './cluster.js';
 export * from './batch.js';
 export * from './channel.js';
 export * from './bundle.js';

@@ -8,7 +8,9 @@
  * S = t_ℓ, so the result's scale t_ℓ² becomes t_{ℓ−1} after one rescale). Per limb, each product
  * ct_i·W_i is a precomputed-quotient ("Shoup-float") product lazily in [0, 2q), and up to 2^21 of
  * them are summed exactly in a float64 accumulator before one final reduction: one multiply, one
- * add and no corrections per term and coefficient.
+ * add and no corrections per term and coefficient. When few distinct weights serve many terms
+ * (after parameter clustering, `cluster.ts`), the inputs sharing a weight are summed first (one
+ * add per term) and multiplied once per distinct weight (PAPER's "map" convolution).
  */
 import { Ciphertext, type CkksContext } from '../ckks/index.js';
 import { reduceFloat, shoup } from '../ring/modulus.js';
@@ -49,6 +51,7 @@ const ACC = new Map<number, Float64Array>();
  */
 export function linearCombination(
   ctx: CkksContext, cts: readonly Ciphertext[], weights: ArrayLike<number>, S: number, bias = 0, enc?: EncodedWeights,
+  grouped: boolean | 'auto' = 'auto',
 ): Ciphertext {
   const N = ctx.N;
   const first = cts[0];
@@ -64,6 +67,17 @@ export function linearCombination(
   // indices of non-zero terms
   const idx: number[] = [];
   for (let i = 0; i < cts.length; i++) if (Math.round(weights[i] * S) !== 0) idx.push(i);
+  const groups = new Map<number, number[]>();
+  for (const i of idx) {
+    const W = Math.round(weights[i] * S);
+    const g = groups.get(W);
+    if (g) g.push(i);
+    else groups.set(W, [i]);
+  }
+  if (grouped === true || (grouped === 'auto' && idx.length >= 8 && groups.size * 3 <= idx.length)) {
+    groupedCombination(ctx, cts, groups, biasInt, out, acc);
+    return out;
+  }
   for (let k = 0; k < 2; k++) {
     const dst = out.polys[k].coeffs;
     for (let j = 0; j < limbs; j++) {
@@ -108,4 +122,51 @@ export function linearCombination(
     }
   }
   return out;
+}
+
+let GRP: Float64Array | null = null;
+
+/** Σ_g W_g·(Σ_{i∈g} ct_i): exact float sums of raw residues per group, one product per group. */
+function groupedCombination(
+  ctx: CkksContext, cts: readonly Ciphertext[], groups: Map<number, number[]>, biasInt: number, out: Ciphertext, acc: Float64Array,
+): void {
+  const N = ctx.N;
+  const limbs = out.limbs;
+  if (!GRP || GRP.length !== N) GRP = new Float64Array(N);
+  const grp = GRP;
+  for (let k = 0; k < 2; k++) {
+    const dst = out.polys[k].coeffs;
+    for (let j = 0; j < limbs; j++) {
+      const q = ctx.params.q[j];
+      const qInv = 1 / q;
+      const o = j * N;
+      acc.fill(0);
+      for (const [W, members] of groups) {
+        const w = reduceFloat(W, q);
+        const wf = shoup(w, q);
+        grp.fill(0);
+        for (const i of members) {
+          const x = cts[i].polys[k].coeffs;
+          for (let n = 0; n < N; n++) grp[n] += x[o + n];
+        }
+        for (let n = 0; n < N; n++) {
+          const s = grp[n];
+          let r = (s - Math.floor(s * qInv) * q) | 0; // [0, q) up to ±q
+          r += (r >> 31) & q;
+          r -= q;
+          r += (r >> 31) & q;
+          acc[n] += (Math.imul(r, w) - Math.imul((r * wf) | 0, q)) | 0;
+        }
+      }
+      const b = k === 0 && biasInt !== 0 ? reduceFloat(biasInt, q) : 0;
+      for (let n = 0; n < N; n++) {
+        const s = acc[n] + b;
+        let r = (s - Math.floor(s * qInv) * q) | 0;
+        r += (r >> 31) & q;
+        r -= q;
+        r += (r >> 31) & q;
+        dst[o + n] = r;
+      }
+    }
+  }
 }
