@@ -74,7 +74,7 @@ function readTensorFile(path: string, shape: number[] | undefined): Tensor {
   try {
     bytes = new Uint8Array(readFileSync(path));
   } catch (e) {
-    throw new UsageError(`cannot read ${path}: ${(e as Error).message}`);
+    throw new Error(`cannot read ${path}: ${(e as Error).message}. Fix: check the path`);
   }
   const lower = path.toLowerCase();
   if (lower.endsWith('.npy')) return readNpy(bytes);
