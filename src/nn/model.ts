@@ -123,7 +123,9 @@ export class Client {
     this.encoder = new Encoder(this.ctx);
     this.keygen = new KeyGenerator(this.ctx, rng);
     this.sk = this.keygen.genSecretKey();
-    this.encryptor = new Encryptor(this.ctx, this.keygen.genPublicKey(this.sk));
+    // The client holds the secret key, so it encrypts with it: fresh noise is smaller than with the
+    // public key, and each ciphertext can be sent as (c0, seed of c1), half the bytes.
+    this.encryptor = new Encryptor(this.ctx, this.sk);
     this.decryptor = new Decryptor(this.ctx, this.sk);
   }
 
@@ -146,10 +148,10 @@ export class Client {
       if (x.shape[0] !== 1) throw new RangeError(`the channel layout encrypts one image, got ${x.shape[0]}. Fix: call encrypt once per image, or use the batch layout`);
       if (!this.plan.channelInput) throw new BundleError('channel plan without an input layout');
       const t = encryptChannels(this.ctx, this.encoder, this.encryptor, this.plan.channelInput, x);
-      return packBundle({ kind: 'input', layout: 'channel', shape: t.shape, count: 1 }, t.cts.map((c) => serializeCiphertext(c)));
+      return packBundle({ kind: 'input', layout: 'channel', shape: t.shape, count: 1 }, t.cts.map((c) => serializeCiphertext(c, { seeded: true })));
     }
     const t = encryptBatch(this.ctx, this.encoder, this.encryptor, x, onProgress);
-    return packBundle({ kind: 'input', layout: 'batch', shape: t.shape, count: t.count }, t.cts.map((c) => serializeCiphertext(c!)));
+    return packBundle({ kind: 'input', layout: 'batch', shape: t.shape, count: t.count }, t.cts.map((c) => serializeCiphertext(c!, { seeded: true })));
   }
 
   /** Decrypts the server's output to [n, ...output]. */
