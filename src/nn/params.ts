@@ -5,7 +5,6 @@
  * bounds of `ckks/params.ts`), one limb per level, the scale as close to 2^30 as the bound allows
  * (never below `minLogScale`), and the memory the run will need.
  */
-import os from 'node:os';
 import { HE_STANDARD_128, Parameters, type ParametersLiteral } from '../ckks/index.js';
 import { sizeOf, type IrGraph } from './graph.js';
 import { type Layout, planLevels } from './compile.js';
@@ -70,6 +69,18 @@ export interface MemoryEstimate {
   available: number;
 }
 
+/**
+ * Total memory of the machine, or 0 where unknown (browsers): the library has no static Node
+ * imports so it loads in browsers too.
+ */
+let TOTAL_MEMORY = 0;
+try {
+  const os = await import('node:os');
+  TOTAL_MEMORY = os.totalmem();
+} catch {
+  /* not Node */
+}
+
 /** Bytes of a ciphertext with `limbs` limbs at ring degree N. */
 export const ciphertextBytes = (N: number, limbs: number) => 2 * limbs * N * 4;
 
@@ -100,5 +111,5 @@ export function estimateMemory(g: IrGraph, P: Parameters, layout: Layout, galois
     for (const v of n.inputs) if (lastUse.get(v) === i) live.delete(v);
   });
   const keys = switchingKeyBytes(P) * (1 + galoisKeys);
-  return { peakCiphertexts: peak, keys, total: peak + keys, ciphertext: ciphertextBytes(P.N, P.limbsAt(P.levels)), available: os.totalmem() };
+  return { peakCiphertexts: peak, keys, total: peak + keys, ciphertext: ciphertextBytes(P.N, P.limbsAt(P.levels)), available: TOTAL_MEMORY };
 }
