@@ -46,8 +46,8 @@ describe.runIf(built)('veil CLI', () => {
     expect(res.predictions.length).toBe(64);
     const torch = JSON.parse(readFileSync(fx('mnist_square.logits.json'), 'utf8'));
     expect(res.predictions).toEqual(torch.predictions.slice(0, 64));
-    const s = run('infer', fx('mnist_relu_bn.onnx'), '--input', fx('digits64.f32'), '--shape', '64,1,28,28', '--out', join(tmp, 'sim.json'), '--simulate', '--degrees', 'uniform:3');
-    expect(s.status).toBe(0);
+    const sm = run('infer', fx('mnist_relu_bn.onnx'), '--input', fx('digits64.f32'), '--shape', '64,1,28,28', '--out', join(tmp, 'sim.json'), '--simulate', '--degrees', 'uniform:3');
+    expect(sm.status).toBe(0);
     expect(JSON.parse(readFileSync(join(tmp, 'sim.json'), 'utf8')).mode).toBe('simulate');
   });
 
@@ -58,6 +58,7 @@ describe.runIf(built)('veil CLI', () => {
     const a = run('infer', fx('mnist_square.onnx'), '--input', one, '--shape', '1,1,28,28', '--calibration', calib, '--calibration-shape', '64,1,28,28', '--layout', 'channel', '--out', join(tmp, 'enc.json'));
     expect(a.status, a.stderr).toBe(0);
     const b = run('infer', fx('mnist_square.onnx'), '--input', one, '--shape', '1,1,28,28', '--calibration', calib, '--calibration-shape', '64,1,28,28', '--simulate', '--out', join(tmp, 'sim1.json'));
+    expect(b.status, b.stderr).toBe(0);
     const enc = JSON.parse(readFileSync(join(tmp, 'enc.json'), 'utf8'));
     const sim = JSON.parse(readFileSync(join(tmp, 'sim1.json'), 'utf8'));
     expect(enc.mode).toBe('encrypted');
