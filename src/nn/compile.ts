@@ -288,6 +288,23 @@ export function buildCompiled(base: IrGraph, fits: readonly ActivationFit[]): { 
     s.remove(bn);
     s.log.push(`${bn.name}: BatchNormalization fused into ${p.name}`);
   }
+  // quadratics: power basis in x itself (a uniform map t = s·x + u composes into the coefficients),
+  // so redistribution can act on c2 directly, also where the map could not be folded (bypass paths)
+  for (const p of s.nodes) {
+    if (p.op !== 'Poly' || p.coeffs.length !== 3) continue;
+    if (p.basis === 'chebyshev') {
+      const [c0, c1, c2] = p.coeffs;
+      p.coeffs = Float64Array.from([c0 - c2, c1, 2 * c2]);
+      p.basis = 'power';
+    }
+    const a = p.mapScale[0];
+    const u = p.mapShift[0];
+    if (p.mapScale.some((v) => v !== a) || p.mapShift.some((v) => v !== u)) continue;
+    const [c0, c1, c2] = p.coeffs;
+    p.coeffs = Float64Array.from([c2 * u * u + c1 * u + c0, 2 * c2 * a * u + c1 * a, c2 * a * a]);
+    p.mapScale.fill(1);
+    p.mapShift.fill(0);
+  }
   // 5a. pool divisors → next Conv/Dense (exact: W·(Σ/k) = (W/k)·Σ)
   for (const pool of s.nodes.filter((n) => n.op === 'AveragePool' || n.op === 'GlobalAveragePool')) {
     if (pool.op !== 'AveragePool' && pool.op !== 'GlobalAveragePool') continue;
@@ -348,6 +365,26 @@ export function buildCompiled(base: IrGraph, fits: readonly ActivationFit[]): { 
       }
     }
   }
+  // 6b. quadratics whose leading coefficient could not move forward: push √|c2| backward into the
+  //     producing Conv/Dense (x' = √|c2|·x, so c2·x² = ±x'²), compensating every other consumer
+  //     of that output (bypass paths) by 1/√|c2| (PAPER `redistribute_weights`, backward case).
+  for (const p of s.nodes) {
+    if (p.op !== 'Poly' || p.basis !== 'power' || p.coeffs.length !== 3 || !p.mapFolded) continue;
+    const lead = p.coeffs[2];
+    if (lead === 0 || Math.abs(lead) === 1) continue;
+    const prod = s.producer(p.inputs[0]);
+    if (!prod || (prod.op !== 'Conv' && prod.op !== 'Dense')) continue;
+    const others = s.consumers(prod.output).filter((c) => c !== p);
+    if (prod.output === s.g.output.name) continue;
+    if (others.some((c) => c.op !== 'Conv' && c.op !== 'Dense')) continue;
+    const r = Math.sqrt(Math.abs(lead));
+    scaleRows(prod, new Float64Array(prod.weight.shape[0]).fill(r), null);
+    for (const c of others) {
+      if (c.op === 'Conv' || c.op === 'Dense') scaleInputs(c, () => 1 / r, c.op === 'Conv' ? c.weight.shape[1] : 1);
+    }
+    p.coeffs = Float64Array.from([p.coeffs[0], p.coeffs[1] / r, Math.sign(lead)]);
+    s.log.push(`${p.name}: √|c2| = ${r.toFixed(5)} redistributed backward into ${prod.name}${others.length ? ` (bypass compensated in ${others.map((o) => o.name).join(', ')})` : ''}`);
+  }
   return { graph: s.result(), log: s.log };
 }
 
@@ -382,16 +419,16 @@ export interface LevelPlan {
   masked: Set<string>;
 }
 
-/** Whether a Poly evaluates by the one-level quadratic path. */
+/** Whether a Poly evaluates by the one-level quadratic path (leading coefficient ±1). */
 export function isFastQuadratic(p: PolyNode): boolean {
-  return p.basis === 'power' && p.coeffs.length === 3 && p.coeffs[2] === 1;
+  return p.basis === 'power' && p.coeffs.length === 3 && Math.abs(p.coeffs[2]) === 1;
 }
 
 /** Levels and ct×ct products of one Poly node in a layout. */
 export function polyCost(p: PolyNode, masked: boolean): { depth: number; ctMults: number } {
   const map = p.mapFolded ? 0 : 1;
   const deg = p.coeffs.length - 1;
-  if (p.basis === 'power' && deg === 2 && p.coeffs[2] === 1 && !masked) return { depth: map + 1, ctMults: 1 };
+  if (p.basis === 'power' && deg === 2 && Math.abs(p.coeffs[2]) === 1 && !masked) return { depth: map + 1, ctMults: 1 };
   if (p.basis === 'power' && deg === 2 && !masked) return { depth: map + 2, ctMults: 1 };
   return { depth: map + polyDepth(deg), ctMults: deg <= 1 ? 0 : approxCost(deg).ctMults };
 }
