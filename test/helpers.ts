@@ -49,3 +49,15 @@ export function randomVector(n: number, seed: number, lo = -1, hi = 1): Float64A
 export function precisionFloor(logScale: number, logN: number): number {
   return logScale - (logN + 2);
 }
+
+/** b^e mod m in BigInt (independent reference for tests). */
+export function bigPow(b: bigint, e: bigint, m: bigint): bigint {
+  let r = 1n;
+  b %= m;
+  while (e > 0n) {
+    if (e & 1n) r = (r * b) % m;
+    b = (b * b) % m;
+    e >>= 1n;
+  }
+  return r;
+}

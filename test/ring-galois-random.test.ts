@@ -14,18 +14,9 @@ import { Poly } from '../src/ring/poly.js';
 import { primesBelow } from '../src/ring/primes.js';
 import { ChaCha20, systemRandom } from '../src/ring/prng.js';
 import { GAUSSIAN_BOUND, SIGMA, sampleGaussian, sampleTernary, sampleTernaryHamming, sampleUniform } from '../src/ring/sampler.js';
+import { bigPow } from './helpers.js';
 
 const B = BigInt;
-function bigPow(b: bigint, e: bigint, m: bigint): bigint {
-  let r = 1n;
-  b %= m;
-  while (e > 0n) {
-    if (e & 1n) r = (r * b) % m;
-    b = (b * b) % m;
-    e >>= 1n;
-  }
-  return r;
-}
 
 describe('Galois automorphisms', () => {
   const N = 32;

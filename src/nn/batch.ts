@@ -15,6 +15,7 @@ import { CkksPolyBackend, evalChebyshev, evalQuadratic } from '../approx/index.j
 import type { IrGraph, IrNode, PolyNode, Tensor } from './graph.js';
 import { sizeOf } from './graph.js';
 import { encodeWeights, linearCombination } from './lincomb.js';
+import { broadcastConstant } from './reference.js';
 import { planLevels } from './compile.js';
 
 /** A tensor of ciphertexts: element e (row-major over `shape`) is `cts[e]`. */
@@ -35,6 +36,29 @@ export interface NodeTiming {
   seconds: number;
   level: number;
   outputs: number;
+}
+
+/**
+ * Runs `exec` over the graph's nodes in order, dropping every value after its last use (so peak
+ * memory is the largest set of live tensors), and records per-node timings and progress.
+ */
+export function executeGraph<T>(
+  g: IrGraph, input: T, exec: (n: IrNode, ins: T[]) => T, describe: (t: T) => { level: number; outputs: number },
+  timings: NodeTiming[], onProgress?: Progress,
+): T {
+  const values = new Map<string, T>([[g.input.name, input]]);
+  const lastUse = new Map<string, number>();
+  g.nodes.forEach((n, i) => n.inputs.forEach((v) => lastUse.set(v, i)));
+  const t0 = performance.now();
+  g.nodes.forEach((node, i) => {
+    const s = performance.now();
+    const out = exec(node, node.inputs.map((v) => values.get(v)!));
+    values.set(node.output, out);
+    for (const v of node.inputs) if (lastUse.get(v) === i && v !== g.output.name) values.delete(v);
+    timings.push({ node: node.name, op: node.op, seconds: (performance.now() - s) / 1000, ...describe(out) });
+    onProgress?.({ node: node.name, op: node.op, index: i + 1, total: g.nodes.length, seconds: (performance.now() - t0) / 1000 });
+  });
+  return values.get(g.output.name)!;
 }
 
 /** Client side: encrypts a batch [n, ...shape] (n ≤ slots) as one ciphertext per element. */
@@ -88,22 +112,7 @@ export class BatchRunner {
 
   /** Runs the graph; the input tensor's ciphertexts are consumed (dropped after use). */
   run(input: EncryptedTensor): EncryptedTensor {
-    const g = this.graph;
-    const values = new Map<string, EncryptedTensor>([[g.input.name, input]]);
-    const lastUse = new Map<string, number>();
-    g.nodes.forEach((n, i) => n.inputs.forEach((v) => lastUse.set(v, i)));
-    const t0 = performance.now();
-    g.nodes.forEach((node, i) => {
-      const s = performance.now();
-      const ins = node.inputs.map((v) => values.get(v)!);
-      const out = this.node(node, ins);
-      values.set(node.output, out);
-      for (const v of node.inputs) if (lastUse.get(v) === i && v !== g.output.name) values.delete(v);
-      const level = out.cts.find((c) => c)?.level ?? -1;
-      this.timings.push({ node: node.name, op: node.op, seconds: (performance.now() - s) / 1000, level, outputs: out.cts.length });
-      this.onProgress?.({ node: node.name, op: node.op, index: i + 1, total: g.nodes.length, seconds: (performance.now() - t0) / 1000 });
-    });
-    return values.get(g.output.name)!;
+    return executeGraph(this.graph, input, (n, ins) => this.node(n, ins), (t) => ({ level: t.cts.find((c) => c)?.level ?? -1, outputs: t.cts.length }), this.timings, this.onProgress);
   }
 
   private node(n: IrNode, ins: EncryptedTensor[]): EncryptedTensor {
@@ -148,7 +157,7 @@ export class BatchRunner {
       case 'MulConstant':
       case 'AddConstant': {
         const size = sizeOf(x.shape);
-        const c = broadcast(n.constant, x.shape);
+        const c = broadcastConstant(n.constant, x.shape);
         if (n.op === 'MulConstant') return this.linear(x, n.outShape, size, (e) => ({ idx: [e], ws: [c[e]], bias: 0 }));
         return { shape: [...x.shape], cts: x.cts.map((ct, e) => this.ev.addConst(ct!, c[e])), count: x.count };
       }
@@ -289,28 +298,4 @@ export class BatchRunner {
 
 function range(start: number, n: number): number[] {
   return Array.from({ length: n }, (_, i) => start + i);
-}
-
-function broadcast(c: Tensor, shape: readonly number[]): Float64Array {
-  const size = sizeOf(shape);
-  if (c.data.length === size) return c.data;
-  const out = new Float64Array(size);
-  const r = shape.length;
-  const strides = new Array<number>(r);
-  let acc = 1;
-  for (let d = r - 1; d >= 0; d--) {
-    strides[d] = c.shape[d] === 1 ? 0 : acc;
-    acc *= c.shape[d];
-  }
-  const idx = new Array<number>(r).fill(0);
-  for (let k = 0; k < size; k++) {
-    let src = 0;
-    for (let d = 0; d < r; d++) src += idx[d] * strides[d];
-    out[k] = c.data[src];
-    for (let d = r - 1; d >= 0; d--) {
-      if (++idx[d] < shape[d]) break;
-      idx[d] = 0;
-    }
-  }
-  return out;
 }

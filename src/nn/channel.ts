@@ -23,7 +23,7 @@ import { CkksPolyBackend, evalChebyshev, evalQuadratic } from '../approx/index.j
 import { type IrGraph, type IrNode, type PolyNode, type Tensor, sizeOf } from './graph.js';
 import { linearCombination } from './lincomb.js';
 import { type LevelPlan, planLevels } from './compile.js';
-import type { NodeTiming, Progress } from './batch.js';
+import { type NodeTiming, type Progress, executeGraph } from './batch.js';
 
 /** Where a map's pixels sit in the slots. */
 export interface SlotLayout {
@@ -198,20 +198,7 @@ export class ChannelRunner {
   }
 
   run(input: ChannelTensor): ChannelTensor {
-    const g = this.graph;
-    const values = new Map<string, ChannelTensor>([[g.input.name, input]]);
-    const lastUse = new Map<string, number>();
-    g.nodes.forEach((n, i) => n.inputs.forEach((v) => lastUse.set(v, i)));
-    const t0 = performance.now();
-    g.nodes.forEach((node, i) => {
-      const s = performance.now();
-      const out = this.node(node, node.inputs.map((v) => values.get(v)!));
-      values.set(node.output, out);
-      for (const v of node.inputs) if (lastUse.get(v) === i && v !== g.output.name) values.delete(v);
-      this.timings.push({ node: node.name, op: node.op, seconds: (performance.now() - s) / 1000, level: out.cts[0]?.level ?? -1, outputs: out.cts.length });
-      this.onProgress?.({ node: node.name, op: node.op, index: i + 1, total: g.nodes.length, seconds: (performance.now() - t0) / 1000 });
-    });
-    return values.get(g.output.name)!;
+    return executeGraph(this.graph, input, (n, ins) => this.node(n, ins), (t) => ({ level: t.cts[0]?.level ?? -1, outputs: t.cts.length }), this.timings, this.onProgress);
   }
 
   private node(n: IrNode, ins: ChannelTensor[]): ChannelTensor {

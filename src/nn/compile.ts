@@ -324,14 +324,9 @@ export function buildCompiled(base: IrGraph, fits: readonly ActivationFit[]): { 
       s.log.push(`${pool.name}: divisor ${div} folded into ${prod.name}'s coefficients`);
     }
   }
-  // 6. quadratics: Chebyshev degree 2 → power; leading coefficient → next Conv/Dense
+  // 6. quadratics (already in the power basis): leading coefficient → next Conv/Dense
   for (const p of s.nodes) {
-    if (p.op !== 'Poly' || p.coeffs.length !== 3) continue;
-    if (p.basis === 'chebyshev') {
-      const [c0, c1, c2] = p.coeffs;
-      p.coeffs = Float64Array.from([c0 - c2, c1, 2 * c2]);
-      p.basis = 'power';
-    }
+    if (p.op !== 'Poly' || p.coeffs.length !== 3 || p.basis !== 'power') continue;
     const lead = p.coeffs[2];
     if (lead === 1 || lead === 0) continue;
     const lin = linearConsumer(s, p.output, true);

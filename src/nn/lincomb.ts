@@ -82,7 +82,6 @@ export function linearCombination(
     const dst = out.polys[k].coeffs;
     for (let j = 0; j < limbs; j++) {
       const q = ctx.params.q[j];
-      const qInv = 1 / q;
       const o = j * N;
       acc.fill(0);
       let t = 0;
@@ -110,15 +109,7 @@ export function linearCombination(
           acc[n] += (Math.imul(a0, w0) - Math.imul((a0 * f0) | 0, q)) | 0;
         }
       }
-      const b = k === 0 && biasInt !== 0 ? reduceFloat(biasInt, q) : 0;
-      for (let n = 0; n < N; n++) {
-        const s = acc[n] + b;
-        let r = (s - Math.floor(s * qInv) * q) | 0; // quotient off by ≤ 1 → (−q, 2q)
-        r += (r >> 31) & q;
-        r -= q;
-        r += (r >> 31) & q;
-        dst[o + n] = r;
-      }
+      reduceAccumulator(acc, k === 0 && biasInt !== 0 ? reduceFloat(biasInt, q) : 0, dst, o, N, q);
     }
   }
   return out;
@@ -158,15 +149,20 @@ function groupedCombination(
           acc[n] += (Math.imul(r, w) - Math.imul((r * wf) | 0, q)) | 0;
         }
       }
-      const b = k === 0 && biasInt !== 0 ? reduceFloat(biasInt, q) : 0;
-      for (let n = 0; n < N; n++) {
-        const s = acc[n] + b;
-        let r = (s - Math.floor(s * qInv) * q) | 0;
-        r += (r >> 31) & q;
-        r -= q;
-        r += (r >> 31) & q;
-        dst[o + n] = r;
-      }
+      reduceAccumulator(acc, k === 0 && biasInt !== 0 ? reduceFloat(biasInt, q) : 0, dst, o, N, q);
     }
+  }
+}
+
+/** dst[o + n] = (acc[n] + b) mod q for acc[n] < 2^52: one float-quotient reduction, result in [0, q). */
+function reduceAccumulator(acc: Float64Array, b: number, dst: Int32Array, o: number, N: number, q: number): void {
+  const qInv = 1 / q;
+  for (let n = 0; n < N; n++) {
+    const s = acc[n] + b;
+    let r = (s - Math.floor(s * qInv) * q) | 0; // quotient off by ≤ 1 → (−q, 2q)
+    r += (r >> 31) & q;
+    r -= q;
+    r += (r >> 31) & q;
+    dst[o + n] = r;
   }
 }

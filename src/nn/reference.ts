@@ -8,6 +8,8 @@
  * Inputs are batched: `[N, ...graph.input.shape]`, e.g. `[N, 1, 28, 28]`.
  */
 
+import { clenshaw } from '../approx/chebyshev.js';
+import { erf, erfc, gelu } from '../approx/activations.js';
 import { GraphError, sizeOf, type IrGraph, type IrNode, type Tensor } from './graph.js';
 import { InputShapeError, validateTensor, type TensorLike } from './io.js';
 
@@ -171,7 +173,7 @@ export function evalNode(node: IrNode, inputs: readonly Tensor[], n: number): Te
           const off = (b * c + ch) * plane;
           for (let k = 0; k < plane; k++) {
             const t = a * x.data[off + k]! + s;
-            data[off + k] = cheb ? clenshawEval(cf, t) : hornerEval(cf, t);
+            data[off + k] = cheb ? clenshaw(cf, t) : hornerEval(cf, t);
           }
         }
       }
@@ -199,7 +201,7 @@ export function evalNode(node: IrNode, inputs: readonly Tensor[], n: number): Te
 }
 
 /** Expands a broadcast constant (same rank, dims 1 or equal) to a full per-sample array. */
-function broadcastConstant(c: Tensor, shape: readonly number[]): Float64Array {
+export function broadcastConstant(c: Tensor, shape: readonly number[]): Float64Array {
   const size = sizeOf(shape);
   if (c.data.length === size) return c.data;
   const out = new Float64Array(size);
@@ -311,18 +313,6 @@ function avgPool(
   return out;
 }
 
-/** Σ c_j·T_j(t) by Clenshaw's recurrence. */
-function clenshawEval(c: Float64Array, t: number): number {
-  let b1 = 0;
-  let b2 = 0;
-  for (let j = c.length - 1; j >= 1; j--) {
-    const b0 = 2 * t * b1 - b2 + c[j]!;
-    b2 = b1;
-    b1 = b0;
-  }
-  return t * b1 - b2 + c[0]!;
-}
-
 /** Σ c_j·t^j by Horner's rule. */
 function hornerEval(c: Float64Array, t: number): number {
   let y = 0;
@@ -330,51 +320,8 @@ function hornerEval(c: Float64Array, t: number): number {
   return y;
 }
 
-const TWO_OVER_SQRT_PI = 2 / Math.sqrt(Math.PI);
-
-/** erf(x) for x ≥ 0, as a positive-term series: 2/√π·e^(−x²)·Σ 2ⁿx^(2n+1)/(2n+1)!!. */
-function erfSeries(a: number): number {
-  const x2 = a * a;
-  let term = a;
-  let sum = a;
-  for (let k = 1; k < 200; k++) {
-    term *= (2 * x2) / (2 * k + 1);
-    sum += term;
-    if (term < sum * 1e-17) break;
-  }
-  return TWO_OVER_SQRT_PI * Math.exp(-x2) * sum;
-}
-
-/** erfc(x) for x ≥ 2.5 by its continued fraction, evaluated backwards from a fixed depth. */
-function erfcFraction(a: number): number {
-  let f = a;
-  for (let k = 60; k >= 1; k--) f = a + k / 2 / f;
-  return Math.exp(-a * a) / (Math.sqrt(Math.PI) * f);
-}
-
-/**
- * The error function, accurate to a few ulp (series for |x| < 2.5, continued fraction beyond).
- */
-export function erf(x: number): number {
-  if (Number.isNaN(x)) return NaN;
-  const a = Math.abs(x);
-  const v = a < 2.5 ? erfSeries(a) : a >= 6 ? 1 : 1 - erfcFraction(a);
-  return x < 0 ? -v : v;
-}
-
-/** The complementary error function 1 − erf(x), without cancellation for large x. */
-export function erfc(x: number): number {
-  if (Number.isNaN(x)) return NaN;
-  if (x < 0) return 1 + erf(-x);
-  if (x < 2.5) return 1 - erfSeries(x);
-  if (x > 27) return 0;
-  return erfcFraction(x);
-}
-
-/** GELU(x) = x·Φ(x) = ½·x·(1 + erf(x/√2)), computed as ½·x·erfc(−x/√2) to stay accurate for x ≪ 0. */
-export function gelu(x: number): number {
-  return 0.5 * x * erfc(-x * Math.SQRT1_2);
-}
+/** erf, erfc and GELU are shared with the approximation toolbox (one implementation, tested to ~1e-15). */
+export { erf, erfc, gelu };
 
 /** The tanh approximation ½·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
 export function geluTanh(x: number): number {
