@@ -63,7 +63,9 @@ describe.runIf(built)('veil CLI', () => {
     const sim = JSON.parse(readFileSync(join(tmp, 'sim1.json'), 'utf8'));
     expect(enc.mode).toBe('encrypted');
     expect(enc.predictions).toEqual(sim.predictions);
-    for (let k = 0; k < 10; k++) expect(Math.abs(enc.logits[0][k] - sim.logits[0][k])).toBeLessThan(0.1);
+    // the chosen parameters have Δ ≈ 2^25.5 at N = 2^13: allow 2% of the largest logit
+    const big = Math.max(...sim.logits[0].map(Math.abs));
+    for (let k = 0; k < 10; k++) expect(Math.abs(enc.logits[0][k] - sim.logits[0][k])).toBeLessThan(0.02 * big);
     expect(enc.timings.server_s).toBeGreaterThan(0);
     expect(enc.params.insecure).toBe(false);
   }, 300_000);
