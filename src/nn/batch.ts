@@ -117,15 +117,27 @@ export class BatchRunner {
 
   private node(n: IrNode, ins: EncryptedTensor[]): EncryptedTensor {
     const x = ins[0];
+    if (n.op === 'Flatten' || n.op === 'Reshape') return { shape: [...n.outShape], cts: x.cts, count: x.count };
+    return { shape: [...n.outShape], cts: this.outputs(n, ins, 0, sizeOf(n.outShape)), count: x.count };
+  }
+
+  /** Output elements [start, end) of a node (each is independent of the others: work can be split). */
+  outputs(n: IrNode, ins: EncryptedTensor[], start: number, end: number): Ciphertext[] {
+    const f = this.element(n, ins);
+    const out: Ciphertext[] = [];
+    for (let e = start; e < end; e++) out.push(f(e));
+    return out;
+  }
+
+  /** The computation of output element e of a node. */
+  private element(n: IrNode, ins: EncryptedTensor[]): (e: number) => Ciphertext {
+    const x = ins[0];
     switch (n.op) {
-      case 'Flatten':
-      case 'Reshape':
-        return { shape: [...n.outShape], cts: x.cts, count: x.count };
       case 'Conv':
-        return this.conv(n, x);
+        return this.linear(x, (r) => convRow(n, x.shape, r));
       case 'Dense': {
-        const [o, i] = n.weight.shape;
-        return this.linear(x, n.outShape, o, (r) => {
+        const [, i] = n.weight.shape;
+        return this.linear(x, (r) => {
           const w = n.weight.data.subarray(r * i, (r + 1) * i);
           const idx: number[] = [];
           const ws: number[] = [];
@@ -133,38 +145,40 @@ export class BatchRunner {
           return { idx, ws, bias: n.bias?.data[r] ?? 0 };
         });
       }
-      case 'AveragePool':
-        return this.pool(n, x);
+      case 'AveragePool': {
+        if (n.sum) return (r) => this.sum(poolWindow(n, x.shape, r).map((k) => x.cts[k]!), x);
+        const [kh, kw] = n.kernel;
+        return this.linear(x, (r) => {
+          const idx = poolWindow(n, x.shape, r);
+          const div = n.countIncludePad ? kh * kw : idx.length;
+          return { idx, ws: idx.map(() => 1 / div), bias: 0 };
+        });
+      }
       case 'GlobalAveragePool': {
-        const [c] = x.shape;
-        const plane = sizeOf(x.shape) / c;
-        if (n.sum) {
-          const cts = [];
-          for (let ch = 0; ch < c; ch++) cts.push(this.sum(x.cts.slice(ch * plane, (ch + 1) * plane) as Ciphertext[]));
-          return { shape: [...n.outShape], cts, count: x.count };
-        }
-        return this.linear(x, n.outShape, c, (ch) => ({ idx: range(ch * plane, plane), ws: new Array(plane).fill(1 / plane), bias: 0 }));
+        const plane = sizeOf(x.shape) / x.shape[0];
+        if (n.sum) return (ch) => this.sum(x.cts.slice(ch * plane, (ch + 1) * plane) as Ciphertext[], x);
+        return this.linear(x, (ch) => ({ idx: range(ch * plane, plane), ws: new Array(plane).fill(1 / plane), bias: 0 }));
       }
       case 'BatchNormalization': {
-        const [c] = x.shape;
-        const plane = sizeOf(x.shape) / c;
-        return this.linear(x, n.outShape, sizeOf(x.shape), (e) => {
+        const plane = sizeOf(x.shape) / x.shape[0];
+        return this.linear(x, (e) => {
           const ch = Math.floor(e / plane);
           const g = n.scale[ch] / Math.sqrt(n.variance[ch] + n.epsilon);
           return { idx: [e], ws: [g], bias: n.bias[ch] - n.mean[ch] * g };
         });
       }
-      case 'MulConstant':
-      case 'AddConstant': {
-        const size = sizeOf(x.shape);
+      case 'MulConstant': {
         const c = broadcastConstant(n.constant, x.shape);
-        if (n.op === 'MulConstant') return this.linear(x, n.outShape, size, (e) => ({ idx: [e], ws: [c[e]], bias: 0 }));
-        return { shape: [...x.shape], cts: x.cts.map((ct, e) => this.ev.addConst(ct!, c[e])), count: x.count };
+        return this.linear(x, (e) => ({ idx: [e], ws: [c[e]], bias: 0 }));
+      }
+      case 'AddConstant': {
+        const c = broadcastConstant(n.constant, x.shape);
+        return (e) => this.ev.addConst(x.cts[e]!, c[e]);
       }
       case 'Add': {
         const y = ins[1];
         const b = this.backend();
-        return { shape: [...x.shape], cts: x.cts.map((a, e) => b.add(a!, y.cts[e]!)), count: x.count };
+        return (e) => b.add(x.cts[e]!, y.cts[e]!);
       }
       case 'Poly':
         return this.poly(n, x);
@@ -178,21 +192,21 @@ export class BatchRunner {
     return new CkksPolyBackend(this.ev, this.enc, { level: P.levels, scale: P.scales[P.levels] });
   }
 
-  /** Sum without scaling (sum pools). */
-  private sum(cts: Ciphertext[]): Ciphertext {
-    let acc = this.ev.copy(cts[0]);
+  /** Sum without scaling (sum pools); an empty window is an encryption of zero at x's level. */
+  private sum(cts: Ciphertext[], x: EncryptedTensor): Ciphertext {
+    if (cts.length === 0) return this.ev.mulInt(x.cts.find((c) => c)!, 0);
+    const acc = this.ev.copy(cts[0]);
     for (let i = 1; i < cts.length; i++) this.ev.addInPlace(acc, cts[i]);
     return acc;
   }
 
-  /** Generic linear layer: `rows` outputs, each Σ w·x[idx] + bias, then one rescale onto the ladder. */
-  private linear(x: EncryptedTensor, outShape: number[], rows: number, row: (r: number) => { idx: number[]; ws: number[]; bias: number }): EncryptedTensor {
+  /** Linear output r: Σ w·x[idx] + bias, then one rescale onto the ladder. */
+  private linear(x: EncryptedTensor, row: (r: number) => { idx: number[]; ws: number[]; bias: number }): (r: number) => Ciphertext {
     const ref = x.cts.find((c) => c)!;
     const level = ref.level;
     if (level === 0) throw new LevelError(1, 0, 'a linear layer');
     const S = this.lad[level];
-    const cts: Ciphertext[] = [];
-    for (let r = 0; r < rows; r++) {
+    return (r) => {
       const { idx, ws, bias } = row(r);
       let ct: Ciphertext;
       if (idx.length === 0) {
@@ -200,100 +214,77 @@ export class BatchRunner {
         ct.scale = ref.scale * S;
         if (bias !== 0) this.ev.addConst(ct, bias, ct);
       } else {
-        const ins = idx.map((k) => x.cts[k]!);
-        ct = linearCombination(this.ctx, ins, ws, S, bias, encodeWeights(this.ctx, ws, S, ref.limbs));
+        ct = linearCombination(this.ctx, idx.map((k) => x.cts[k]!), ws, S, bias, encodeWeights(this.ctx, ws, S, ref.limbs));
       }
       this.ev.rescaleInPlace(ct);
       ct.scale = this.lad[level - 1];
-      cts.push(ct);
-    }
-    return { shape: [...outShape], cts, count: x.count };
-  }
-
-  private conv(n: Extract<IrNode, { op: 'Conv' }>, x: EncryptedTensor): EncryptedTensor {
-    const [co, ci, kh, kw] = n.weight.shape;
-    const [, h, w] = x.shape;
-    const [, oh, ow] = n.outShape;
-    const [sh, sw] = n.strides;
-    const [pt, pl] = n.pads;
-    return this.linear(x, n.outShape, co * oh * ow, (r) => {
-      const o = Math.floor(r / (oh * ow));
-      const oy = Math.floor((r % (oh * ow)) / ow);
-      const ox = r % ow;
-      const idx: number[] = [];
-      const ws: number[] = [];
-      for (let c = 0; c < ci; c++) for (let ky = 0; ky < kh; ky++) {
-        const iy = oy * sh - pt + ky;
-        if (iy < 0 || iy >= h) continue;
-        for (let kx = 0; kx < kw; kx++) {
-          const ix = ox * sw - pl + kx;
-          if (ix < 0 || ix >= w) continue;
-          const wv = n.weight.data[((o * ci + c) * kh + ky) * kw + kx];
-          if (wv === 0) continue;
-          idx.push((c * h + iy) * w + ix);
-          ws.push(wv);
-        }
-      }
-      return { idx, ws, bias: n.bias?.data[o] ?? 0 };
-    });
-  }
-
-  private pool(n: Extract<IrNode, { op: 'AveragePool' }>, x: EncryptedTensor): EncryptedTensor {
-    const [c, h, w] = x.shape;
-    const [, oh, ow] = n.outShape;
-    const [kh, kw] = n.kernel;
-    const [sh, sw] = n.strides;
-    const [pt, pl] = n.pads;
-    const window = (r: number) => {
-      const ch = Math.floor(r / (oh * ow));
-      const oy = Math.floor((r % (oh * ow)) / ow);
-      const ox = r % ow;
-      const idx: number[] = [];
-      for (let ky = 0; ky < kh; ky++) {
-        const iy = oy * sh - pt + ky;
-        if (iy < 0 || iy >= h) continue;
-        for (let kx = 0; kx < kw; kx++) {
-          const ix = ox * sw - pl + kx;
-          if (ix >= 0 && ix < w) idx.push((ch * h + iy) * w + ix);
-        }
-      }
-      return idx;
+      return ct;
     };
-    const rows = c * oh * ow;
-    if (n.sum) {
-      const cts: Ciphertext[] = [];
-      for (let r = 0; r < rows; r++) {
-        const idx = window(r);
-        if (idx.length === 0) {
-          const z = this.ev.mulInt(x.cts[0]!, 0);
-          cts.push(z);
-        } else cts.push(this.sum(idx.map((k) => x.cts[k]!)));
-      }
-      return { shape: [...n.outShape], cts, count: x.count };
-    }
-    return this.linear(x, n.outShape, rows, (r) => {
-      const idx = window(r);
-      const div = n.countIncludePad ? kh * kw : idx.length;
-      return { idx, ws: idx.map(() => 1 / div), bias: 0 };
-    });
   }
 
-  private poly(n: PolyNode, x: EncryptedTensor): EncryptedTensor {
-    const [c] = x.shape;
-    const plane = sizeOf(x.shape) / c;
-    const cts = x.cts.map((ct, e) => {
+  private poly(n: PolyNode, x: EncryptedTensor): (e: number) => Ciphertext {
+    const plane = sizeOf(x.shape) / x.shape[0];
+    return (e) => {
       const b = this.backend();
       const ch = Math.floor(e / plane);
-      let t = ct!;
+      let t = x.cts[e]!;
       if (!n.mapFolded) t = b.linear([t], [n.mapScale[ch]], n.mapShift[ch]);
       if (n.basis === 'power') {
         if (n.coeffs.length !== 3) throw new Error(`Poly '${n.name}': power basis is only used for quadratics`);
         return evalQuadratic(b, t, n.coeffs[2], n.coeffs[1], n.coeffs[0]);
       }
       return evalChebyshev(b, t, n.coeffs);
-    });
-    return { shape: [...x.shape], cts, count: x.count };
+    };
   }
+}
+
+/** Inputs and weights of output element r of a convolution on a [C,H,W] input. */
+function convRow(n: Extract<IrNode, { op: 'Conv' }>, inShape: readonly number[], r: number): { idx: number[]; ws: number[]; bias: number } {
+  const [, ci, kh, kw] = n.weight.shape;
+  const [, h, w] = inShape;
+  const [, oh, ow] = n.outShape;
+  const [sh, sw] = n.strides;
+  const [pt, pl] = n.pads;
+  const o = Math.floor(r / (oh * ow));
+  const oy = Math.floor((r % (oh * ow)) / ow);
+  const ox = r % ow;
+  const idx: number[] = [];
+  const ws: number[] = [];
+  for (let c = 0; c < ci; c++) for (let ky = 0; ky < kh; ky++) {
+    const iy = oy * sh - pt + ky;
+    if (iy < 0 || iy >= h) continue;
+    for (let kx = 0; kx < kw; kx++) {
+      const ix = ox * sw - pl + kx;
+      if (ix < 0 || ix >= w) continue;
+      const wv = n.weight.data[((o * ci + c) * kh + ky) * kw + kx];
+      if (wv === 0) continue;
+      idx.push((c * h + iy) * w + ix);
+      ws.push(wv);
+    }
+  }
+  return { idx, ws, bias: n.bias?.data[o] ?? 0 };
+}
+
+/** Input elements in the window of output element r of an average pool on a [C,H,W] input. */
+function poolWindow(n: Extract<IrNode, { op: 'AveragePool' }>, inShape: readonly number[], r: number): number[] {
+  const [, h, w] = inShape;
+  const [, oh, ow] = n.outShape;
+  const [kh, kw] = n.kernel;
+  const [sh, sw] = n.strides;
+  const [pt, pl] = n.pads;
+  const ch = Math.floor(r / (oh * ow));
+  const oy = Math.floor((r % (oh * ow)) / ow);
+  const ox = r % ow;
+  const idx: number[] = [];
+  for (let ky = 0; ky < kh; ky++) {
+    const iy = oy * sh - pt + ky;
+    if (iy < 0 || iy >= h) continue;
+    for (let kx = 0; kx < kw; kx++) {
+      const ix = ox * sw - pl + kx;
+      if (ix >= 0 && ix < w) idx.push((ch * h + iy) * w + ix);
+    }
+  }
+  return idx;
 }
 
 function range(start: number, n: number): number[] {
