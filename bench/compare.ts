@@ -71,6 +71,12 @@ const find = (impl: string, threads: number, op: string, logN: number, kind = 't
 const fmt = (us: number | undefined) => (us === undefined ? '-' : us >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${us.toFixed(us >= 100 ? 0 : 1)} µs`);
 
 const lines: string[] = [];
+const meta = rows.find((r) => r.impl === 'veil' && r.row.kind === 'meta')?.row;
+const peerMeta = rows.find((r) => r.impl === 'node-seal' && r.row.kind === 'meta')?.row;
+lines.push(`${meta?.cpu ?? '?'} ×${meta?.cores ?? '?'}, Node ${meta?.node ?? '?'}, ${String(meta?.date ?? '').slice(0, 10)}; ` +
+  `Veil ${LEVELS === 'two' ? 'two-limb levels' : 'one 30-bit limb per level'}, node-seal ${peerMeta?.impl ?? '?'} (SEAL ${peerMeta?.seal ?? '?'}, wasm, 1 thread); ` +
+  `median µs, ratio = Veil / node-seal (< 1: Veil faster)`);
+lines.push('');
 const head = ['op', 'logN', 'node-seal', ...THREADS.map((t) => `veil ${t}T`), ...THREADS.map((t) => `ratio ${t}T`)];
 lines.push(MARKDOWN ? `| ${head.join(' | ')} |` : head.map((h, i) => (i === 0 ? h.padEnd(20) : h.padStart(12))).join(''));
 if (MARKDOWN) lines.push(`|${head.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`);
@@ -88,7 +94,12 @@ for (const logN of LOGNS) {
   const sp = find('node-seal', 1, 'precision_mul_relin_rescale_rot1', logN, 'precision');
   const vp = find('veil', THREADS[0], 'precision_mul_relin_rescale_rot1', logN, 'precision');
   const nt = find('veil', THREADS[0], 'ntt', logN);
-  lines.push(`logN ${logN}: precision mul→relin→rescale→rot1 mean/worst bits: node-seal ${sp?.mean_err_bits ?? '-'} / ${sp?.max_err_bits ?? '-'} (scale 2^40), ` +
-    `veil ${vp?.mean_err_bits ?? '-'} / ${vp?.max_err_bits ?? '-'} (scale 2^${vp?.log_scale ?? '?'}); veil NTT ${nt?.ns_per_butterfly ?? '-'} ns/butterfly`);
+  const pl = find('veil', THREADS[0], 'ntt_plain', logN);
+  const hp = rows.find((r) => r.impl === 'veil' && r.threads === THREADS[0] && r.row.kind === 'heap' && r.row.logN === logN)?.row;
+  const b2 = (x: unknown) => (typeof x === 'number' ? x.toFixed(2) : '-');
+  lines.push(`logN ${logN}: precision mul→relin→rescale→rot1 mean/worst bits: node-seal ${b2(sp?.mean_err_bits)} / ${b2(sp?.max_err_bits)} (scale 2^40), ` +
+    `veil ${vp?.mean_err_bits ?? '-'} / ${vp?.max_err_bits ?? '-'} (scale 2^${vp?.log_scale ?? '?'}, logQP ${vp?.logQP ?? '?'}${vp?.secure128 === false ? ', NOT 128-bit secure' : ''}); ` +
+    `veil NTT ${nt?.ns_per_butterfly ?? '-'} ns/butterfly (plain-loop limit ${pl?.ns_per_butterfly ?? '-'}); ` +
+    `heap growth over ${hp?.calls ?? '-'} mul_relin_rescale ${hp ? `${((hp.heap_growth_bytes as number) / 1024).toFixed(1)} KiB` : '-'}`);
 }
 process.stdout.write(lines.join('\n') + '\n');

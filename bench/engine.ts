@@ -6,12 +6,18 @@
  *   npm run bench -- --json            JSON lines on stdout (progress on stderr)
  *   options: --logN=13,14,15  --op=relin,rotate_1  --budget=MS (per op, default 2500)
  *            --levels=two      two-limb levels (Δ ≈ 2^58) instead of one (precision mode)
+ *            --threads=N       N > 1: evaluator and key generator use a WorkerPool of N threads
+ *            --heap=CALLS      heap growth over CALLS mul_relin_rescale calls (default 1000, two-limb 0 = skip)
+ * Extra rows: `ntt` (forward NTT of one limb, ns per butterfly) and `ntt_plain` (the same radix-4
+ * loop with additions only: the limit of a plain JS loop over this access pattern).
  */
 import os from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import {
-  CkksContext, Decryptor, Encoder, Encryptor, Evaluator, KeyGenerator, Parameters, PRESETS, type Ciphertext, type Plaintext,
+  CkksContext, Decryptor, Encoder, Encryptor, Evaluator, KeyGenerator, Parameters, PRESETS, WorkerPool, type Ciphertext, type Plaintext,
 } from '../src/index.js';
-import { nttForward } from '../src/ring/ntt.js';
+import { nttForward, nttPlainLoop } from '../src/ring/ntt.js';
 import { args, fmtUs, measure, type Spec } from './measure.js';
 
 const A = args();
@@ -20,6 +26,11 @@ const LOGNS = A.opt('logN', '13,14,15').split(',').map(Number);
 const OPS = A.opt('op', '').split(',').filter(Boolean);
 const BUDGET = Number(A.opt('budget', '2500'));
 const TWO_LIMB = A.opt('levels', 'one') === 'two';
+const THREADS = Number(A.opt('threads', '1'));
+const HEAP_CALLS = Number(A.opt('heap', TWO_LIMB ? '0' : '1000'));
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 
 const out = (s = '') => {
   if (!JSON_MODE) process.stdout.write(s + '\n');
@@ -29,26 +40,36 @@ const emit = (o: Record<string, unknown>) => {
   if (JSON_MODE) process.stdout.write(JSON.stringify(o) + '\n');
 };
 
-/** Veil's parameters for the peer's shape at logN (depth 2, 7, 16). */
+/**
+ * Veil's parameters for the peer's shape at logN (depth 2, 7, 16). Two-limb mode (the peer's
+ * precision): Δ ≈ 2^58 per two-limb level over a 60-bit base; 128-bit secure only at logN 13
+ * (logQP is reported): with primes below 2^30, 2N | p − 1 leaves too few primes near 2^20 for
+ * 40-bit levels at N = 2^15, and 60-bit levels exceed the budget at depth 7 and 16.
+ */
 function benchParameters(logN: number, twoLimb = false): Parameters {
   const depth: Record<number, number> = { 13: 2, 14: 7, 15: 16 };
   if (!(logN in depth)) throw new Error(`no bench shape for logN=${logN} (use 13, 14, 15)`);
   if (!twoLimb) return new Parameters(PRESETS[`N${logN}-D${depth[logN]}`]);
-  return new Parameters({ logN, levels: depth[logN], limbsPerLevel: 2, insecure: true });
+  const shape: Record<number, { specialLimbs: number; digitLimbs: number }> = {
+    13: { specialLimbs: 1, digitLimbs: 1 }, 14: { specialLimbs: 4, digitLimbs: 4 }, 15: { specialLimbs: 6, digitLimbs: 6 },
+  };
+  const lit = { logN, levels: depth[logN], limbsPerLevel: 2 as const, baseLimbs: 2, ...shape[logN] };
+  const secure = new Parameters({ ...lit, insecure: true }).logQP <= (logN === 13 ? 218 : logN === 14 ? 438 : 881);
+  return new Parameters({ ...lit, insecure: !secure });
 }
 
 const randomReals = (n: number) => Float64Array.from({ length: n }, () => Math.random() * 2 - 1);
 
 const ALL_OPS = [
   'keygen_sk_pk', 'keygen_relin', 'keygen_galois_1', 'encode', 'decode', 'encrypt_pk', 'decrypt', 'add', 'mul_plain',
-  'mul', 'relin', 'rescale', 'rotate_1', 'mul_relin_rescale', 'ntt',
+  'mul', 'relin', 'rescale', 'rotate_1', 'mul_relin_rescale', 'ntt', 'ntt_plain',
 ];
 
 emit({
   kind: 'meta', impl: 'veil-fhe', node: process.version, v8: process.versions.v8, cpu: os.cpus()[0]?.model ?? 'unknown',
-  cores: os.cpus().length, date: new Date().toISOString(), budget_ms: BUDGET, levels: TWO_LIMB ? 'two-limb' : 'one-limb',
+  cores: os.cpus().length, date: new Date().toISOString(), budget_ms: BUDGET, levels: TWO_LIMB ? 'two-limb' : 'one-limb', threads: THREADS,
 });
-out('# Veil CKKS engine benchmark (pure TypeScript, one thread)');
+out(`# Veil CKKS engine benchmark (pure TypeScript, ${THREADS === 1 ? 'one thread' : `${THREADS} threads`})`);
 out(`node ${process.version}, ${os.cpus()[0]?.model} x${os.cpus().length}, ${new Date().toISOString()}, budget ${BUDGET} ms/op`);
 
 const summary: { op: string; logN: number; median_us: number; min_us: number }[] = [];
@@ -56,15 +77,16 @@ const tStart = performance.now();
 for (const logN of LOGNS) {
   const P = benchParameters(logN, TWO_LIMB);
   const ctx = new CkksContext(P);
+  const pool = THREADS > 1 ? await WorkerPool.create(ctx, { threads: THREADS }) : undefined;
   const enc = new Encoder(ctx);
-  const kg = new KeyGenerator(ctx);
+  const kg = new KeyGenerator(ctx, undefined, { pool });
   const sk = kg.genSecretKey();
   const pk = kg.genPublicKey(sk);
   const rk = kg.genRelinKey(sk);
   const gk = kg.genGaloisKeys(sk, [1]);
   const encr = new Encryptor(ctx, pk);
   const dec = new Decryptor(ctx, sk);
-  const ev = new Evaluator(ctx, { relin: rk, galois: gk });
+  const ev = new Evaluator(ctx, { relin: rk, galois: gk }, { pool });
   const slots = P.slots;
   const v1 = randomReals(slots);
   const v2 = randomReals(slots);
@@ -79,7 +101,7 @@ for (const logN of LOGNS) {
   for (let i = 0; i < ctx.N; i++) nttBuf.coeffs[i] = (i * 7919) % P.q[0];
   const meta = {
     limbs: P.q.length, special_limbs: P.p.length, dnum: P.dnum, logQP: +P.logQP.toFixed(1),
-    log_scale: +Math.log2(P.defaultScale).toFixed(2),
+    log_scale: +Math.log2(P.defaultScale).toFixed(2), secure128: !P.insecure, threads: THREADS,
   };
   out('');
   out(`== logN=${logN}: ${P.toString()}`);
@@ -101,6 +123,7 @@ for (const logN of LOGNS) {
     rotate_1: () => ({ fn: () => { ev.rotate(ct1, 1, tmp); } }),
     mul_relin_rescale: () => ({ fn: () => { ev.mulRelinRescale(ct1, ct2, tmp); } }),
     ntt: () => ({ fn: () => nttForward(nttBuf.coeffs, 0, ctx.ringQ.tables[0]) }),
+    ntt_plain: () => ({ fn: () => nttPlainLoop(nttBuf.coeffs, 0, ctx.N) }),
   };
   out(`${'op'.padEnd(22)}${'median_us'.padStart(12)}${'min_us'.padStart(12)}${'samples'.padStart(9)}${'other%'.padStart(8)}`);
   for (const op of ALL_OPS) {
@@ -108,16 +131,36 @@ for (const logN of LOGNS) {
     const r = measure(logN, specs[op](), BUDGET);
     const row: Record<string, unknown> = {
       kind: 'time', op, logN, median_us: +r.median_us.toFixed(2), min_us: +r.min_us.toFixed(2), mad_us: +r.mad_us.toFixed(2),
-      samples: r.samples, other_load: r.other_load == null ? null : +r.other_load.toFixed(3), ...meta, impl: 'veil-fhe', threads: 1,
+      samples: r.samples, other_load: r.other_load == null ? null : +r.other_load.toFixed(3), ...meta, impl: 'veil-fhe',
     };
-    if (op === 'ntt') row.ns_per_butterfly = +((r.median_us * 1000) / ((ctx.N / 2) * logN)).toFixed(3);
+    if (op === 'ntt' || op === 'ntt_plain') row.ns_per_butterfly = +((r.median_us * 1000) / ((ctx.N / 2) * logN)).toFixed(3);
     emit(row);
     summary.push({ op, logN, median_us: r.median_us, min_us: r.min_us });
     const oth = r.other_load == null ? '-' : (100 * r.other_load).toFixed(0);
     out(`${op.padEnd(22)}${fmtUs(r.median_us).padStart(12)}${fmtUs(r.min_us).padStart(12)}${String(r.samples).padStart(9)}${oth.padStart(8)}` +
-      (op === 'ntt' ? `   (${row.ns_per_butterfly} ns/butterfly)` : ''));
+      (op.startsWith('ntt') ? `   (${row.ns_per_butterfly} ns/butterfly)` : ''));
+    if (op === 'ntt_plain') for (let i = 0; i < ctx.N; i++) nttBuf.coeffs[i] = (i * 7919) % P.q[0];
   }
   void keep;
+
+  if (HEAP_CALLS > 0 && (!OPS.length || OPS.includes('heap'))) {
+    // heap growth over many mul_relin_rescale calls into a reused destination (after full GCs)
+    const warm = logN <= 13 ? 300 : logN === 14 ? 100 : 40; // past JIT tier-up (its code and feedback are heap too)
+    for (let i = 0; i < warm; i++) ev.mulRelinRescale(ct1, ct2, tmp);
+    gc();
+    gc();
+    const h0 = process.memoryUsage();
+    for (let i = 0; i < HEAP_CALLS; i++) ev.mulRelinRescale(ct1, ct2, tmp);
+    gc();
+    gc();
+    const h1 = process.memoryUsage();
+    const row = {
+      kind: 'heap', op: 'mul_relin_rescale', logN, calls: HEAP_CALLS, heap_growth_bytes: h1.heapUsed - h0.heapUsed,
+      external_growth_bytes: h1.external - h0.external, array_buffers_growth_bytes: h1.arrayBuffers - h0.arrayBuffers, ...meta, impl: 'veil-fhe',
+    };
+    emit(row);
+    out(`heap growth over ${HEAP_CALLS} mul_relin_rescale: heap ${row.heap_growth_bytes} B, external ${row.external_growth_bytes} B, array buffers ${row.array_buffers_growth_bytes} B`);
+  }
 
   if (!OPS.length || OPS.some((o) => o.startsWith('precision'))) {
     progress(`[veil] logN=${logN}: precision...`);
@@ -155,6 +198,7 @@ for (const logN of LOGNS) {
   emit({
     kind: 'size', logN, ciphertext_bytes: ct1.byteLength, relin_key_bytes: rk.key.byteLength, galois_key_bytes: gk.byteLength, ...meta, impl: 'veil-fhe',
   });
+  await pool?.close();
 }
 out('');
 out(`total ${((performance.now() - tStart) / 1000).toFixed(1)} s`);

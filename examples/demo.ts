@@ -7,8 +7,8 @@
  * image at a time in the channel layout (single-image latency). The client keeps the secret key;
  * the server sees only bytes.
  *
- *   npm run demo                 ReLU CNN (mnist_relu_bn), 1,000 held-out digits
- *   npm run demo -- --model square --images 200 --skip-channel
+ *   npm run demo                 ReLU CNN (mnist_relu_bn), 1,000 held-out digits, both cores
+ *   npm run demo -- --model square --images 200 --skip-channel --threads 1
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -23,6 +23,7 @@ const opt = (name: string, dflt: string) => {
 };
 const flag = (name: string) => argv.includes(`--${name}`);
 const MODEL = opt('model', 'relu') === 'square' ? 'mnist_square' : 'mnist_relu_bn';
+const THREADS = Math.max(1, Number(opt('threads', String(Math.min(2, os.cpus().length)))));
 const IMAGES = Math.min(1000, Number(opt('images', '1000')));
 const FIX = new URL('../../fixtures/', import.meta.url);
 const say = (s = '') => process.stdout.write(s + '\n');
@@ -85,10 +86,11 @@ t = performance.now();
 const enc = client.encrypt(evalX);
 const tEnc = performance.now() - t;
 say(`client: keys ${sec(tKeys)} (${mib(keys.length)} sent), encrypt ${sec(tEnc)} (${mib(enc.length)} sent)`);
-const server = new Server(model, keys);
+const server = await Server.create(model, keys, { threads: THREADS });
 t = performance.now();
-const out = server.infer(enc, (p) => process.stderr.write(`  [server] ${p.op} ${p.node} done at ${p.seconds.toFixed(1)} s\n`));
+const out = await server.inferAsync(enc, (p) => process.stderr.write(`  [server] ${p.op} ${p.node} done at ${p.seconds.toFixed(1)} s\n`));
 const tRun = performance.now() - t;
+await server.close();
 for (const l of server.timings) say(`  ${l.op.padEnd(12)} ${l.node.padEnd(28)} ${sec(l.seconds * 1000).padStart(9)}  → level ${l.level}, ${l.outputs} ciphertexts`);
 t = performance.now();
 const logits = client.decrypt(out);
@@ -102,7 +104,7 @@ for (let i = 0; i < IMAGES; i++) {
   if (pred[i] === simPred[i]) agreeSim++;
   if (pred[i] === plainPred[i]) agreePlain++;
 }
-say(`server: ${sec(tRun)} for the run (${mib(out.length)} returned); client decrypt ${sec(tDec)}`);
+say(`server (${THREADS} thread${THREADS > 1 ? 's' : ''}): ${sec(tRun)} for the run (${mib(out.length)} returned); client decrypt ${sec(tDec)}`);
 say(`per image: ${(tRun / IMAGES).toFixed(1)} ms for these ${IMAGES}; amortised over a full run of ${model.imagesPerRun}: ${(tRun / model.imagesPerRun).toFixed(2)} ms`);
 say(`encrypted accuracy ${((acc / IMAGES) * 100).toFixed(2)}% (plaintext ${(plainAcc * 100).toFixed(2)}%); ` +
   `agreement with the simulation ${agreeSim}/${IMAGES}, with the plaintext model ${agreePlain}/${IMAGES}`);
@@ -116,7 +118,7 @@ if (!flag('skip-channel')) {
   const c2 = new Client(cm.plan);
   const k2 = c2.evaluationKeys();
   say(`client: keys ${sec(performance.now() - t)} (${mib(k2.length)} sent)`);
-  const s2 = new Server(cm, k2);
+  const s2 = await Server.create(cm, k2, { threads: THREADS });
   const n = Number(opt('channel-images', '2'));
   let total = 0;
   let ok = 0;
@@ -132,7 +134,8 @@ if (!flag('skip-channel')) {
     say(`  image ${i}: ${sec(dt)}, prediction ${p} (label ${labelsAll[1000 + i]})`);
     if (i === 0) for (const l of s2.timings) say(`    ${l.op.padEnd(12)} ${l.node.padEnd(28)} ${sec(l.seconds * 1000).padStart(9)}`);
   }
-  say(`single-image latency: ${sec(total / n)} (mean of ${n}); agreement with the simulation ${ok}/${n}`);
+  await s2.close();
+  say(`single-image latency (${THREADS} thread${THREADS > 1 ? 's' : ''}): ${sec(total / n)} (mean of ${n}); agreement with the simulation ${ok}/${n}`);
   say('');
 }
 say(`peak resident memory: ${mib(process.resourceUsage().maxRSS * 1024)}`);

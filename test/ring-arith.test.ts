@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { addMod, invMod, makeModulus, mulMod, mulShoup, mulShoupLazy, powMod, reduceFloat, shoup, subMod } from '../src/ring/modulus.js';
 import { isPrime, primesBelow, primesNear, primitive2NthRoot } from '../src/ring/primes.js';
-import { bitReverse, makeNttTable, nttForward, nttInverse } from '../src/ring/ntt.js';
+import { bitReverse, makeNttTable, nttForward, nttForwardLazy, nttInverse, nttInverseLazy, nttInverseScaled } from '../src/ring/ntt.js';
+import { combineAdd, combinePlain, combineRescale, innerProduct } from '../src/ckks/keyswitch.js';
 import { BasisConverter } from '../src/ring/basis.js';
 import { GarnerTable } from '../src/ring/crt.js';
 import { bigPow } from './helpers.js';
@@ -117,7 +118,7 @@ const randPoly = (N: number, p: number) => fc.array(fc.nat({ max: p - 1 }), { mi
 
 describe('negacyclic NTT', () => {
   it('inverse ∘ forward is the identity (several N and primes)', () => {
-    for (const logN of [2, 4, 8, 12]) {
+    for (const logN of [2, 3, 4, 5, 8, 9, 12, 13]) {
       const N = 1 << logN;
       for (const p of [P30[0], P25[0]]) {
         const T = makeNttTable(makeModulus(p), N);
@@ -164,6 +165,53 @@ describe('negacyclic NTT', () => {
     }
   });
 
+  it('extreme inputs (all p−1, all 2p−1) and the lazy variants ([0, 2p) out, congruent), odd and even log N', () => {
+    for (const logN of [3, 6, 11, 14]) {
+      const N = 1 << logN;
+      for (const p of logN > 12 ? [P30[0]] : [P30[0], P25[0]]) {
+        const T = makeNttTable(makeModulus(p), N);
+        fc.assert(fc.property(randPoly(N, p), fc.constantFrom(0, 1, 2), (a, kind) => {
+          const x = kind === 0 ? a.slice() : a.map(() => (kind === 1 ? p - 1 : 2 * p - 1));
+          const ref = x.map((v) => v % p);
+          const s = x.slice();
+          nttForward(s, 0, T);
+          const l = x.slice();
+          nttForwardLazy(l, 0, T);
+          for (let i = 0; i < N; i++) {
+            expect(s[i] >= 0 && s[i] < p).toBe(true);
+            expect(l[i] >= 0 && l[i] < 2 * p).toBe(true);
+            expect(l[i] % p).toBe(s[i]);
+          }
+          // inverse from lazy [0, 2p) inputs
+          const li = l.slice();
+          nttInverseLazy(li, 0, T);
+          nttInverse(l, 0, T);
+          for (let i = 0; i < N; i++) {
+            expect(li[i] >= 0 && li[i] < 2 * p).toBe(true);
+            expect(li[i] % p).toBe(ref[i]);
+            expect(l[i]).toBe(ref[i]);
+          }
+        }), { numRuns: logN > 10 ? 3 : 15 });
+      }
+    }
+  });
+
+  it('nttInverseScaled(a, c) = c·INTT(a) mod p', () => {
+    for (const logN of [3, 8]) {
+      const N = 1 << logN;
+      const p = P30[1];
+      const T = makeNttTable(makeModulus(p), N);
+      const m = makeModulus(p);
+      fc.assert(fc.property(randPoly(N, p), fc.nat({ max: p - 1 }), (a, c) => {
+        const x = a.slice();
+        const y = a.slice();
+        nttInverse(x, 0, T);
+        nttInverseScaled(y, 0, T, c);
+        for (let i = 0; i < N; i++) expect(y[i]).toBe(mulMod(x[i], c, p, m.pInv));
+      }), { numRuns: 20 });
+    }
+  });
+
   it('accepts lazy inputs in [0, 2p)', () => {
     const N = 256;
     const p = P30[2];
@@ -180,14 +228,14 @@ describe('negacyclic NTT', () => {
 
 describe('basis conversion and CRT reconstruction (vs BigInt CRT)', () => {
   const N = 8;
-  const from = P30.slice(0, 3).map(makeModulus);
-  const to = [...P25, 12289, 7681].map(makeModulus);
-  const A = from.reduce((s, m) => s * B(m.p), 1n);
-  const conv = new BasisConverter(N, from, to);
-  const bigArb = fc.array(fc.bigInt({ min: 0n, max: A - 1n }), { minLength: N, maxLength: N });
-
-  {
-    it('converts exactly (centred representative)', () => {
+  const sources = primesBelow(30, 1 << 16, 6).map(makeModulus);
+  const to = [...P25, 12289, 7681, ...P30.slice(0, 1)].map(makeModulus);
+  for (const k of [1, 2, 3, 4, 5]) {
+    const from = sources.slice(0, k);
+    const A = from.reduce((s, m) => s * B(m.p), 1n);
+    const conv = new BasisConverter(N, from, to);
+    const bigArb = fc.array(fc.bigInt({ min: 0n, max: A - 1n }), { minLength: N, maxLength: N });
+    it(`converts exactly to the centred representative (${k} source primes)`, () => {
       fc.assert(fc.property(bigArb, (xs) => {
         const src = new Int32Array(N * from.length);
         from.forEach((m, i) => xs.forEach((x, n) => { src[i * N + n] = Number(x % B(m.p)); }));
@@ -198,7 +246,7 @@ describe('basis conversion and CRT reconstruction (vs BigInt CRT)', () => {
           const want = Number(((v % B(m.p)) + B(m.p)) % B(m.p));
           expect(outs[j][n]).toBe(want);
         }));
-      }), { numRuns: 100 });
+      }), { numRuns: 60 });
     });
   }
 
@@ -216,5 +264,63 @@ describe('basis conversion and CRT reconstruction (vs BigInt CRT)', () => {
         expect(Math.abs(out[n] - want)).toBeLessThanOrEqual(Math.abs(want) * 2 ** -50 + 1e-9);
       });
     }), { numRuns: 200 });
+  });
+});
+
+describe('key-switching kernels (vs BigInt)', () => {
+  const N = 16;
+  const p = P30[0];
+  const m = makeModulus(p);
+  const lazy = fc.array(fc.nat({ max: 2 * p - 1 }), { minLength: N, maxLength: N });
+  const strict = fc.array(fc.nat({ max: p - 1 }), { minLength: N, maxLength: N });
+  const mod = (x: bigint) => Number(((x % B(p)) + B(p)) % B(p));
+
+  for (const dnum of [1, 2, 3, 4, 5]) {
+    it(`inner product over ${dnum} digit(s): lazy x, reduced output`, () => {
+      fc.assert(fc.property(fc.array(fc.tuple(lazy, strict, strict), { minLength: dnum, maxLength: dnum }), (digits) => {
+        const S = 2; // two slots per digit; slot 1 is used
+        const step = S * N;
+        const ext = new Int32Array(dnum * step);
+        const kb = new Int32Array(dnum * step);
+        const ka = new Int32Array(dnum * step);
+        digits.forEach(([x, b, a], j) => {
+          ext.set(x, j * step + N);
+          kb.set(b, j * step + N);
+          ka.set(a, j * step + N);
+        });
+        const acc = new Int32Array(2 * step);
+        innerProduct(ext, kb, ka, acc, N, step, dnum, N, p, m.pInv);
+        for (let n = 0; n < N; n++) {
+          let s0 = 0n;
+          let s1 = 0n;
+          for (const [x, b, a] of digits) {
+            s0 += B(x[n]) * B(b[n]);
+            s1 += B(x[n]) * B(a[n]);
+          }
+          expect(acc[N + n]).toBe(mod(s0));
+          expect(acc[step + N + n]).toBe(mod(s1));
+        }
+      }), { numRuns: 40 });
+    });
+  }
+
+  it('ModDown combinations: x + (u − t)·c, (u − t)·c, x·v + (u − t)·c with lazy t', () => {
+    fc.assert(fc.property(strict, strict, lazy, fc.nat({ max: p - 1 }), fc.nat({ max: p - 1 }), (x, u, t, c, v) => {
+      const X = Int32Array.from(x);
+      const U = Int32Array.from(u);
+      const Tt = Int32Array.from(t);
+      const o1 = new Int32Array(N);
+      const o2 = new Int32Array(N);
+      const o3 = new Int32Array(N);
+      combineAdd(X, 0, U, 0, Tt, c, shoup(c, p), o1, 0, N, p);
+      combinePlain(U, 0, Tt, c, shoup(c, p), o2, 0, N, p);
+      combineRescale(X, 0, v, shoup(v, p), U, 0, Tt, c, shoup(c, p), o3, 0, N, p);
+      for (let n = 0; n < N; n++) {
+        const d = B(u[n]) - B(t[n]);
+        expect(o1[n]).toBe(mod(B(x[n]) + d * B(c)));
+        expect(o2[n]).toBe(mod(d * B(c)));
+        expect(o3[n]).toBe(mod(B(x[n]) * B(v) + d * B(c)));
+      }
+    }), { numRuns: 300 });
   });
 });

@@ -14,6 +14,19 @@ import { Ring } from '../ring/ring.js';
 import { ContextMismatchError } from './errors.js';
 import { Parameters, type ParametersLiteral } from './params.js';
 
+/** Constants of a ModDown merged with a rescale (see `CkksContext.modDownRescale`). */
+export interface ModDownRescale {
+  /** Q limbs kept (limbs − limbsPerLevel). */
+  readonly keep: number;
+  /** Converter from P ∪ {dropped Q limbs} (in that order) to the kept Q limbs. */
+  readonly conv: BasisConverter;
+  /** Q_d^−1 mod q_i and (P·Q_d)^−1 mod q_i for kept limbs i, with Shoup quotients. */
+  readonly qdInv: Int32Array;
+  readonly qdInvF: Float64Array;
+  readonly pqdInv: Int32Array;
+  readonly pqdInvF: Float64Array;
+}
+
 /** Precomputed tables of one parameter set. */
 export class CkksContext {
   readonly params: Parameters;
@@ -33,6 +46,7 @@ export class CkksContext {
   readonly p0InvModQ: Int32Array;
   readonly p0InvModQF: Float64Array;
   private readonly modUpCache = new Map<string, BasisConverter>();
+  private readonly modDownRescaleCache = new Map<number, ModDownRescale>();
   private readonly garnerCache = new Map<number, GarnerTable>();
   private readonly galoisIndexCache = new Map<number, Int32Array>();
   /** [q_j^−1]_{q_i} for rescaling: at j·nQ + i. */
@@ -90,6 +104,36 @@ export class CkksContext {
       this.modUpCache.set(key, c);
     }
     return c;
+  }
+
+  /**
+   * Constants of ModDown merged with a rescale at `limbs` Q limbs: divide by P·Q_d with rounding,
+   * Q_d the product of the top `limbsPerLevel` limbs (see `keyswitch.ts`). Cached per level.
+   */
+  modDownRescale(limbs: number): ModDownRescale {
+    let m = this.modDownRescaleCache.get(limbs);
+    if (!m) {
+      const lps = this.params.limbsPerLevel;
+      const keep = limbs - lps;
+      const qm = this.ringQ.moduli;
+      const conv = new BasisConverter(this.N, [...this.ringP.moduli, ...qm.slice(keep, limbs)], qm.slice(0, keep));
+      const qdInv = new Int32Array(keep);
+      const qdInvF = new Float64Array(keep);
+      const pqdInv = new Int32Array(keep);
+      const pqdInvF = new Float64Array(keep);
+      for (let i = 0; i < keep; i++) {
+        const { p, pInv } = qm[i];
+        let d = 1;
+        for (let l = keep; l < limbs; l++) d = mulMod(d, reduce(qm[l].p, p), p, pInv);
+        qdInv[i] = invMod(d, p);
+        qdInvF[i] = shoup(qdInv[i], p);
+        pqdInv[i] = mulMod(qdInv[i], this.pInvModQ[i], p, pInv);
+        pqdInvF[i] = shoup(pqdInv[i], p);
+      }
+      m = { keep, conv, qdInv, qdInvF, pqdInv, pqdInvF };
+      this.modDownRescaleCache.set(limbs, m);
+    }
+    return m;
   }
 
   /** Garner table over the first k Q primes. Cached. */

@@ -17,6 +17,9 @@ import { Plaintext } from './ciphertext.js';
 import type { CkksContext } from './context.js';
 import { InvalidArgumentError, LevelError, ValueTooLargeError } from './errors.js';
 
+/** 1.5·2^52: adding and subtracting it rounds a double below 2^51 to the nearest integer. */
+const ROUND_MAGIC = 6755399441055744;
+
 /** Most limbs a decode reconstructs (≈ 240 bits: any message at any supported scale). */
 const MAX_DECODE_LIMBS = 8;
 
@@ -221,15 +224,23 @@ export class Encoder {
     // The coefficient must stay below Q/2 with a bit to spare for noise.
     if (maxAbs > 0 && Math.log2(maxAbs * scale) + 2 > logQ) throw new ValueTooLargeError(maxAbs, scale, logQ);
     const out = pt.poly.coeffs;
-    const safe = maxAbs * scale < 2 ** 52;
+    const safe = maxAbs * scale < 2 ** 51;
+    if (safe) {
+      // round once per coefficient: (x + 1.5·2^52) − 1.5·2^52 rounds to nearest in two float ops
+      // (Math.round and Math.floor are not inlined by this V8 on this CPU: ≈ 6–8 ns each)
+      for (let k = 0; k < N; k++) c[k] = c[k] * scale + ROUND_MAGIC - ROUND_MAGIC;
+    }
     for (let l = 0; l < limbs; l++) {
-      const p = ring.moduli[l].p;
+      const { p, pInv } = ring.moduli[l];
+      const p2 = (p << 1) | 0;
       const o = l * N;
       if (safe) {
         for (let k = 0; k < N; k++) {
-          const v = Math.round(c[k] * scale);
-          let r = v % p;
-          if (r < 0) r += p;
+          const v = c[k]; // integer-valued, |v| < 2^51
+          let r = (v - Math.trunc(v * pInv) * p) | 0; // (−2p, 2p)
+          r = (r + ((r >> 31) & p2)) | 0;
+          r = (r - p) | 0;
+          r = (r + ((r >> 31) & p)) | 0;
           out[o + k] = r;
         }
       } else {

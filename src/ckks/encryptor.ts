@@ -11,11 +11,10 @@
  * Secret-key encryption: (−a·s + e + m, a) with a expanded from a 32-byte seed (ChaCha20), so
  * `serializeCiphertext(ct, { seeded: true })` can send the seed instead of a (half the bytes).
  */
-import { BasisConverter } from '../ring/basis.js';
-import { nttForward, nttInverse } from '../ring/ntt.js';
+import { nttForwardLazy, nttInverse } from '../ring/ntt.js';
 import { Poly } from '../ring/poly.js';
 import { type RandomSource, ChaCha20, nonceFromTag, randomSeed, systemRandom } from '../ring/prng.js';
-import { addVec, mulScalarVec, mulVec, subVec } from '../ring/ring.js';
+import { addVec, mulVec } from '../ring/ring.js';
 import { sampleGaussian, sampleTernary, sampleUniform, smallToPoly } from '../ring/sampler.js';
 import { Ciphertext, Plaintext } from './ciphertext.js';
 import type { CkksContext } from './context.js';
@@ -34,6 +33,7 @@ export class Encryptor {
   private readonly u: Poly;
   private readonly uP0: Int32Array;
   private readonly xP: Int32Array;
+  private readonly v: Int32Array;
   private readonly tmp: Poly;
 
   constructor(ctx: CkksContext, key: PublicKey | SecretKey, rng: RandomSource = systemRandom) {
@@ -45,6 +45,7 @@ export class Encryptor {
     this.u = new Poly(ctx.N, ctx.ringQ.size);
     this.uP0 = new Int32Array(ctx.N);
     this.xP = new Int32Array(ctx.N);
+    this.v = new Int32Array(ctx.N);
     this.tmp = new Poly(ctx.N, ctx.ringQ.size);
   }
 
@@ -77,48 +78,40 @@ export class Encryptor {
     const limbs = ct.polys[0].limbs;
     const qm = ctx.ringQ.moduli;
     const p0 = ctx.ringP.moduli[0];
-    const u = this.u;
+    const u = this.u.coeffs;
     const uP0 = this.uP0;
-    // u ternary over the Q limbs and p_0, NTT domain
+    const conv = ctx.convP0toQ;
+    // u ternary over the Q limbs and p_0, NTT domain (lazy [0, 2p): only multiplied)
     const us = sampleTernary(this.rng, N);
-    smallToPoly(us, qm, u, limbs);
-    ctx.ringQ.ntt(u, limbs);
-    for (let n = 0; n < N; n++) {
-      const x = us[n];
-      uP0[n] = x + ((x >> 31) & p0.p);
+    for (let i = 0; i < limbs; i++) {
+      smallInto(us, u, i * N, N, qm[i].p);
+      nttForwardLazy(u, i * N, ctx.ringQ.tables[i]);
     }
-    nttForward(uP0, 0, ctx.ringP.tables[0]);
+    smallInto(us, uP0, 0, N, p0.p);
+    nttForwardLazy(uP0, 0, ctx.ringP.tables[0]);
     us.fill(0);
-    const parts: [Poly, Poly, Poly][] = [[pk.bQ, pk.bP, ct.polys[0]], [pk.aQ, pk.aP, ct.polys[1]]];
-    for (const [kQ, kP, out] of parts) {
+    const xP = this.xP;
+    const v = this.v;
+    const t = this.tmp.coeffs;
+    for (let part = 0; part < 2; part++) {
+      const kQ = part === 0 ? pk.bQ.coeffs : pk.aQ.coeffs;
+      const kP = part === 0 ? pk.bP.coeffs : pk.aP.coeffs;
+      const out = ct.polys[part].coeffs;
       const e = sampleGaussian(this.rng, N);
-      // x_P = [k·u]_{p_0} + e, coefficient domain
-      const xP = this.xP;
-      mulVec(kP.coeffs, uP0, xP, 0, N, p0.p, p0.pInv);
+      // x_P = [k·u]_{p_0} + e in the coefficient domain: the value whose rounding by p_0 is removed
+      mulVec(kP, uP0, xP, 0, N, p0.p, p0.pInv);
       nttInverse(xP, 0, ctx.ringP.tables[0]);
-      for (let n = 0; n < N; n++) {
-        const x = e[n];
-        let r = xP[n] + x + ((x >> 31) & p0.p) - p0.p;
-        r += (r >> 31) & p0.p;
-        xP[n] = r;
-      }
-      // t = Conv_{p0→Q}(x_P) − e (coefficient domain), then NTT
-      const t = this.tmp;
-      convertSingle(ctx.convP0toQ, xP, limbs, t.coeffs, N);
+      addSmallInto(e, xP, 0, N, p0.p);
+      // one source prime: y = x (hatInv = 1), v = round(x/p_0)
+      conv.computeV(xP, 0, v, 0);
       for (let i = 0; i < limbs; i++) {
-        const p = qm[i].p;
         const o = i * N;
-        for (let n = 0; n < N; n++) {
-          const x = e[n];
-          let r = t.coeffs[o + n] - (x + ((x >> 31) & p));
-          r += (r >> 31) & p;
-          t.coeffs[o + n] = r;
-        }
-        nttForward(t.coeffs, o, ctx.ringQ.tables[i]);
-        // out = (k·u − t)·p_0^−1
-        mulVec(kQ.coeffs, u.coeffs, out.coeffs, o, o + N, p, qm[i].pInv);
-        subVec(out.coeffs, t.coeffs, out.coeffs, o, o + N, p);
-        mulScalarVec(out.coeffs, ctx.p0InvModQ[i], ctx.p0InvModQF[i], out.coeffs, o, o + N, p);
+        const p = qm[i].p;
+        // t = Conv_{p0→q_i}(x_P) − e, then NTT; out = (k·u − t)·p_0^−1
+        conv.convertTo(xP, 0, v, 0, i, t, o);
+        subSmallInto(e, t, o, N, p);
+        nttForwardLazy(t, o, ctx.ringQ.tables[i]);
+        mulSubMulScalarVec(kQ, u, t, ctx.p0InvModQ[i], ctx.p0InvModQF[i], out, o, N, p, qm[i].pInv);
       }
       e.fill(0);
     }
@@ -143,22 +136,57 @@ export class Encryptor {
   }
 }
 
+/** out[o + n] = small[n] mod p. */
+function smallInto(small: Int8Array, out: Int32Array, o: number, N: number, p: number): void {
+  for (let n = 0; n < N; n++) {
+    const x = small[n];
+    out[o + n] = x + ((x >> 31) & p);
+  }
+}
+
+/** a[o + n] = a + small[n] mod p (a in [0, p)). */
+function addSmallInto(small: Int8Array, a: Int32Array, o: number, N: number, p: number): void {
+  for (let n = 0; n < N; n++) {
+    let r = a[o + n] + small[n]; // (−p, 2p)
+    r += (r >> 31) & p;
+    r -= p;
+    r += (r >> 31) & p;
+    a[o + n] = r;
+  }
+}
+
+/** a[o + n] = a − small[n] mod p (a in [0, p)). */
+function subSmallInto(small: Int8Array, a: Int32Array, o: number, N: number, p: number): void {
+  for (let n = 0; n < N; n++) {
+    let r = a[o + n] - small[n]; // (−p, 2p)
+    r += (r >> 31) & p;
+    r -= p;
+    r += (r >> 31) & p;
+    a[o + n] = r;
+  }
+}
+
+/**
+ * out = (k·u − t)·c mod p on one limb at o: k in [0, p), u and t lazy in [0, 2p), c with Shoup
+ * quotient cf. Output [0, p).
+ */
+function mulSubMulScalarVec(k: Int32Array, u: Int32Array, t: Int32Array, c: number, cf: number, out: Int32Array, o: number, N: number, p: number, pInv: number): void {
+  const p2 = (p << 1) | 0;
+  for (let i = o, e = o + N; i < e; i++) {
+    const x = k[i];
+    const y = u[i];
+    let r = (Math.imul(x, y) - Math.imul((x * y * pInv) | 0, p)) | 0; // [−p, 2p)
+    r = (r + ((r >> 31) & p)) | 0; // [0, 2p)
+    const d = (r - t[i] + p2) | 0; // (0, 4p): uint32
+    let z = ((Math.imul(d, c) - Math.imul(((d >>> 0) * cf) | 0, p)) | 0) - p;
+    z = (z + ((z >> 31) & p)) | 0;
+    out[i] = z;
+  }
+}
+
 /** Regenerates c1 of a seeded secret-key ciphertext. */
 export function expandCiphertextUniform(ctx: CkksContext, seed: Uint8Array, out: Poly, limbs: number): void {
   sampleUniform(new ChaCha20(seed, nonceFromTag(0xfffffffe)), ctx.ringQ.moduli, out, limbs);
-}
-
-/** Converts one limb (residues mod the converter's single source prime) to the first `limbs` targets. */
-function convertSingle(conv: BasisConverter, src: Int32Array, limbs: number, dst: Int32Array, N: number): void {
-  const targets: number[] = [];
-  const outs: Int32Array[] = [];
-  const outOff: number[] = [];
-  for (let i = 0; i < limbs; i++) {
-    targets.push(i);
-    outs.push(dst);
-    outOff.push(i * N);
-  }
-  conv.convert(src, [0], targets, outs, outOff);
 }
 
 /** Decrypts ciphertexts with the secret key. */

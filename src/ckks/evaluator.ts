@@ -8,14 +8,16 @@
  *  - `mulConst(ct, c)` encodes c at the scale of the limbs the next rescale drops, so
  *    mulConst → rescale returns to the input scale (Lattigo's `GetOptimalScalingFactor`);
  *  - rotations and conjugation key-switch first, then permute (`keyswitch.ts`), so
- *    `rotateHoisted` reuses one decomposition for many steps.
+ *    `rotateHoisted` reuses one decomposition for many steps;
+ *  - `mulRelinRescale` merges the key switch's ModDown with the rescale (one division by P·q_ℓ).
  * Every method returns a new ciphertext unless an `out` ciphertext is passed (its buffers are
- * reused when large enough), or it is an `…InPlace` method. Scratch buffers live in the evaluator.
+ * reused when large enough, also across degree changes), or it is an `…InPlace` method. Scratch
+ * buffers live in the evaluator: with an `out`, no operation allocates typed arrays.
+ * With `{ pool }` (a `WorkerPool`), key switching, rescaling and mulRelinRescale run their phase
+ * programs (`phases.ts`) on the calling thread and the pool's helpers, with the same results.
  */
-import { automorphismNTT } from '../ring/automorphism.js';
-import { nttForward, nttInverse } from '../ring/ntt.js';
 import { Poly } from '../ring/poly.js';
-import { addScalarVec, subMulScalarVec } from '../ring/ring.js';
+import { addScalarVec } from '../ring/ring.js';
 import { reduceFloat } from '../ring/modulus.js';
 import { Ciphertext, Plaintext } from './ciphertext.js';
 import type { CkksContext } from './context.js';
@@ -23,7 +25,10 @@ import {
   InvalidArgumentError, LevelError, MissingGaloisKeyError, MissingRelinKeyError, ScaleMismatchError, ValueTooLargeError,
 } from './errors.js';
 import type { EvaluationKeys, GaloisKeys, RelinKey, SwitchingKey } from './keys.js';
-import { Decomposition, KeySwitcher } from './keyswitch.js';
+import { DownMode, KeySwitcher, type PackedKey } from './keyswitch.js';
+import {
+  keySwitchProgram, mulRelinRescaleProgram, rescaleProgram, rotateHoistedProgram, solo, tensorVec,
+} from './phases.js';
 
 /** Relative scale difference below which two scales are treated as equal. */
 export const SCALE_TOLERANCE = 1e-9;
@@ -31,29 +36,67 @@ export const SCALE_TOLERANCE = 1e-9;
 /** Operand of additions: a ciphertext or a plaintext. */
 export type Operand = Ciphertext | Plaintext;
 
+/**
+ * What an evaluator needs from a worker pool (`pool.ts` implements it): each call runs one
+ * operation's phases on the calling thread and the pool's helpers, inputs and outputs as polynomials.
+ * @internal
+ */
+export interface EvaluatorPoolLink {
+  keySwitch(key: PackedKey, limbs: number, mode: DownMode, ins: readonly Poly[], outs: readonly Poly[], g: number): void;
+  rescale(limbs: number, ins: readonly Poly[], outs: readonly Poly[]): void;
+  mulRelinRescale(key: PackedKey, limbs: number, ins: readonly Poly[], outs: readonly Poly[]): void;
+  rotateHoisted(keys: readonly PackedKey[], gs: readonly number[], limbs: number, ins: readonly Poly[], outs: readonly (readonly Poly[])[]): void;
+  /** Keys must live in shared memory: packs (and moves) them once. */
+  packKey(key: SwitchingKey): PackedKey;
+}
+
+/** A worker pool as the evaluator sees it (see `WorkerPool`). @internal */
+export interface EvaluatorPool {
+  readonly threads: number;
+  attachEvaluator(ctx: CkksContext, ks: KeySwitcher): EvaluatorPoolLink;
+}
+
+/** Options of an evaluator. */
+export interface EvaluatorOptions {
+  /**
+   * A worker pool (`WorkerPool.create`): relinearization, rotations, rescaling and
+   * mulRelinRescale then split their limbs between the calling thread and the pool's helpers.
+   * Results are bit-for-bit those of one thread.
+   */
+  pool?: EvaluatorPool;
+}
+
+/** Polynomials dropped from an `out` ciphertext when its degree went down, kept for reuse. */
+const spares = new WeakMap<Ciphertext, Poly[]>();
+
 /** Evaluates operations with the given evaluation keys. Not re-entrant (shared scratch). */
 export class Evaluator {
   readonly ctx: CkksContext;
   relinKey?: RelinKey;
   galoisKeys?: GaloisKeys;
   private readonly ks: KeySwitcher;
-  private readonly dec: Decomposition;
-  private readonly u0: Poly;
-  private readonly u1: Poly;
-  private readonly t: Poly;
+  /** Tensor-product scratch (d0, d1, d2) for aliasing mul and mulRelinRescale. */
+  private readonly d: Poly[];
+  /** Rescale scratch. */
+  private rt = new Int32Array(0);
+  /** Set when the evaluator uses a worker pool. */
+  private readonly par?: EvaluatorPoolLink;
 
-  constructor(ctx: CkksContext, keys: EvaluationKeys = {}) {
+  constructor(ctx: CkksContext, keys: EvaluationKeys = {}, opts: EvaluatorOptions = {}) {
     this.ctx = ctx;
     if (keys.relin) ctx.check(keys.relin, 'relinearization key');
     if (keys.galois) ctx.check(keys.galois, 'Galois keys');
     this.relinKey = keys.relin;
     this.galoisKeys = keys.galois;
-    this.ks = new KeySwitcher(ctx);
-    this.dec = new Decomposition(ctx);
     const nQ = ctx.ringQ.size;
-    this.u0 = new Poly(ctx.N, nQ);
-    this.u1 = new Poly(ctx.N, nQ);
-    this.t = new Poly(ctx.N, nQ);
+    this.ks = new KeySwitcher(ctx, undefined, !!opts.pool);
+    this.d = [new Poly(ctx.N, nQ), new Poly(ctx.N, nQ), new Poly(ctx.N, nQ)];
+    if (opts.pool && opts.pool.threads > 1) this.par = opts.pool.attachEvaluator(ctx, this.ks);
+  }
+
+  /** The packed (and, with a pool, shared) form of a switching key. */
+  private packedKey(key: SwitchingKey): PackedKey {
+    return this.par ? this.par.packKey(key) : key.packed();
   }
 
   // ----------------------------------------------------------------------------- helpers
@@ -63,8 +106,14 @@ export class Evaluator {
     const N = this.ctx.N;
     if (out) {
       this.ctx.check(out, 'output ciphertext');
-      while (out.polys.length < degree + 1) out.polys.push(new Poly(N, limbs));
-      out.polys.length = degree + 1;
+      if (out.polys.length !== degree + 1) {
+        let sp = spares.get(out);
+        if (out.polys.length > degree + 1) {
+          if (!sp) spares.set(out, (sp = []));
+          sp.push(...out.polys.splice(degree + 1));
+        }
+        while (out.polys.length < degree + 1) out.polys.push(sp?.pop() ?? new Poly(N, limbs));
+      }
       for (let i = 0; i <= degree; i++) {
         if (out.polys[i].coeffs.length < limbs * N) out.polys[i] = new Poly(N, limbs);
         out.polys[i].limbs = limbs;
@@ -243,19 +292,19 @@ export class Evaluator {
     const [b0, b1] = b.polys;
     // When out aliases an input, compute into scratch first.
     const alias = out === a || out === b;
-    const res = alias ? this.alloc(2, limbs, level, scale) : this.alloc(2, limbs, level, scale, out);
-    const [d0, d1, d2] = res.polys;
+    const res = alias ? undefined : this.alloc(2, limbs, level, scale, out);
+    const d = res ? res.polys : this.d;
     const qm = this.ctx.ringQ.moduli;
     for (let i = 0; i < limbs; i++) {
       const { p, pInv } = qm[i];
-      tensorVec(a0.coeffs, a1.coeffs, b0.coeffs, b1.coeffs, d0.coeffs, d1.coeffs, d2.coeffs, i * N, (i + 1) * N, p, pInv);
+      tensorVec(a0.coeffs, a1.coeffs, b0.coeffs, b1.coeffs, d[0].coeffs, d[1].coeffs, d[2].coeffs, i * N, (i + 1) * N, p, pInv);
     }
     if (alias) {
       const o = this.alloc(2, limbs, level, scale, out);
-      for (let k = 0; k < 3; k++) o.polys[k].coeffs.set(res.polys[k].coeffs.subarray(0, limbs * N));
+      for (let k = 0; k < 3; k++) o.polys[k].coeffs.set(d[k].coeffs.subarray(0, limbs * N));
       return o;
     }
-    return res;
+    return res!;
   }
 
   /** a² without relinearization. */
@@ -269,15 +318,17 @@ export class Evaluator {
     if (a.degree === 1) return out === a ? a : this.copy(a, out);
     if (!this.relinKey) throw new MissingRelinKeyError();
     const limbs = a.limbs;
-    const c0 = a.polys[0];
-    const c1 = a.polys[1];
-    const c2 = a.polys[2];
-    this.ks.decompose(c2, limbs, this.dec);
-    this.ks.keySwitch(this.dec, this.relinKey.key, this.u0, this.u1);
+    const [c0, c1, c2] = a.polys;
     const res = out === a ? a : this.alloc(1, limbs, a.level, a.scale, out);
-    this.ctx.ringQ.add(c0, this.u0, res.polys[0], limbs);
-    this.ctx.ringQ.add(c1, this.u1, res.polys[1], limbs);
+    const key = this.packedKey(this.relinKey.key);
+    if (this.par) {
+      this.par.keySwitch(key, limbs, DownMode.Add, [c0, c1, c2], res.polys, 0);
+    } else {
+      keySwitchProgram(this.ks, key, limbs, DownMode.Add, c2.coeffs, c0.coeffs, c1.coeffs, res.polys[0].coeffs, res.polys[1].coeffs, undefined, solo());
+    }
     res.polys.length = 2;
+    res.polys[0].limbs = limbs;
+    res.polys[1].limbs = limbs;
     return res;
   }
 
@@ -294,8 +345,12 @@ export class Evaluator {
   rescale(a: Ciphertext, out?: Ciphertext): Ciphertext {
     this.checkOperand(a, 'ciphertext');
     if (a.level === 0) throw new LevelError(1, 0, 'rescale');
-    const res = out === a ? a : this.copy(a, out);
-    return this.rescaleInPlace(res);
+    if (out === a) return this.rescaleInPlace(a);
+    const P = this.ctx.params;
+    const limbs = a.limbs;
+    const res = this.alloc(a.degree, limbs - P.limbsPerLevel, a.level - 1, a.scale / P.levelModulus(a.level), out);
+    this.rescalePolys(a.polys, res.polys, limbs);
+    return res;
   }
 
   /** Rescales in place. */
@@ -303,58 +358,65 @@ export class Evaluator {
     this.checkOperand(a, 'ciphertext');
     if (a.level === 0) throw new LevelError(1, 0, 'rescale');
     const P = this.ctx.params;
-    for (let r = 0; r < P.limbsPerLevel; r++) {
-      for (const poly of a.polys) this.divRoundByLastLimb(poly);
-    }
+    this.rescalePolys(a.polys, a.polys, a.limbs);
     a.scale /= P.levelModulus(a.level);
     a.level -= 1;
     return a;
   }
 
-  private divRoundByLastLimb(poly: Poly): void {
-    const { ctx } = this;
-    const N = ctx.N;
-    const l = poly.limbs - 1;
-    const nQ = ctx.ringQ.size;
-    const last = ctx.ringQ.moduli[l].p;
-    const half = last >> 1;
-    const c = poly.coeffs;
-    nttInverse(c, l * N, ctx.ringQ.tables[l]);
-    const t = this.t.coeffs;
-    const lo = l * N;
-    for (let i = 0; i < l; i++) {
-      const { p } = ctx.ringQ.moduli[i];
-      const o = i * N;
-      if (p > half) {
-        // the centred residue x ∈ (−q_l/2, q_l/2] already lies in (−p, p): one correction
-        for (let n = 0; n < N; n++) {
-          let x = c[lo + n];
-          x -= ((half - x) >> 31) & last;
-          t[o + n] = x + ((x >> 31) & p);
-        }
+  /** Rescale of every polynomial (inputs at `limbs` limbs) into outs (may alias), limbsPerLevel times. */
+  private rescalePolys(ins: Poly[], outs: Poly[], limbs: number): void {
+    const lps = this.ctx.params.limbsPerLevel;
+    let src = ins;
+    for (let r = 0; r < lps; r++) {
+      const l = limbs - r;
+      if (this.par) {
+        this.par.rescale(l, src, outs);
       } else {
-        const pInv = 1 / p;
-        for (let n = 0; n < N; n++) {
-          let x = c[lo + n];
-          x -= ((half - x) >> 31) & last;
-          let r = x - Math.floor(x * pInv) * p; // ±1 quotient error
-          r += (r >> 31) & p;
-          r -= p;
-          r += (r >> 31) & p;
-          t[o + n] = r;
-        }
+        const t = this.rescaleScratch(src.length);
+        rescaleProgram(this.ctx, l, src.map((x) => x.coeffs), outs.map((x) => x.coeffs), t, solo());
       }
-      nttForward(t, o, ctx.ringQ.tables[i]);
-      subMulScalarVec(c, t, ctx.qInvModQ[l * nQ + i], ctx.qInvModQF[l * nQ + i], c, o, o + N, p);
+      for (const o of outs) o.limbs = l - 1;
+      src = outs;
     }
-    poly.limbs = l;
   }
 
-  /** mul → relinearize → rescale. */
+  /** Scratch of `rescaleProgram` for `polys` polynomials. */
+  private rescaleScratch(polys: number): Int32Array {
+    const need = polys * this.ctx.ringQ.size * this.ctx.N;
+    if (this.rt.length < need) this.rt = new Int32Array(need);
+    return this.rt;
+  }
+
+  /**
+   * mul → relinearize → rescale, with ModDown and the rescale merged into one division by P·q_ℓ
+   * (see `keyswitch.ts`): ℓ fewer NTTs per polynomial than the three steps, same result up to
+   * one rounding (slightly less noise).
+   */
   mulRelinRescale(a: Ciphertext, b: Ciphertext, out?: Ciphertext): Ciphertext {
-    const r = this.mul(a, b, out);
-    this.relinearize(r, r);
-    return this.rescaleInPlace(r);
+    this.checkOperand(a, 'left operand');
+    this.checkOperand(b, 'right operand');
+    if (a.degree !== 1 || b.degree !== 1) throw new InvalidArgumentError('multiplication of a degree-2 ciphertext', 'relinearize before multiplying again');
+    if (!this.relinKey) throw new MissingRelinKeyError();
+    const P = this.ctx.params;
+    const level = Math.min(a.level, b.level);
+    if (level === 0) throw new LevelError(1, 0, 'rescale');
+    const limbs = P.limbsAt(level);
+    const scale = (a.scale * b.scale) / P.levelModulus(level);
+    const key = this.packedKey(this.relinKey.key);
+    const outLimbs = limbs - P.limbsPerLevel;
+    // inputs are fully read (tensor) before the outputs are written, so out may alias a or b
+    const res = this.alloc(1, outLimbs, level - 1, scale, out);
+    const [a0, a1] = a.polys;
+    const [b0, b1] = b.polys;
+    if (this.par) {
+      this.par.mulRelinRescale(key, limbs, [a0, a1, b0, b1], res.polys);
+    } else {
+      const d = this.d;
+      mulRelinRescaleProgram(this.ctx, this.ks, key, limbs, a0.coeffs, a1.coeffs, b0.coeffs, b1.coeffs,
+        d[0].coeffs, d[1].coeffs, d[2].coeffs, res.polys[0].coeffs, res.polys[1].coeffs, solo());
+    }
+    return res;
   }
 
   /** Drops `n` levels without dividing (scale unchanged): for aligning levels. */
@@ -407,9 +469,7 @@ export class Evaluator {
     if (a.degree !== 1) throw new InvalidArgumentError('rotation of a degree-2 ciphertext', 'relinearize first');
     const g = this.ctx.galoisElement(k);
     if (g === 1) return out === a ? a : this.copy(a, out);
-    const key = this.galoisKey(g, k);
-    this.ks.decompose(a.polys[1], a.limbs, this.dec);
-    return this.applyGalois(a, g, key, out);
+    return this.applyGalois(a, g, this.galoisKey(g, k), out);
   }
 
   /** Complex conjugation of the slots. Needs the conjugation key. */
@@ -417,9 +477,7 @@ export class Evaluator {
     this.checkOperand(a, 'ciphertext');
     if (a.degree !== 1) throw new InvalidArgumentError('conjugation of a degree-2 ciphertext', 'relinearize first');
     const g = this.ctx.conjugationElement;
-    const key = this.galoisKey(g, 'conjugate');
-    this.ks.decompose(a.polys[1], a.limbs, this.dec);
-    return this.applyGalois(a, g, key, out);
+    return this.applyGalois(a, g, this.galoisKey(g, 'conjugate'), out);
   }
 
   /**
@@ -434,23 +492,33 @@ export class Evaluator {
       return this.ctx.galoisElement(k);
     });
     const keys = gs.map((g, i) => (g === 1 ? null : this.galoisKey(g, steps[i])));
-    if (keys.some((k) => k !== null)) this.ks.decompose(a.polys[1], a.limbs, this.dec);
-    return gs.map((g, i) => (g === 1 ? this.copy(a) : this.applyGalois(a, g, keys[i]!)));
+    const results = gs.map((g) => (g === 1 ? this.copy(a) : this.alloc(1, a.limbs, a.level, a.scale)));
+    const todo = gs.map((_, i) => i).filter((i) => keys[i] !== null);
+    if (todo.length === 0) return results;
+    const packed = todo.map((i) => this.packedKey(keys[i]!));
+    const indices = todo.map((i) => this.ctx.galoisIndex(gs[i]));
+    const outs = todo.map((i) => results[i].polys);
+    if (this.par) {
+      this.par.rotateHoisted(packed, todo.map((i) => gs[i]), a.limbs, a.polys, outs);
+    } else {
+      rotateHoistedProgram(this.ks, packed, indices, a.limbs, a.polys[0].coeffs, a.polys[1].coeffs,
+        outs.map((o) => [o[0].coeffs, o[1].coeffs] as const), solo());
+    }
+    return results;
   }
 
-  /** (σ_g(c0 + u0), σ_g(u1)) with (u0, u1) = KS(this.dec). */
+  /** (σ_g(c0 + u0), σ_g(u1)) with (u0, u1) the key switch of c1. */
   private applyGalois(a: Ciphertext, g: number, key: SwitchingKey, out?: Ciphertext): Ciphertext {
     const limbs = a.limbs;
-    this.ks.keySwitch(this.dec, key, this.u0, this.u1);
-    this.ctx.ringQ.add(a.polys[0], this.u0, this.u0, limbs);
     const idx = this.ctx.galoisIndex(g);
-    const res = this.alloc(1, limbs, a.level, a.scale, out === a ? undefined : out);
-    automorphismNTT(this.u0, idx, res.polys[0], limbs);
-    automorphismNTT(this.u1, idx, res.polys[1], limbs);
-    if (out === a) {
-      a.polys[0].coeffs.set(res.polys[0].coeffs.subarray(0, limbs * this.ctx.N));
-      a.polys[1].coeffs.set(res.polys[1].coeffs.subarray(0, limbs * this.ctx.N));
-      return a;
+    // a's polynomials are read limb by limb before the same limb is written, so out may alias a
+    const res = out === a ? a : this.alloc(1, limbs, a.level, a.scale, out);
+    const pk = this.packedKey(key);
+    if (this.par) {
+      this.par.keySwitch(pk, limbs, DownMode.Rotate, [a.polys[0], a.polys[1]], res.polys, g);
+    } else {
+      keySwitchProgram(this.ks, pk, limbs, DownMode.Rotate, a.polys[1].coeffs, a.polys[0].coeffs, undefined,
+        res.polys[0].coeffs, res.polys[1].coeffs, idx, solo());
     }
     return res;
   }
@@ -463,34 +531,3 @@ export class Evaluator {
     return acc;
   }
 }
-
-/**
- * Tensor product of (a0, a1) and (b0, b1) on [s, e): d0 = a0·b0, d1 = a0·b1 + a1·b0, d2 = a1·b1.
- */
-function tensorVec(
-  a0: Int32Array, a1: Int32Array, b0: Int32Array, b1: Int32Array,
-  d0: Int32Array, d1: Int32Array, d2: Int32Array, s: number, e: number, p: number, pInv: number,
-): void {
-  for (let i = s; i < e; i++) {
-    const x0 = a0[i];
-    const x1 = a1[i];
-    const y0 = b0[i];
-    const y1 = b1[i];
-    let r0 = (Math.imul(x0, y0) - Math.imul((x0 * y0 * pInv) | 0, p)) | 0;
-    r0 += (r0 >> 31) & p; r0 -= p; r0 += (r0 >> 31) & p;
-    let r2 = (Math.imul(x1, y1) - Math.imul((x1 * y1 * pInv) | 0, p)) | 0;
-    r2 += (r2 >> 31) & p; r2 -= p; r2 += (r2 >> 31) & p;
-    let ra = (Math.imul(x0, y1) - Math.imul((x0 * y1 * pInv) | 0, p)) | 0;
-    ra += (ra >> 31) & p; // [0, 2p)
-    let rb = (Math.imul(x1, y0) - Math.imul((x1 * y0 * pInv) | 0, p)) | 0;
-    rb += (rb >> 31) & p; // [0, 2p)
-    let r1 = ra - p + rb - p; // [−2p, 2p)
-    r1 += (r1 >> 31) & (2 * p);
-    r1 -= p;
-    r1 += (r1 >> 31) & p;
-    d0[i] = r0;
-    d1[i] = r1;
-    d2[i] = r2;
-  }
-}
-

@@ -9,10 +9,14 @@ export { Plaintext, Ciphertext } from './ciphertext.js';
 export { Encoder, type EncodeOptions, type ComplexVector } from './encoder.js';
 export {
   KeyGenerator, SecretKey, PublicKey, SwitchingKey, RelinKey, GaloisKeys,
-  type EvaluationKeys, type GaloisKeyOptions,
+  type EvaluationKeys, type GaloisKeyOptions, type KeyGeneratorOptions,
 } from './keys.js';
 export { Encryptor, Decryptor } from './encryptor.js';
-export { Evaluator, SCALE_TOLERANCE, type Operand } from './evaluator.js';
+export { Evaluator, SCALE_TOLERANCE, type Operand, type EvaluatorOptions } from './evaluator.js';
+export {
+  WorkerPool, registerTask, PoolOperationError,
+  type WorkerPoolOptions, type PoolTask, type TaskEnv, type TaskHandler, type CiphertextDescriptor,
+} from './pool.js';
 export * from './errors.js';
 export {
   FORMAT_VERSION, Kind, inspectBytes,

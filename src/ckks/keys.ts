@@ -13,13 +13,15 @@
  * All key polynomials are stored in the NTT domain. The uniform halves come from a ChaCha20 stream
  * under a fresh 32-byte seed (nonce = digit index), so serialization can send the seed instead.
  */
-import { automorphismNTT, galoisInverse } from '../ring/automorphism.js';
 import { mulMod } from '../ring/modulus.js';
 import { type RandomSource, ChaCha20, nonceFromTag, randomSeed, systemRandom } from '../ring/prng.js';
-import { Poly } from '../ring/poly.js';
+import { Poly, allocInt32, isShared } from '../ring/poly.js';
 import { sampleGaussian, sampleTernary, sampleTernaryHamming, sampleUniform, smallToPoly } from '../ring/sampler.js';
 import type { CkksContext } from './context.js';
 import { InvalidArgumentError } from './errors.js';
+import type { PackedKey } from './keyswitch.js';
+import { KeyKind, publicKeyProgram, secretKeyProgram, switchingKeyProgram } from './keygen-phases.js';
+import { solo } from './phases.js';
 
 /** The secret s (ternary), kept in the NTT domain over all Q and P primes. */
 export class SecretKey {
@@ -39,6 +41,8 @@ export class PublicKey {
 
 /** A hybrid switching key: dnum pairs (b_j, a_j) over QP, NTT domain. */
 export class SwitchingKey {
+  private pk?: PackedKey;
+
   constructor(
     readonly ctx: CkksContext,
     readonly bQ: Poly[], readonly bP: Poly[],
@@ -48,6 +52,54 @@ export class SwitchingKey {
 
   get dnum(): number {
     return this.bQ.length;
+  }
+
+  /** A key over packed buffers (see `packed`): the polynomials are views into b and a. */
+  static fromPacked(ctx: CkksContext, b: Int32Array, a: Int32Array, dnum: number, seed?: Uint8Array): SwitchingKey {
+    const N = ctx.N;
+    const nQ = ctx.ringQ.size;
+    const K = ctx.ringP.size;
+    const S = nQ + K;
+    const bQ: Poly[] = [];
+    const bP: Poly[] = [];
+    const aQ: Poly[] = [];
+    const aP: Poly[] = [];
+    for (let j = 0; j < dnum; j++) {
+      const o = j * S * N;
+      bQ.push(new Poly(N, nQ, b.subarray(o, o + nQ * N)));
+      bP.push(new Poly(N, K, b.subarray(o + nQ * N, o + S * N)));
+      aQ.push(new Poly(N, nQ, a.subarray(o, o + nQ * N)));
+      aP.push(new Poly(N, K, a.subarray(o + nQ * N, o + S * N)));
+    }
+    const k = new SwitchingKey(ctx, bQ, bP, aQ, aP, seed);
+    k.pk = { b, a, dnum };
+    return k;
+  }
+
+  /**
+   * The key as two packed buffers (digit j, Q limbs then P limbs, at (j·(nQ+K) + slot)·N), the
+   * layout the inner product streams through. The polynomials become views of these buffers (one
+   * copy, the first time; `shared` moves them to SharedArrayBuffers for a worker pool).
+   */
+  packed(shared = false): PackedKey {
+    if (this.pk && (!shared || isShared(this.pk.b))) return this.pk;
+    const { ctx } = this;
+    const N = ctx.N;
+    const nQ = ctx.ringQ.size;
+    const S = nQ + ctx.ringP.size;
+    const dnum = this.dnum;
+    const b = allocInt32(dnum * S * N, shared);
+    const a = allocInt32(dnum * S * N, shared);
+    for (let j = 0; j < dnum; j++) {
+      const o = j * S * N;
+      for (const [polys, buf, start, n] of [[this.bQ, b, 0, nQ], [this.bP, b, nQ, S - nQ], [this.aQ, a, 0, nQ], [this.aP, a, nQ, S - nQ]] as const) {
+        const view = buf.subarray(o + start * N, o + (start + n) * N);
+        view.set(polys[j].coeffs.subarray(0, n * N));
+        polys[j].rebind(view);
+      }
+    }
+    this.pk = { b, a, dnum };
+    return this.pk;
   }
 
   /** Bytes held by the residues. */
@@ -96,46 +148,109 @@ export interface GaloisKeyOptions {
   conjugate?: boolean;
 }
 
-/** Generates keys. Secrets come from the platform CSPRNG (or a supplied source, e.g. for tests). */
+/**
+ * What a key generator needs from a worker pool (`pool.ts` implements it): runs a key-generation
+ * program (`keygen-phases.ts`) on the calling thread and the pool's helpers. @internal
+ */
+export interface KeyGenPoolLink {
+  /** Staging for the small secret/error polynomials: small (N) and E (dnum·N), shared. */
+  readonly small: Int32Array;
+  readonly E: Int32Array;
+  secretKey(sQ: Int32Array, sP: Int32Array): void;
+  publicKey(sk: SecretKey, seed: Uint8Array, out: readonly [Int32Array, Int32Array, Int32Array, Int32Array]): void;
+  switchingKey(sk: SecretKey, kind: KeyKind, g: number, seed: Uint8Array, dnum: number, b: Int32Array, a: Int32Array): void;
+}
+
+/** A worker pool as the key generator sees it (see `WorkerPool`). @internal */
+export interface KeyGenPool {
+  readonly threads: number;
+  attachKeyGenerator(ctx: CkksContext): KeyGenPoolLink;
+}
+
+/** Options of a key generator. */
+export interface KeyGeneratorOptions {
+  /**
+   * A worker pool: key generation then splits digits and limbs between the calling thread and the
+   * pool's helpers. Keys are identical to one thread's for the same `RandomSource`.
+   */
+  pool?: KeyGenPool;
+}
+
+/**
+ * Generates keys. Secrets come from the platform CSPRNG (or a supplied source, e.g. for tests).
+ * All draws from the source happen on the calling thread in a fixed order (the secret, the errors,
+ * and, with a supplied source, the 32-byte seeds of the uniform halves), so a supplied source gives
+ * the same keys with or without a pool.
+ */
 export class KeyGenerator {
   readonly ctx: CkksContext;
   private readonly rng: RandomSource;
+  private readonly link?: KeyGenPoolLink;
+  private readonly small: Int32Array;
+  private readonly E: Int32Array;
 
-  constructor(ctx: CkksContext, rng: RandomSource = systemRandom) {
+  constructor(ctx: CkksContext, rng: RandomSource = systemRandom, opts: KeyGeneratorOptions = {}) {
     this.ctx = ctx;
     this.rng = rng;
+    if (opts.pool && opts.pool.threads > 1) this.link = opts.pool.attachKeyGenerator(ctx);
+    const dnumMax = Math.ceil(ctx.ringQ.size / ctx.params.digitLimbs);
+    this.small = this.link ? this.link.small : new Int32Array(ctx.N);
+    this.E = this.link ? this.link.E : new Int32Array(dnumMax * ctx.N);
+  }
+
+  /** True when outputs must live in shared memory (a pool is attached). */
+  private get shared(): boolean {
+    return !!this.link;
+  }
+
+  /** A 32-byte seed: from the platform CSPRNG, or from the supplied source (reproducible keys). */
+  private seed(): Uint8Array {
+    if (this.rng === systemRandom) return randomSeed();
+    const w = new Uint32Array(8);
+    this.rng.fill(w);
+    return new Uint8Array(w.buffer);
   }
 
   /** A fresh secret key: uniform ternary (or fixed Hamming weight if the parameters say so). */
   genSecretKey(): SecretKey {
     const { ctx } = this;
     const P = ctx.params;
-    const s = P.hammingWeight !== undefined ? sampleTernaryHamming(this.rng, ctx.N, P.hammingWeight) : sampleTernary(this.rng, ctx.N);
-    const sQ = new Poly(ctx.N, P.q.length);
-    const sP = new Poly(ctx.N, P.p.length);
-    smallToPoly(s, ctx.ringQ.moduli, sQ, sQ.limbs);
-    smallToPoly(s, ctx.ringP.moduli, sP, sP.limbs);
+    const N = ctx.N;
+    const s = P.hammingWeight !== undefined ? sampleTernaryHamming(this.rng, N, P.hammingWeight) : sampleTernary(this.rng, N);
+    const small = this.small;
+    for (let n = 0; n < N; n++) small[n] = s[n];
     s.fill(0);
-    ctx.ringQ.ntt(sQ);
-    ctx.ringP.ntt(sP);
-    return new SecretKey(ctx, sQ, sP);
+    const sQ = allocInt32(ctx.ringQ.size * N, this.shared);
+    const sP = allocInt32(ctx.ringP.size * N, this.shared);
+    if (this.link) this.link.secretKey(sQ, sP);
+    else secretKeyProgram(ctx, small, sQ, sP, solo());
+    small.fill(0);
+    return new SecretKey(ctx, new Poly(N, ctx.ringQ.size, sQ), new Poly(N, ctx.ringP.size, sP));
   }
 
   /** Public key (b, a) over QP. */
   genPublicKey(sk: SecretKey): PublicKey {
-    this.ctx.check(sk, 'secret key');
-    const seed = randomSeed();
-    const [bQ, bP, aQ, aP] = this.rlweSample(sk.sQ, sk.sP, new ChaCha20(seed, nonceFromTag(0xffff_ffff)));
-    return new PublicKey(this.ctx, bQ, bP, aQ, aP, seed);
+    const { ctx } = this;
+    ctx.check(sk, 'secret key');
+    const N = ctx.N;
+    const nQ = ctx.ringQ.size;
+    const K = ctx.ringP.size;
+    const seed = this.seed();
+    const e = sampleGaussian(this.rng, N);
+    const small = this.small;
+    for (let n = 0; n < N; n++) small[n] = e[n];
+    e.fill(0);
+    const out = [allocInt32(nQ * N, this.shared), allocInt32(K * N, this.shared), allocInt32(nQ * N, this.shared), allocInt32(K * N, this.shared)] as const;
+    if (this.link) this.link.publicKey(sk, seed, out);
+    else publicKeyProgram(ctx, seed, small, sk.sQ.coeffs, sk.sP.coeffs, out[0], out[1], out[2], out[3], solo());
+    small.fill(0);
+    return new PublicKey(ctx, new Poly(N, nQ, out[0]), new Poly(N, K, out[1]), new Poly(N, nQ, out[2]), new Poly(N, K, out[3]), seed);
   }
 
   /** Relinearization key s² → s. */
   genRelinKey(sk: SecretKey): RelinKey {
     this.ctx.check(sk, 'secret key');
-    const { ringQ } = this.ctx;
-    const s2 = new Poly(this.ctx.N, sk.sQ.limbs);
-    ringQ.mulCoeffs(sk.sQ, sk.sQ, s2, s2.limbs);
-    return new RelinKey(this.ctx, this.genSwitchingKey(sk, s2));
+    return new RelinKey(this.ctx, this.genKey(sk, KeyKind.Relin, 0));
   }
 
   /** Galois keys for left rotations by each step (and conjugation if asked). */
@@ -155,19 +270,36 @@ export class KeyGenerator {
 
   /** The switching key of Galois element g: s → σ_{g^−1}(s). */
   genGaloisKey(sk: SecretKey, g: number): SwitchingKey {
+    this.ctx.check(sk, 'secret key');
+    return this.genKey(sk, KeyKind.Galois, g);
+  }
+
+  /** Relinearization or Galois key through `switchingKeyProgram` (packed, shared with a pool). */
+  private genKey(sk: SecretKey, kind: KeyKind, g: number): SwitchingKey {
     const { ctx } = this;
-    const gInv = galoisInverse(g, ctx.N);
-    const idx = ctx.galoisIndex(gInv);
-    const sOutQ = new Poly(ctx.N, sk.sQ.limbs);
-    const sOutP = new Poly(ctx.N, sk.sP.limbs);
-    automorphismNTT(sk.sQ, idx, sOutQ, sOutQ.limbs);
-    automorphismNTT(sk.sP, idx, sOutP, sOutP.limbs);
-    return this.genSwitchingKey({ sQ: sOutQ, sP: sOutP }, sk.sQ);
+    const N = ctx.N;
+    const nQ = ctx.ringQ.size;
+    const S = nQ + ctx.ringP.size;
+    const dnum = Math.ceil(nQ / ctx.params.digitLimbs);
+    const seed = this.seed();
+    const E = this.E;
+    for (let j = 0; j < dnum; j++) {
+      const e = sampleGaussian(this.rng, N);
+      for (let n = 0; n < N; n++) E[j * N + n] = e[n];
+      e.fill(0);
+    }
+    const b = allocInt32(dnum * S * N, this.shared);
+    const a = allocInt32(dnum * S * N, this.shared);
+    if (this.link) this.link.switchingKey(sk, kind, g, seed, dnum, b, a);
+    else switchingKeyProgram(ctx, kind, g, seed, E, dnum, sk.sQ.coeffs, sk.sP.coeffs, b, a, solo());
+    E.fill(0, 0, dnum * N);
+    return SwitchingKey.fromPacked(ctx, b, a, dnum, seed);
   }
 
   /**
    * Switching key from s_in (NTT over Q) to the secret `out` (NTT over QP): decrypting
-   * Σ_j d̃_j·(b_j, a_j) under s_out gives P·Σ_j d̃_j ρ_j s_in + small.
+   * Σ_j d̃_j·(b_j, a_j) under s_out gives P·Σ_j d̃_j ρ_j s_in + small. (General form, one thread;
+   * relinearization and Galois keys use the faster `switchingKeyProgram`.)
    */
   genSwitchingKey(out: { sQ: Poly; sP: Poly }, sIn: Poly): SwitchingKey {
     const { ctx } = this;
@@ -175,7 +307,7 @@ export class KeyGenerator {
     const nQ = P.q.length;
     const alpha = P.digitLimbs;
     const dnum = Math.ceil(nQ / alpha);
-    const seed = randomSeed();
+    const seed = this.seed();
     const bQ: Poly[] = [];
     const bP: Poly[] = [];
     const aQ: Poly[] = [];

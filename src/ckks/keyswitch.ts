@@ -1,195 +1,542 @@
 /**
  * @module ckks/keyswitch
- * Hybrid key switching (Han–Ki eprint 2019/688 §3; Lattigo `core/rlwe/evaluator_gadget_product.go`):
- *   1. Decompose c (NTT, ℓ limbs) into digits d_j = [c]_{D_j} and ModUp each to QP with the exact
- *      basis conversion (`ring/basis.ts`), NTT the new limbs. This part depends only on c, so it is
- *      hoisted: one decomposition serves every key (Halevi–Shoup hoisting).
- *   2. Inner product over QP: (u0, u1) = Σ_j d̃_j ⊙ (b_j, a_j).
- *   3. ModDown: u ↦ ⌊u/P⌉ = (u_Q − Conv_{P→Q}([u]_P)) · P^−1 (centred conversion, so rounded).
- * At level ℓ the last digit may be partial; keys are truncated to the first ℓ Q limbs (the CRT
- * idempotents restrict correctly, see `keys.ts`).
+ * Hybrid key switching (Han–Ki eprint 2019/688 §3; Lattigo `core/rlwe/evaluator_gadget_product.go`),
+ * organised as phases over limbs so that one thread or several (`pool.ts`) run the same code:
+ *
+ *   A. `modUpY`     per Q limb i of c (NTT, ℓ limbs): y_i = (D_j/q_i)^−1·INTT(c_i), the first step of
+ *                   the digit's basis conversion folded into the inverse NTT (`nttInverseScaled`).
+ *   B. `extendAndMultiply` per target slot s (the ℓ Q limbs and the K P limbs): for every digit j,
+ *                   the digit extended to q_s (exact conversion, then NTT while the limb is in cache;
+ *                   the digit's own limbs are c's), then at once the inner product
+ *                   (u0, u1)_s = Σ_j d̃_j,s ⊙ (b_j, a_j)_s with the dnum terms summed in float64 and
+ *                   reduced once (lazy accumulation). A P slot then starts ModDown: y = INTT(u_P)·const.
+ *   C. `modDown`    per (output poly, Q limb): Conv_{P→q_i}(u_P) (then NTT) and
+ *                   out = [x +] (u_Q − Conv(u_P))·P^−1.
+ * Between phases every thread must have finished (barrier); within a phase, threads own disjoint
+ * limbs, so results do not depend on the number of threads (bit for bit).
+ *
+ * Fused ModDown + rescale (`mulRelinRescale`): instead of ⌊u/P⌉ then ⌊·/q_ℓ⌉, one division of
+ * c·P + u by P·q_ℓ: the sources of the conversion are P and the dropped limb(s). ℓ fewer NTTs per
+ * polynomial and one rounding instead of two (Kim–Polyakov–Zucca eprint 2021/204 §4 make the same
+ * observation for hybrid key switching followed by rescaling).
  *
  * Costs per switch at ℓ limbs, K special limbs, dnum digits: ℓ INTT + Σ_j (ℓ + K − |G_j|) NTT
- * (ModUp), 2·(K INTT + ℓ NTT) (ModDown), 2·dnum·(ℓ + K)·N modular products.
+ * (ModUp), 2·(K INTT + ℓ NTT) (ModDown; fused with rescale: 2·(K + 1) INTT + 2·(ℓ − 1) NTT),
+ * 2·dnum·(ℓ + K)·N modular products.
  */
-import { Poly } from '../ring/poly.js';
-import { nttForward, nttInverse } from '../ring/ntt.js';
-import { mulAdd2Vec, subMulScalarVec } from '../ring/ring.js';
+import type { BasisConverter } from '../ring/basis.js';
+import { nttForwardLazy, nttInverseScaled } from '../ring/ntt.js';
+import { allocInt32 } from '../ring/poly.js';
 import type { CkksContext } from './context.js';
-import type { SwitchingKey } from './keys.js';
 
-/** A hoisted decomposition of one polynomial: dnum digits extended to QP, NTT domain. */
-export class Decomposition {
-  /** Q limbs of the decomposed polynomial. */
-  limbs = 0;
-  dnum = 0;
-  readonly extQ: Poly[] = [];
-  readonly extP: Poly[] = [];
-
-  constructor(readonly ctx: CkksContext) {}
-
-  /** Ensures buffers for `dnum` digits. */
-  reserve(dnum: number): void {
-    const { ctx } = this;
-    while (this.extQ.length < dnum) {
-      this.extQ.push(new Poly(ctx.N, ctx.ringQ.size));
-      this.extP.push(new Poly(ctx.N, ctx.ringP.size));
-    }
-  }
+/** Packed switching-key polynomials: digit j, slot s (Q limbs then P limbs) at (j·S + s)·N. */
+export interface PackedKey {
+  readonly b: Int32Array;
+  readonly a: Int32Array;
+  readonly dnum: number;
 }
 
-/** Key-switching engine with preallocated scratch (one per evaluator; not re-entrant). */
+/** The shareable scratch of a key switcher (SharedArrayBuffer-backed when used with a pool). */
+export interface KeySwitchBuffers {
+  /** ModUp y values, one per Q limb: nQ·N. */
+  readonly Y: Int32Array;
+  /** Extended digits, NTT domain: dnumMax·S·N (S = nQ + K slots per digit). */
+  readonly ext: Int32Array;
+  /** Inner-product accumulators u0, u1 over QP: 2·S·N. */
+  readonly acc: Int32Array;
+  /** ModDown y values per output poly: 2·(K + limbsPerLevel)·N. */
+  readonly Yd: Int32Array;
+  /** Outputs before the permutation of a rotation: 2·nQ·N. */
+  readonly tmp: Int32Array;
+}
+
+/** How phase C combines: relinearization adds x, a rotation permutes, a rescale also divides. */
+export const enum DownMode {
+  /** out_π = x_π + ⌊u_π/P⌉. */
+  Add = 0,
+  /** out_0 = σ(x_0 + ⌊u_0/P⌉), out_1 = σ(⌊u_1/P⌉). */
+  Rotate = 1,
+  /** out_π = ⌊(x_π·P + u_π)/(P·Q_d)⌉ on the kept limbs. */
+  AddRescale = 2,
+  /** out_π = ⌊u_π/P⌉. */
+  Plain = 3,
+}
+
+interface Plan {
+  limbs: number;
+  dnum: number;
+  starts: number[];
+  sizes: number[];
+  convs: BasisConverter[];
+  /** Phase B slot orders (plain, merged with a rescale). */
+  order: (number[] | undefined)[];
+}
+
+/**
+ * Key-switching engine: shareable buffers plus per-thread scratch. One per evaluator (and one
+ * mirror per pool worker over the same shared buffers). Not re-entrant.
+ */
 export class KeySwitcher {
   readonly ctx: CkksContext;
-  private readonly cc: Poly;
-  private readonly accQ0: Poly;
-  private readonly accQ1: Poly;
-  private readonly accP0: Poly;
-  private readonly accP1: Poly;
-  private readonly tmpQ: Poly;
-  /** Target lists per (level limbs, digit) for ModUp, built once. */
-  private readonly plans = new Map<string, { targets: number[]; outs: Int32Array[]; outOff: number[]; srcOff: number[]; nQ: number }>();
+  readonly N: number;
+  readonly nQ: number;
+  readonly K: number;
+  /** Slots per digit (nQ + K). */
+  readonly S: number;
+  readonly dnumMax: number;
+  readonly buf: KeySwitchBuffers;
+  /** Per-thread scratch: v per digit, v per output poly, one conversion target. */
+  private readonly vQ: Int32Array;
+  private readonly vD: Int32Array;
+  private readonly tgt: Int32Array;
+  private readonly plans = new Map<number, Plan>();
+  /** Which digits' v are valid in vQ for the current ModUp (bit j). */
+  private vValid = 0;
+  private vdValid = 0;
 
-  constructor(ctx: CkksContext) {
+  constructor(ctx: CkksContext, buffers?: KeySwitchBuffers, shared = false) {
     this.ctx = ctx;
-    const nQ = ctx.ringQ.size;
-    const K = ctx.ringP.size;
-    this.cc = new Poly(ctx.N, nQ);
-    this.accQ0 = new Poly(ctx.N, nQ);
-    this.accQ1 = new Poly(ctx.N, nQ);
-    this.accP0 = new Poly(ctx.N, K);
-    this.accP1 = new Poly(ctx.N, K);
-    this.tmpQ = new Poly(ctx.N, nQ);
-  }
-
-  /** Decomposes c (NTT domain, `limbs` Q limbs) into `dec`. */
-  decompose(c: Poly, limbs: number, dec: Decomposition): void {
-    const { ctx } = this;
     const N = ctx.N;
-    const alpha = ctx.params.digitLimbs;
-    const K = ctx.ringP.size;
-    const dnum = Math.ceil(limbs / alpha);
-    dec.reserve(dnum);
-    dec.limbs = limbs;
-    dec.dnum = dnum;
-    const cc = this.cc;
-    cc.coeffs.set(c.coeffs.subarray(0, limbs * N));
-    for (let i = 0; i < limbs; i++) nttInverse(cc.coeffs, i * N, ctx.ringQ.tables[i]);
-    for (let j = 0; j < dnum; j++) {
-      const s = j * alpha;
-      const e = Math.min(s + alpha, limbs);
-      const extQ = dec.extQ[j];
-      const extP = dec.extP[j];
-      extQ.limbs = limbs;
-      extP.limbs = K;
-      const conv = ctx.modUpConverter(s, e - s);
-      const plan = this.plan(limbs, j, s, e, extQ, extP);
-      conv.convert(cc.coeffs, plan.srcOff, plan.targets, plan.outs, plan.outOff);
-      for (let i = 0; i < limbs; i++) {
-        if (i >= s && i < e) continue;
-        nttForward(extQ.coeffs, i * N, ctx.ringQ.tables[i]);
-      }
-      for (let k = 0; k < K; k++) nttForward(extP.coeffs, k * N, ctx.ringP.tables[k]);
-      // the digit's own limbs are c's limbs, already in the NTT domain
-      extQ.coeffs.set(c.coeffs.subarray(s * N, e * N), s * N);
-    }
+    this.N = N;
+    this.nQ = ctx.ringQ.size;
+    this.K = ctx.ringP.size;
+    this.S = this.nQ + this.K;
+    this.dnumMax = Math.ceil(this.nQ / ctx.params.digitLimbs);
+    const lps = ctx.params.limbsPerLevel;
+    this.buf = buffers ?? {
+      Y: allocInt32(this.nQ * N, shared),
+      ext: allocInt32(this.dnumMax * this.S * N, shared),
+      acc: allocInt32(2 * this.S * N, shared),
+      Yd: allocInt32(2 * (this.K + lps) * N, shared),
+      tmp: allocInt32(2 * this.nQ * N, shared),
+    };
+    this.vQ = new Int32Array(this.dnumMax * N);
+    this.vD = new Int32Array(2 * N);
+    this.tgt = new Int32Array(N);
   }
 
-  /** Targets of digit j's ModUp at `limbs` Q limbs: every other Q limb, then every P limb. Cached. */
-  private plan(limbs: number, j: number, s: number, e: number, extQ: Poly, extP: Poly) {
-    const key = `${limbs}:${j}`;
-    let pl = this.plans.get(key);
-    const N = this.ctx.N;
+  /** Digit layout and converters at `limbs` Q limbs. */
+  plan(limbs: number): Plan {
+    let pl = this.plans.get(limbs);
     if (!pl) {
-      const nQ = this.ctx.ringQ.size;
-      const K = this.ctx.ringP.size;
-      const targets: number[] = [];
-      const outOff: number[] = [];
-      for (let i = 0; i < limbs; i++) {
-        if (i >= s && i < e) continue;
-        targets.push(i);
-        outOff.push(i * N);
+      const alpha = this.ctx.params.digitLimbs;
+      const dnum = Math.ceil(limbs / alpha);
+      const starts: number[] = [];
+      const sizes: number[] = [];
+      const convs: BasisConverter[] = [];
+      for (let j = 0; j < dnum; j++) {
+        const s = j * alpha;
+        const e = Math.min(s + alpha, limbs);
+        starts.push(s);
+        sizes.push(e - s);
+        convs.push(this.ctx.modUpConverter(s, e - s));
       }
-      for (let k = 0; k < K; k++) {
-        targets.push(nQ + k);
-        outOff.push(k * N);
-      }
-      const srcOff: number[] = [];
-      for (let i = s; i < e; i++) srcOff.push(i * N);
-      pl = { targets, outs: [], outOff, srcOff, nQ };
-      this.plans.set(key, pl);
+      pl = { limbs, dnum, starts, sizes, convs, order: [undefined, undefined] };
+      this.plans.set(limbs, pl);
     }
-    const outs = pl.outs;
-    outs.length = pl.targets.length;
-    for (let t = 0; t < pl.targets.length; t++) outs[t] = pl.targets[t] < pl.nQ ? extQ.coeffs : extP.coeffs;
     return pl;
   }
 
   /**
-   * (out0, out1) = ModDown(Σ_j d̃_j ⊙ key_j): NTT domain, dec.limbs Q limbs. Outputs are written
-   * (not accumulated); they must not alias the decomposition.
+   * The slots (target limbs of phase B) at `limbs` Q limbs, most expensive first (threads claim
+   * them in this order, which balances the load): P slots (dnum conversions and NTTs, and
+   * ModDown's INTTs), then, when ModDown is merged with a rescale (`fused`), the dropped Q limbs
+   * (which carry ModDown's INTTs too), then the other Q limbs.
    */
-  keySwitch(dec: Decomposition, key: SwitchingKey, out0: Poly, out1: Poly): void {
-    this.innerProduct(dec, key);
-    this.modDown(this.accQ0, this.accP0, dec.limbs, out0);
-    this.modDown(this.accQ1, this.accP1, dec.limbs, out1);
+  slotOrder(limbs: number, fused = false): readonly number[] {
+    const pl = this.plan(limbs);
+    let order = pl.order[fused ? 1 : 0];
+    if (!order) {
+      const drop = limbs - this.ctx.params.limbsPerLevel;
+      order = [];
+      for (let k = 0; k < this.K; k++) order.push(this.nQ + k);
+      if (fused) for (let i = drop; i < limbs; i++) order.push(i);
+      for (let i = 0; i < (fused ? drop : limbs); i++) order.push(i);
+      pl.order[fused ? 1 : 0] = order;
+    }
+    return order;
   }
 
-  /** Accumulates the inner product into the QP accumulators (left there for callers that add before ModDown). */
-  innerProduct(dec: Decomposition, key: SwitchingKey): void {
-    const { ctx } = this;
-    const N = ctx.N;
-    const limbs = dec.limbs;
-    const K = ctx.ringP.size;
-    const qm = ctx.ringQ.moduli;
-    const pm = ctx.ringP.moduli;
-    const aQ0 = this.accQ0.coeffs;
-    const aQ1 = this.accQ1.coeffs;
-    const aP0 = this.accP0.coeffs;
-    const aP1 = this.accP1.coeffs;
-    for (let j = 0; j < dec.dnum; j++) {
-      const xQ = dec.extQ[j].coeffs;
-      const xP = dec.extP[j].coeffs;
-      const first = j === 0;
-      for (let i = 0; i < limbs; i++) {
-        const { p, pInv } = qm[i];
-        mulAdd2Vec(xQ, key.bQ[j].coeffs, key.aQ[j].coeffs, aQ0, aQ1, i * N, (i + 1) * N, p, pInv, first);
-      }
-      for (let k = 0; k < K; k++) {
-        const { p, pInv } = pm[k];
-        mulAdd2Vec(xP, key.bP[j].coeffs, key.aP[j].coeffs, aP0, aP1, k * N, (k + 1) * N, p, pInv, first);
+  // ------------------------------------------------------------------------- phase A
+
+  /** Phase A for Q limbs [i0, i1): Y_i = (D_j/q_i)^−1·INTT(c_i); c (NTT, [0, p)) is not modified. */
+  modUpY(c: Int32Array, cOff: number, limbs: number, i0: number, i1: number): void {
+    const pl = this.plan(limbs);
+    const N = this.N;
+    const Y = this.buf.Y;
+    const alpha = this.ctx.params.digitLimbs;
+    for (let i = i0; i < i1; i++) {
+      const j = (i / alpha) | 0;
+      Y.set(c.subarray(cOff + i * N, cOff + (i + 1) * N), i * N);
+      nttInverseScaled(Y, i * N, this.ctx.ringQ.tables[i], pl.convs[j].hatInv(i - pl.starts[j]));
+    }
+  }
+
+  // ------------------------------------------------------------------------- phase B
+
+  /**
+   * Resets this thread's caches of the conversion corrections v (call on every thread before it
+   * claims units of phase B, and of phase C).
+   */
+  beginPhaseB(): void {
+    this.vValid = 0;
+    this.vdValid = 0;
+  }
+
+  /**
+   * Phase B, extension only: ext_j[s] for slot s and every digit (NTT domain, lazy [0, 2p)). c is
+   * the decomposed polynomial (NTT), whose own limbs are copied.
+   */
+  extendSlot(c: Int32Array, cOff: number, limbs: number, s: number): void {
+    const pl = this.plan(limbs);
+    const N = this.N;
+    const S = this.S;
+    const { ext, Y } = this.buf;
+    const qt = this.ctx.ringQ.tables;
+    const pt = this.ctx.ringP.tables;
+    {
+      for (let j = 0; j < pl.dnum; j++) {
+        const o = (j * S + s) * N;
+        const st = pl.starts[j];
+        if (s < limbs && s >= st && s < st + pl.sizes[j]) {
+          ext.set(c.subarray(cOff + s * N, cOff + (s + 1) * N), o);
+          continue;
+        }
+        if (!(this.vValid & (1 << j))) {
+          pl.convs[j].computeV(Y, st * N, this.vQ, j * N);
+          this.vValid |= 1 << j;
+        }
+        pl.convs[j].convertTo(Y, st * N, this.vQ, j * N, s, ext, o);
+        nttForwardLazy(ext, o, s < this.nQ ? qt[s] : pt[s - this.nQ]);
       }
     }
   }
 
   /**
-   * out = ⌊(uQ, uP)/P⌉ over the first `limbs` Q limbs, NTT domain in and out. uP is consumed
-   * (inverse-transformed in place). out may alias uQ.
+   * Phase B, inner product for slot s: (u0, u1)_s = Σ_j ext_j[s] ⊙ key_j[s], reduced to [0, p). A
+   * P slot (and, when `mode` is AddRescale, a dropped Q limb) also starts ModDown: Yd = y of the
+   * conversion sources (x = the polynomials (x0, x1) to add, in NTT).
    */
-  modDown(uQ: Poly, uP: Poly, limbs: number, out: Poly): void {
-    const { ctx } = this;
-    const N = ctx.N;
-    const K = ctx.ringP.size;
-    for (let k = 0; k < K; k++) nttInverse(uP.coeffs, k * N, ctx.ringP.tables[k]);
-    const t = this.tmpQ;
-    const targets = RANGE.slice(0, limbs);
-    const outs = new Array<Int32Array>(limbs).fill(t.coeffs);
-    const outOff = targets.map((i) => i * N);
-    const srcOff = RANGE.slice(0, K).map((k) => k * N);
-    ctx.convPtoQ.convert(uP.coeffs, srcOff, targets, outs, outOff);
-    for (let i = 0; i < limbs; i++) {
-      const { p } = ctx.ringQ.moduli[i];
-      const s = i * N;
-      nttForward(t.coeffs, s, ctx.ringQ.tables[i]);
-      subMulScalarVec(uQ.coeffs, t.coeffs, ctx.pInvModQ[i], ctx.pInvModQF[i], out.coeffs, s, s + N, p);
+  multiplySlot(key: PackedKey, limbs: number, s: number, mode: DownMode, x0?: Int32Array, x1?: Int32Array, xOff = 0): void {
+    const pl = this.plan(limbs);
+    const N = this.N;
+    const S = this.S;
+    const nQ = this.nQ;
+    const K = this.K;
+    const { ext, acc, Yd } = this.buf;
+    const qm = this.ctx.ringQ.moduli;
+    const pm = this.ctx.ringP.moduli;
+    const lps = this.ctx.params.limbsPerLevel;
+    const fused = mode === DownMode.AddRescale;
+    const md = fused ? this.ctx.modDownRescale(limbs) : undefined;
+    const conv = md ? md.conv : this.ctx.convPtoQ;
+    const ns = K + lps; // Yd stride per poly
+    {
+      const m = s < nQ ? qm[s] : pm[s - nQ];
+      innerProduct(ext, key.b, key.a, acc, s * N, S * N, pl.dnum, N, m.p, m.pInv);
+      if (s >= nQ) {
+        const k = s - nQ;
+        const T = this.ctx.ringP.tables[k];
+        for (let pi = 0; pi < 2; pi++) {
+          const yo = (pi * ns + k) * N;
+          Yd.set(acc.subarray((pi * S + s) * N, (pi * S + s + 1) * N), yo);
+          nttInverseScaled(Yd, yo, T, conv.hatInv(k));
+        }
+      } else if (fused && s >= limbs - lps) {
+        // w = x·P + u on a dropped limb, then its y for the merged conversion
+        const d = s - (limbs - lps);
+        const c = this.ctx.pModQ[s];
+        const T = this.ctx.ringQ.tables[s];
+        for (let pi = 0; pi < 2; pi++) {
+          const xs = pi === 0 ? x0! : x1!;
+          const yo = (pi * ns + K + d) * N;
+          mulScalarAddInto(xs, xOff + s * N, c, acc, (pi * S + s) * N, Yd, yo, N, m.p, m.pInv);
+          nttInverseScaled(Yd, yo, T, conv.hatInv(K + d));
+        }
+      }
     }
-    out.limbs = limbs;
   }
 
-  /** The QP accumulators after `innerProduct` (for lazy, double-hoisted sums). */
-  get accumulators(): { q0: Poly; q1: Poly; p0: Poly; p1: Poly } {
-    return { q0: this.accQ0, q1: this.accQ1, p0: this.accP0, p1: this.accP1 };
+  // ------------------------------------------------------------------------- phase C
+
+  /** Output limbs of phase C: ℓ, or ℓ − limbsPerLevel when merged with a rescale. */
+  downLimbs(limbs: number, mode: DownMode): number {
+    return mode === DownMode.AddRescale ? limbs - this.ctx.params.limbsPerLevel : limbs;
+  }
+
+  /**
+   * Phase C for output units [u0, u1) of 2·downLimbs (unit = poly·L + limb): writes out_π limb i.
+   * x0, x1: polynomials added (Add, AddRescale) — for Rotate only x0 is added; `index` is the
+   * NTT-domain permutation of a rotation. Outputs at outOff of out0/out1 (limb i at i·N).
+   */
+  modDown(
+    limbs: number, mode: DownMode, u0: number, u1: number,
+    out0: Int32Array, out1: Int32Array, outOff: number,
+    x0?: Int32Array, x1?: Int32Array, xOff = 0, index?: Int32Array,
+  ): void {
+    const N = this.N;
+    const S = this.S;
+    const K = this.K;
+    const lps = this.ctx.params.limbsPerLevel;
+    const { acc, Yd, tmp } = this.buf;
+    const qm = this.ctx.ringQ.moduli;
+    const qt = this.ctx.ringQ.tables;
+    const fused = mode === DownMode.AddRescale;
+    const md = fused ? this.ctx.modDownRescale(limbs) : undefined;
+    const conv = md ? md.conv : this.ctx.convPtoQ;
+    const L = this.downLimbs(limbs, mode);
+    const ns = K + lps;
+    const t = this.tgt;
+    for (let u = u0; u < u1; u++) {
+      const pi = u >= L ? 1 : 0;
+      const i = u - pi * L;
+      if (!(this.vdValid & (1 << pi))) {
+        conv.computeV(Yd, pi * ns * N, this.vD, pi * N);
+        this.vdValid |= 1 << pi;
+      }
+      conv.convertTo(Yd, pi * ns * N, this.vD, pi * N, i, t, 0);
+      nttForwardLazy(t, 0, qt[i]);
+      const { p } = qm[i];
+      const ao = (pi * S + i) * N;
+      const out = pi === 0 ? out0 : out1;
+      const oo = outOff + i * N;
+      const x = pi === 0 ? x0 : x1;
+      switch (mode) {
+        case DownMode.Add:
+          combineAdd(x!, xOff + i * N, acc, ao, t, this.ctx.pInvModQ[i], this.ctx.pInvModQF[i], out, oo, N, p);
+          break;
+        case DownMode.AddRescale:
+          combineRescale(x!, xOff + i * N, md!.qdInv[i], md!.qdInvF[i], acc, ao, t, md!.pqdInv[i], md!.pqdInvF[i], out, oo, N, p);
+          break;
+        case DownMode.Plain:
+          combinePlain(acc, ao, t, this.ctx.pInvModQ[i], this.ctx.pInvModQF[i], out, oo, N, p);
+          break;
+        case DownMode.Rotate: {
+          const to = (pi * this.nQ + i) * N;
+          if (pi === 0) combineAdd(x0!, xOff + i * N, acc, ao, t, this.ctx.pInvModQ[i], this.ctx.pInvModQF[i], tmp, to, N, p);
+          else combinePlain(acc, ao, t, this.ctx.pInvModQ[i], this.ctx.pInvModQF[i], tmp, to, N, p);
+          gather(tmp, to, index!, out, oo, N);
+          break;
+        }
+      }
+    }
   }
 }
 
-const RANGE: number[] = Array.from({ length: 256 }, (_, i) => i);
+// ----------------------------------------------------------------------------- kernels
+
+/**
+ * acc0[o + n] = Σ_j x_j·b_j, acc1 = Σ_j x_j·a_j mod p for n < N, slot offset o, digit stride
+ * `step` (acc1 follows acc0 by the same stride). x lazy in [0, 2p), keys in [0, p). Each product
+ * is reduced lazily into [0, 2p) (float quotient, one correction) and the running sum is kept in
+ * [0, 2p) as well (a sum of two is below 4p < 2^32: uint32 bit patterns), fully reduced once.
+ * One straight loop per digit count up to 3: a loop over digits inside the coefficient loop was
+ * measured 5× slower (V8 re-checked the arrays per iteration), and summing the products in float64
+ * then reducing with Math.floor 3.5× slower (Math.floor is not inlined on this V8/CPU: ≈ 6 ns).
+ */
+/** @internal Exported for tests. */
+export function innerProduct(ext: Int32Array, kb: Int32Array, ka: Int32Array, acc: Int32Array, o: number, step: number, dnum: number, N: number, p: number, pInv: number): void {
+  switch (dnum) {
+    case 1: ip1(ext, kb, ka, acc, o, step, N, p, pInv); return;
+    case 2: ip2(ext, kb, ka, acc, o, step, N, p, pInv); return;
+    case 3: ip3(ext, kb, ka, acc, o, step, N, p, pInv); return;
+    default: ipN(ext, kb, ka, acc, o, step, dnum, N, p, pInv);
+  }
+}
+
+function ip1(x: Int32Array, kb: Int32Array, ka: Int32Array, acc: Int32Array, o: number, step: number, N: number, p: number, pInv: number): void {
+  const a1 = o + step;
+  for (let n = 0; n < N; n++) {
+    const q = o + n;
+    const x0 = x[q];
+    const u = kb[q];
+    const w = ka[q];
+    let r0 = (Math.imul(x0, u) - Math.imul((x0 * u * pInv) | 0, p)) | 0; // [−p, 2p)
+    r0 = (r0 + ((r0 >> 31) & p)) | 0;
+    r0 = (r0 - p) | 0;
+    r0 = (r0 + ((r0 >> 31) & p)) | 0;
+    let r1 = (Math.imul(x0, w) - Math.imul((x0 * w * pInv) | 0, p)) | 0;
+    r1 = (r1 + ((r1 >> 31) & p)) | 0;
+    r1 = (r1 - p) | 0;
+    r1 = (r1 + ((r1 >> 31) & p)) | 0;
+    acc[q] = r0;
+    acc[a1 + n] = r1;
+  }
+}
+
+function ip2(x: Int32Array, kb: Int32Array, ka: Int32Array, acc: Int32Array, o: number, step: number, N: number, p: number, pInv: number): void {
+  const a1 = o + step;
+  const p2 = (p << 1) | 0;
+  for (let n = 0; n < N; n++) {
+    const q0 = o + n;
+    const q1 = q0 + step;
+    const x0 = x[q0];
+    const x1 = x[q1];
+    const u0 = kb[q0];
+    const u1 = kb[q1];
+    const w0 = ka[q0];
+    const w1 = ka[q1];
+    const z0 = x0 * pInv; // shared by both products of x0 (quotients stay within ±1)
+    const z1 = x1 * pInv;
+    let r = (Math.imul(x0, u0) - Math.imul((z0 * u0) | 0, p)) | 0; // [−p, 2p)
+    let t = (Math.imul(x1, u1) - Math.imul((z1 * u1) | 0, p)) | 0;
+    r = (r + ((r >> 31) & p)) | 0; // [0, 2p)
+    t = (t + ((t >> 31) & p)) | 0;
+    let s0 = (r + t - p2) | 0; // [−2p, 2p)
+    r = (Math.imul(x0, w0) - Math.imul((z0 * w0) | 0, p)) | 0;
+    t = (Math.imul(x1, w1) - Math.imul((z1 * w1) | 0, p)) | 0;
+    r = (r + ((r >> 31) & p)) | 0;
+    t = (t + ((t >> 31) & p)) | 0;
+    let s1 = (r + t - p2) | 0;
+    s0 = (s0 + ((s0 >> 31) & p2)) | 0; // [0, 2p)
+    s0 = (s0 - p) | 0;
+    s0 = (s0 + ((s0 >> 31) & p)) | 0; // [0, p)
+    s1 = (s1 + ((s1 >> 31) & p2)) | 0;
+    s1 = (s1 - p) | 0;
+    s1 = (s1 + ((s1 >> 31) & p)) | 0;
+    acc[q0] = s0;
+    acc[a1 + n] = s1;
+  }
+}
+
+function ip3(x: Int32Array, kb: Int32Array, ka: Int32Array, acc: Int32Array, o: number, step: number, N: number, p: number, pInv: number): void {
+  const a1 = o + step;
+  const p2 = (p << 1) | 0;
+  for (let n = 0; n < N; n++) {
+    const q0 = o + n;
+    const q1 = q0 + step;
+    const q2 = q1 + step;
+    const x0 = x[q0];
+    const x1 = x[q1];
+    const x2 = x[q2];
+    const u0 = kb[q0];
+    const u1 = kb[q1];
+    const u2 = kb[q2];
+    let r = (Math.imul(x0, u0) - Math.imul((x0 * u0 * pInv) | 0, p)) | 0;
+    let t = (Math.imul(x1, u1) - Math.imul((x1 * u1 * pInv) | 0, p)) | 0;
+    r = (r + ((r >> 31) & p)) | 0;
+    t = (t + ((t >> 31) & p)) | 0;
+    let s0 = (r + t - p2) | 0;
+    s0 = (s0 + ((s0 >> 31) & p2)) | 0; // [0, 2p)
+    r = (Math.imul(x2, u2) - Math.imul((x2 * u2 * pInv) | 0, p)) | 0;
+    r = (r + ((r >> 31) & p)) | 0;
+    s0 = (s0 + r - p2) | 0;
+    s0 = (s0 + ((s0 >> 31) & p2)) | 0;
+    s0 = (s0 - p) | 0;
+    s0 = (s0 + ((s0 >> 31) & p)) | 0;
+    const w0 = ka[q0];
+    const w1 = ka[q1];
+    const w2 = ka[q2];
+    r = (Math.imul(x0, w0) - Math.imul((x0 * w0 * pInv) | 0, p)) | 0;
+    t = (Math.imul(x1, w1) - Math.imul((x1 * w1 * pInv) | 0, p)) | 0;
+    r = (r + ((r >> 31) & p)) | 0;
+    t = (t + ((t >> 31) & p)) | 0;
+    let s1 = (r + t - p2) | 0;
+    s1 = (s1 + ((s1 >> 31) & p2)) | 0;
+    r = (Math.imul(x2, w2) - Math.imul((x2 * w2 * pInv) | 0, p)) | 0;
+    r = (r + ((r >> 31) & p)) | 0;
+    s1 = (s1 + r - p2) | 0;
+    s1 = (s1 + ((s1 >> 31) & p2)) | 0;
+    s1 = (s1 - p) | 0;
+    s1 = (s1 + ((s1 >> 31) & p)) | 0;
+    acc[q0] = s0;
+    acc[a1 + n] = s1;
+  }
+}
+
+function ipN(x: Int32Array, kb: Int32Array, ka: Int32Array, acc: Int32Array, o: number, step: number, dnum: number, N: number, p: number, pInv: number): void {
+  // digits outer, the running sums kept in acc in [0, 2p) and reduced at the end
+  const a1 = o + step;
+  const p2 = (p << 1) | 0;
+  for (let j = 0; j < dnum; j++) {
+    const oj = o + j * step;
+    for (let n = 0; n < N; n++) {
+      const q = oj + n;
+      const x0 = x[q];
+      const u = kb[q];
+      const w = ka[q];
+      let r = (Math.imul(x0, u) - Math.imul((x0 * u * pInv) | 0, p)) | 0;
+      r = (r + ((r >> 31) & p)) | 0;
+      let t = (Math.imul(x0, w) - Math.imul((x0 * w * pInv) | 0, p)) | 0;
+      t = (t + ((t >> 31) & p)) | 0;
+      if (j > 0) {
+        r = (r + acc[o + n] - p2) | 0;
+        r = (r + ((r >> 31) & p2)) | 0;
+        t = (t + acc[a1 + n] - p2) | 0;
+        t = (t + ((t >> 31) & p2)) | 0;
+      }
+      acc[o + n] = r;
+      acc[a1 + n] = t;
+    }
+  }
+  for (let n = 0; n < N; n++) {
+    let r = (acc[o + n] - p) | 0;
+    r = (r + ((r >> 31) & p)) | 0;
+    acc[o + n] = r;
+    let t = (acc[a1 + n] - p) | 0;
+    t = (t + ((t >> 31) & p)) | 0;
+    acc[a1 + n] = t;
+  }
+}
+
+/** out[oo + n] = x[xo + n]·c + acc[ao + n] mod p (c in [0, p), x and acc in [0, p)). */
+function mulScalarAddInto(x: Int32Array, xo: number, c: number, acc: Int32Array, ao: number, out: Int32Array, oo: number, N: number, p: number, pInv: number): void {
+  for (let n = 0; n < N; n++) {
+    const y = x[xo + n];
+    let r = ((Math.imul(y, c) - Math.imul((y * c * pInv) | 0, p)) | 0) + acc[ao + n] - p; // [−2p, 2p)
+    r = (r + ((r >> 31) & p)) | 0;
+    r = (r + ((r >> 31) & p)) | 0; // [0, 2p)
+    r = (r - p) | 0;
+    r = (r + ((r >> 31) & p)) | 0;
+    out[oo + n] = r;
+  }
+}
+
+/** out = x + (acc − t)·c (ModDown then add); x, acc in [0, p), t lazy in [0, 2p). */
+/** @internal Exported for tests. */
+export function combineAdd(x: Int32Array, xo: number, acc: Int32Array, ao: number, t: Int32Array, c: number, cf: number, out: Int32Array, oo: number, N: number, p: number): void {
+  const p2 = (p << 1) | 0;
+  for (let n = 0; n < N; n++) {
+    const d = (acc[ao + n] - t[n] + p2) | 0; // (0, 3p)
+    let r = (((Math.imul(d, c) - Math.imul(((d >>> 0) * cf) | 0, p)) | 0) + x[xo + n] - p2) | 0; // [−2p, p)
+    r = (r + ((r >> 31) & p2)) | 0;
+    r = (r - p) | 0;
+    r = (r + ((r >> 31) & p)) | 0;
+    out[oo + n] = r;
+  }
+}
+
+/** out = (acc − t)·c (ModDown). */
+/** @internal Exported for tests. */
+export function combinePlain(acc: Int32Array, ao: number, t: Int32Array, c: number, cf: number, out: Int32Array, oo: number, N: number, p: number): void {
+  const p2 = (p << 1) | 0;
+  for (let n = 0; n < N; n++) {
+    const d = (acc[ao + n] - t[n] + p2) | 0;
+    let r = ((Math.imul(d, c) - Math.imul(((d >>> 0) * cf) | 0, p)) | 0) - p;
+    r = (r + ((r >> 31) & p)) | 0;
+    out[oo + n] = r;
+  }
+}
+
+/** out = x·u + (acc − t)·c (ModDown merged with a rescale). */
+/** @internal Exported for tests. */
+export function combineRescale(
+  x: Int32Array, xo: number, u: number, uf: number, acc: Int32Array, ao: number, t: Int32Array, c: number, cf: number,
+  out: Int32Array, oo: number, N: number, p: number,
+): void {
+  const p2 = (p << 1) | 0;
+  for (let n = 0; n < N; n++) {
+    const d = (acc[ao + n] - t[n] + p2) | 0;
+    const y = x[xo + n];
+    let r = (((Math.imul(d, c) - Math.imul(((d >>> 0) * cf) | 0, p)) | 0) + ((Math.imul(y, u) - Math.imul((y * uf) | 0, p)) | 0) - p2) | 0;
+    r = (r + ((r >> 31) & p2)) | 0;
+    r = (r - p) | 0;
+    r = (r + ((r >> 31) & p)) | 0;
+    out[oo + n] = r;
+  }
+}
+
+/** out[oo + n] = src[so + index[n]] (NTT-domain automorphism of one limb). */
+function gather(src: Int32Array, so: number, index: Int32Array, out: Int32Array, oo: number, N: number): void {
+  for (let n = 0; n < N; n++) out[oo + n] = src[so + index[n]];
+}

@@ -223,9 +223,13 @@ export const PRESETS: Readonly<Record<string, ParametersLiteral>> = Object.freez
   'N16-L50': { logN: 16, levels: 50 },
   'N15-L12-P': { logN: 15, levels: 12, limbsPerLevel: 2 },
   'N16-L25-P': { logN: 16, levels: 25, limbsPerLevel: 2 },
-  'N13-D2': { logN: 13, levels: 2 },
-  'N14-D7': { logN: 14, levels: 7 },
-  'N15-D16': { logN: 15, levels: 16 },
+  // K and α of the D sets measured (bench/engine.ts, mul → relin → rescale → rotate precision and
+  // key-switching time): two digits, with K = α + 1 at N = 2^15 (P exceeds the larger digit by a
+  // whole limb, which removes the rotation's key-switching noise: 15.2 → 17.3 bits mean) and K = α
+  // at N = 2^14 (16.5 → 17.0 bits and 20% faster than the default K = α = 3, three digits).
+  'N13-D2': { logN: 13, levels: 2, specialLimbs: 2, digitLimbs: 2 },
+  'N14-D7': { logN: 14, levels: 7, specialLimbs: 5, digitLimbs: 5 },
+  'N15-D16': { logN: 15, levels: 16, specialLimbs: 10, digitLimbs: 9 },
 });
 
 /** Parameters of a named preset (see `PRESETS`). */

@@ -176,7 +176,7 @@ function inspect(modelPath: string, opts: Map<string, string | true>): void {
   else process.stdout.write(lines.join('\n'));
 }
 
-function infer(modelPath: string, opts: Map<string, string | true>): void {
+async function infer(modelPath: string, opts: Map<string, string | true>): Promise<void> {
   const inputPath = str(opts, 'input');
   const outPath = str(opts, 'out');
   if (!inputPath) throw new UsageError('infer needs --input FILE');
@@ -240,7 +240,10 @@ function infer(modelPath: string, opts: Map<string, string | true>): void {
   const keys = client.evaluationKeys();
   timings.keygen_s = (performance.now() - tk) / 1000;
   result.key_bytes = keys.length;
-  const server = new Server(model, keys);
+  const threads = Number(str(opts, 'threads') ?? '1');
+  if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`--threads ${str(opts, 'threads')}: give a positive integer`);
+  const server = await Server.create(model, keys, { threads });
+  result.threads = threads;
   const chunk = model.imagesPerRun;
   const all = new Float64Array(n * sizeOf(graph.output.shape));
   let encS = 0;
@@ -257,7 +260,7 @@ function infer(modelPath: string, opts: Map<string, string | true>): void {
     encS += (performance.now() - tk) / 1000;
     result.input_bytes = ((result.input_bytes as number) ?? 0) + enc.length;
     tk = performance.now();
-    const out = server.infer(enc, (p) => progress(`  ${p.op} ${p.node} (${p.index}/${p.total}) ${p.seconds.toFixed(1)} s`));
+    const out = await server.inferAsync(enc, (p) => progress(`  ${p.op} ${p.node} (${p.index}/${p.total}) ${p.seconds.toFixed(1)} s`));
     runS += (performance.now() - tk) / 1000;
     for (const t of server.timings) perNode.set(`${t.op} ${t.node}`, (perNode.get(`${t.op} ${t.node}`) ?? 0) + t.seconds);
     result.output_bytes = ((result.output_bytes as number) ?? 0) + out.length;
@@ -266,6 +269,7 @@ function infer(modelPath: string, opts: Map<string, string | true>): void {
     decS += (performance.now() - tk) / 1000;
     all.set(y.data, start * sizeOf(graph.output.shape));
   }
+  await server.close();
   timings.encrypt_s = encS;
   timings.server_s = runS;
   timings.decrypt_s = decS;
@@ -275,12 +279,11 @@ function infer(modelPath: string, opts: Map<string, string | true>): void {
   finish({ shape: [n, ...graph.output.shape], data: all }, 'encrypted');
 }
 
-function main(argv: string[]): number {
+async function main(argv: string[]): Promise<number> {
   try {
     const { cmd, model, opts } = parseArgs(argv);
-    if (opts.has('threads') && str(opts, 'threads') !== '1') progress('note: --threads > 1 is not available in this build; running on one thread');
     if (cmd === 'inspect') inspect(model, opts);
-    else infer(model, opts);
+    else await infer(model, opts);
     return 0;
   } catch (e) {
     if (e instanceof UsageError) {
@@ -295,4 +298,4 @@ function main(argv: string[]): number {
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));

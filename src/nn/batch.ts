@@ -10,13 +10,17 @@
  * rescale, and every addition (residuals, biases) adds equal scales. Memory is the limit: layers
  * are computed one at a time and a tensor is dropped after its last use.
  */
-import { Ciphertext, type CkksContext, type Decryptor, type Encoder, type Encryptor, type Evaluator, LevelError } from '../ckks/index.js';
+import {
+  Ciphertext, type CiphertextDescriptor, type CkksContext, type Decryptor, type Encoder, type Encryptor, type Evaluator, LevelError,
+  type WorkerPool,
+} from '../ckks/index.js';
 import { CkksPolyBackend, evalChebyshev, evalQuadratic } from '../approx/index.js';
 import type { IrGraph, IrNode, PolyNode, Tensor } from './graph.js';
 import { sizeOf } from './graph.js';
 import { encodeWeights, linearCombination } from './lincomb.js';
 import { broadcastConstant } from './reference.js';
 import { planLevels } from './compile.js';
+
 
 /** A tensor of ciphertexts: element e (row-major over `shape`) is `cts[e]`. */
 export interface EncryptedTensor {
@@ -36,6 +40,41 @@ export interface NodeTiming {
   seconds: number;
   level: number;
   outputs: number;
+}
+
+/** Task name of the worker side (`batch-tasks.ts`). */
+export const BATCH_OUTPUTS_TASK = 'veil.nn.batch.outputs';
+
+/** Payload of {@link BATCH_OUTPUTS_TASK}: output elements [start, end) of one node. */
+export interface BatchOutputsTask {
+  node: IrNode;
+  inShapes: number[][];
+  inputs: (CiphertextDescriptor | null)[][];
+  count: number;
+  start: number;
+  end: number;
+}
+
+const describeTensor = (t: EncryptedTensor) => ({ level: t.cts.find((c) => c)?.level ?? -1, outputs: t.cts.length });
+
+/** {@link executeGraph} with an asynchronous node function. */
+export async function executeGraphAsync<T>(
+  g: IrGraph, input: T, exec: (n: IrNode, ins: T[]) => Promise<T>, describe: (t: T) => { level: number; outputs: number },
+  timings: NodeTiming[], onProgress?: Progress,
+): Promise<T> {
+  const values = new Map<string, T>([[g.input.name, input]]);
+  const lastUse = new Map<string, number>();
+  g.nodes.forEach((n, i) => n.inputs.forEach((v) => lastUse.set(v, i)));
+  const t0 = performance.now();
+  for (const [i, node] of g.nodes.entries()) {
+    const s = performance.now();
+    const out = await exec(node, node.inputs.map((v) => values.get(v)!));
+    values.set(node.output, out);
+    for (const v of node.inputs) if (lastUse.get(v) === i && v !== g.output.name) values.delete(v);
+    timings.push({ node: node.name, op: node.op, seconds: (performance.now() - s) / 1000, ...describe(out) });
+    onProgress?.({ node: node.name, op: node.op, index: i + 1, total: g.nodes.length, seconds: (performance.now() - t0) / 1000 });
+  }
+  return values.get(g.output.name)!;
 }
 
 /**
@@ -94,16 +133,19 @@ export class BatchRunner {
   readonly timings: NodeTiming[] = [];
   private readonly lad: Float64Array;
 
+  /** `graph` may be null for a runner that only computes node outputs (pool workers). */
   constructor(
-    readonly graph: IrGraph,
+    readonly graph: IrGraph | null,
     readonly ev: Evaluator,
     readonly enc: Encoder,
     readonly onProgress?: Progress,
   ) {
     this.lad = ev.ctx.params.scales;
-    const depth = planLevels(graph, 'batch').depth;
-    const L = ev.ctx.params.levels;
-    if (depth > L) throw new LevelError(depth, L, `the network (depth ${depth} in the batch layout)`);
+    if (graph) {
+      const depth = planLevels(graph, 'batch').depth;
+      const L = ev.ctx.params.levels;
+      if (depth > L) throw new LevelError(depth, L, `the network (depth ${depth} in the batch layout)`);
+    }
   }
 
   get ctx(): CkksContext {
@@ -112,7 +154,42 @@ export class BatchRunner {
 
   /** Runs the graph; the input tensor's ciphertexts are consumed (dropped after use). */
   run(input: EncryptedTensor): EncryptedTensor {
-    return executeGraph(this.graph, input, (n, ins) => this.node(n, ins), (t) => ({ level: t.cts.find((c) => c)?.level ?? -1, outputs: t.cts.length }), this.timings, this.onProgress);
+    if (!this.graph) throw new Error('BatchRunner without a graph computes node outputs only');
+    return executeGraph(this.graph, input, (n, ins) => this.node(n, ins), describeTensor, this.timings, this.onProgress);
+  }
+
+  /**
+   * Runs the graph on a worker pool: every node's output elements are split into chunks that the
+   * pool's workers compute from shared memory (module `batch-tasks.ts`, which the pool must have
+   * loaded, with the relinearization key given by `pool.setKeys`).
+   */
+  async runParallel(input: EncryptedTensor, pool: WorkerPool, chunksPerThread = 4): Promise<EncryptedTensor> {
+    if (!this.graph) throw new Error('BatchRunner without a graph computes node outputs only');
+    const desc = new WeakMap<EncryptedTensor, (CiphertextDescriptor | null)[]>();
+    const descOf = (t: EncryptedTensor) => {
+      let d = desc.get(t);
+      if (!d) {
+        d = t.cts.map((c) => (c ? pool.toShared(c) : null));
+        desc.set(t, d);
+      }
+      return d;
+    };
+    return executeGraphAsync(this.graph, input, async (n, ins) => {
+      const x = ins[0];
+      if (n.op === 'Flatten' || n.op === 'Reshape') return { shape: [...n.outShape], cts: x.cts, count: x.count };
+      const total = sizeOf(n.outShape);
+      const chunk = Math.max(1, Math.ceil(total / (pool.threads * chunksPerThread)));
+      const inputs = ins.map(descOf);
+      const inShapes = ins.map((t) => t.shape);
+      const tasks = [];
+      for (let s = 0; s < total; s += chunk) {
+        tasks.push({ name: BATCH_OUTPUTS_TASK, payload: { node: n, inShapes, inputs, count: x.count, start: s, end: Math.min(total, s + chunk) } satisfies BatchOutputsTask });
+      }
+      const parts = await pool.runAll<CiphertextDescriptor[]>(tasks);
+      const out: EncryptedTensor = { shape: [...n.outShape], cts: parts.flat().map((d) => pool.fromShared(d)), count: x.count };
+      desc.set(out, parts.flat());
+      return out;
+    }, describeTensor, this.timings, this.onProgress);
   }
 
   private node(n: IrNode, ins: EncryptedTensor[]): EncryptedTensor {

@@ -15,6 +15,7 @@ export * from './params.js';
 export * from './lincomb.js';
 export * from './cluster.js';
 export * from './batch.js';
+export { register as registerBatchTasks } from './batch-tasks.js';
 export * from './channel.js';
 export * from './bundle.js';
 export * from './model.js';

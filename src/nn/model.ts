@@ -8,6 +8,7 @@
  */
 import {
   type Ciphertext, CkksContext, Decryptor, Encoder, Encryptor, Evaluator, GaloisKeys, KeyGenerator, LevelError, Parameters, type ParametersLiteral,
+  WorkerPool,
   RelinKey, type SecretKey, deserializeCiphertext, deserializeGaloisKeys, deserializeParameters, deserializeRelinKey, serializeCiphertext,
   serializeGaloisKeys, serializeParameters, serializeRelinKey,
 } from '../ckks/index.js';
@@ -168,6 +169,13 @@ export class Client {
   }
 }
 
+/** URL of the worker-side task module (the built .js next to this file, also when running from sources). */
+function batchTasksUrl(): string {
+  const here = new URL(import.meta.url);
+  if (here.pathname.endsWith('.ts')) return here.href.replace(/\/src\/nn\/model\.ts$/, '/dist/src/nn/batch-tasks.js');
+  return new URL('./batch-tasks.js', here).href;
+}
+
 /** Server: holds the model and the client's evaluation keys; sees only ciphertexts. */
 export class Server {
   readonly model: Model;
@@ -175,6 +183,31 @@ export class Server {
   readonly evaluator: Evaluator;
   readonly encoder: Encoder;
   timings: NodeTiming[] = [];
+  /** Worker pool when created with `Server.create(…, { threads })`. */
+  pool?: WorkerPool;
+  private keys: { relin: RelinKey; galois?: GaloisKeys };
+
+  /**
+   * A server using `threads` threads: the batch layout splits every layer's independent output
+   * ciphertexts over a worker pool; the channel layout splits each key switch, rotation and
+   * rescale by limbs. Call `close()` when done.
+   */
+  static async create(model: Model, evaluationKeys: Uint8Array, opts: { threads?: number } = {}): Promise<Server> {
+    const s = new Server(model, evaluationKeys);
+    const threads = opts.threads ?? 1;
+    if (threads > 1) {
+      const pool = await WorkerPool.create(s.ctx.params, { threads, modules: model.layout === 'batch' ? [batchTasksUrl()] : [] });
+      s.pool = pool;
+      if (model.layout === 'batch') await pool.setKeys(s.keys);
+      else (s as { evaluator: Evaluator }).evaluator = new Evaluator(s.ctx, s.keys, { pool });
+    }
+    return s;
+  }
+
+  /** Stops the worker pool, if any. */
+  async close(): Promise<void> {
+    await this.pool?.close();
+  }
 
   constructor(model: Model, evaluationKeys: Uint8Array) {
     this.model = model;
@@ -185,17 +218,34 @@ export class Server {
     this.ctx = new CkksContext(P);
     const relin: RelinKey = deserializeRelinKey(this.ctx, chunks[1]);
     const galois: GaloisKeys | undefined = chunks[2] ? deserializeGaloisKeys(this.ctx, chunks[2]) : undefined;
-    this.evaluator = new Evaluator(this.ctx, { relin, ...(galois ? { galois } : {}) });
+    this.keys = { relin, ...(galois ? { galois } : {}) };
+    this.evaluator = new Evaluator(this.ctx, this.keys);
     this.encoder = new Encoder(this.ctx);
   }
 
-  /** Runs the model on an encrypted input bundle; returns the encrypted output bundle. */
-  infer(input: Uint8Array, onProgress?: Progress): Uint8Array {
+  /** {@link infer}, using the worker pool when the server has one (batch layout). */
+  async inferAsync(input: Uint8Array, onProgress?: Progress): Promise<Uint8Array> {
+    if (!this.pool || this.model.layout !== 'batch') return this.infer(input, onProgress);
+    const { header, cts, shape } = this.openInput(input);
+    const runner = new BatchRunner(this.model.graph, this.evaluator, this.encoder, onProgress);
+    const out = await runner.runParallel({ shape, cts, count: header.count as number }, this.pool);
+    this.timings = runner.timings;
+    return packBundle({ kind: 'output', layout: 'batch', shape: out.shape, count: out.count }, out.cts.map((c) => serializeCiphertext(c!)));
+  }
+
+  private openInput(input: Uint8Array) {
     const { header, chunks } = unpackBundle(input);
     if (header.kind !== 'input') throw new BundleError(`expected an input bundle, got '${String(header.kind)}'`);
     if (header.layout !== this.model.layout) throw new BundleError(`input was encrypted for the ${String(header.layout)} layout, the model runs ${this.model.layout}`);
     const cts: Ciphertext[] = chunks.map((c) => deserializeCiphertext(this.ctx, c));
     const shape = header.shape as number[];
+    if (this.model.layout === 'batch' && cts.length !== sizeOf(shape)) throw new BundleError(`input has ${cts.length} ciphertexts for shape [${shape}]`);
+    return { header, cts, shape };
+  }
+
+  /** Runs the model on an encrypted input bundle; returns the encrypted output bundle. */
+  infer(input: Uint8Array, onProgress?: Progress): Uint8Array {
+    const { header, cts, shape } = this.openInput(input);
     if (this.model.layout === 'channel') {
       const plan = planChannel(this.model.graph, this.ctx.params.slots);
       const runner = new ChannelRunner(this.model.graph, this.evaluator, this.encoder, onProgress);
@@ -203,7 +253,6 @@ export class Server {
       this.timings = runner.timings;
       return packBundle({ kind: 'output', layout: 'channel', shape: out.shape, count: 1, ...(out.layout ? { slotLayout: out.layout } : {}) }, out.cts.map((c) => serializeCiphertext(c)));
     }
-    if (cts.length !== sizeOf(shape)) throw new BundleError(`input has ${cts.length} ciphertexts for shape [${shape}]`);
     const runner = new BatchRunner(this.model.graph, this.evaluator, this.encoder, onProgress);
     const out = runner.run({ shape, cts, count: header.count as number });
     this.timings = runner.timings;

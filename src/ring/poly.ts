@@ -5,6 +5,19 @@
  * the buffer stays), and a polynomial crosses to a worker or to bytes as one buffer.
  */
 
+/**
+ * A zeroed Int32Array of n entries, on a SharedArrayBuffer when `shared` (so that pool workers see
+ * the same memory; see `ckks/pool.ts`).
+ */
+export function allocInt32(n: number, shared = false): Int32Array {
+  return shared ? new Int32Array(new SharedArrayBuffer(4 * n)) : new Int32Array(n);
+}
+
+/** True when the array lives in a SharedArrayBuffer. */
+export function isShared(a: ArrayBufferView): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && a.buffer instanceof SharedArrayBuffer;
+}
+
 /** An RNS polynomial of degree < N with `limbs` active residue vectors, each in [0, p_i). */
 export class Poly {
   /** Residues, limb-major; capacity ≥ limbs·N. */
@@ -19,6 +32,16 @@ export class Poly {
     this.limbs = limbs;
     this.coeffs = coeffs ?? new Int32Array(N * limbs);
     if (this.coeffs.length < N * limbs) throw new RangeError('Poly: buffer smaller than limbs·N');
+  }
+
+  /**
+   * Replaces the backing array (same contents expected): used to move a polynomial into a packed
+   * or shared buffer once (`SwitchingKey.packed`, `WorkerPool.adopt`).
+   */
+  rebind(coeffs: Int32Array): this {
+    if (coeffs.length < this.N * this.limbs) throw new RangeError('Poly.rebind: buffer smaller than limbs·N');
+    (this as { coeffs: Int32Array }).coeffs = coeffs;
+    return this;
   }
 
   /** Limb i as a view (no copy). */

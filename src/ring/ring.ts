@@ -13,9 +13,28 @@ import { Poly } from './poly.js';
 
 // ------------------------------------------------------------------------------------ kernels
 
-/** out[i] = a[i] + b[i] mod p on [s, e). */
+/**
+ * out[i] = a[i] + b[i] mod p on [s, e). Unrolled by four: besides the loop overhead, the larger
+ * body keeps V8 from inlining the kernel into its (large) callers, where the inlined loop was
+ * measured 2× slower (array checks re-done every iteration instead of hoisted).
+ */
 export function addVec(a: Int32Array, b: Int32Array, out: Int32Array, s: number, e: number, p: number): void {
-  for (let i = s; i < e; i++) {
+  let i = s;
+  for (const e4 = e - 3; i < e4; i += 4) {
+    let r0 = (a[i] + b[i] - p) | 0;
+    let r1 = (a[i + 1] + b[i + 1] - p) | 0;
+    let r2 = (a[i + 2] + b[i + 2] - p) | 0;
+    let r3 = (a[i + 3] + b[i + 3] - p) | 0;
+    r0 = (r0 + ((r0 >> 31) & p)) | 0;
+    r1 = (r1 + ((r1 >> 31) & p)) | 0;
+    r2 = (r2 + ((r2 >> 31) & p)) | 0;
+    r3 = (r3 + ((r3 >> 31) & p)) | 0;
+    out[i] = r0;
+    out[i + 1] = r1;
+    out[i + 2] = r2;
+    out[i + 3] = r3;
+  }
+  for (; i < e; i++) {
     let r = a[i] + b[i] - p;
     r += (r >> 31) & p;
     out[i] = r;
@@ -86,55 +105,6 @@ export function mulScalarAddVec(a: Int32Array, c: number, cf: number, out: Int32
     r -= p;
     r += (r >> 31) & p;
     out[i] = r;
-  }
-}
-
-/** out[i] = (a[i] − b[i])·c mod p on [s, e), c in [0, p) with quotient cf (rescale, ModDown). */
-export function subMulScalarVec(a: Int32Array, b: Int32Array, c: number, cf: number, out: Int32Array, s: number, e: number, p: number): void {
-  for (let i = s; i < e; i++) {
-    let d = a[i] - b[i];
-    d += (d >> 31) & p; // [0, p)
-    let r = ((Math.imul(d, c) - Math.imul((d * cf) | 0, p)) | 0) - p;
-    r += (r >> 31) & p;
-    out[i] = r;
-  }
-}
-
-/**
- * Two products sharing an operand, accumulated: acc0[i] (+)= x[i]·u[i], acc1[i] (+)= x[i]·v[i]
- * mod p on [s, e) (the key-switching inner product; `first` overwrites instead of adding).
- */
-export function mulAdd2Vec(
-  x: Int32Array, u: Int32Array, v: Int32Array, acc0: Int32Array, acc1: Int32Array, s: number, e: number, p: number, pInv: number, first: boolean,
-): void {
-  if (first) {
-    for (let i = s; i < e; i++) {
-      const a = x[i];
-      const b = u[i];
-      const c = v[i];
-      let r0 = (Math.imul(a, b) - Math.imul((a * b * pInv) | 0, p)) | 0;
-      r0 += (r0 >> 31) & p; r0 -= p; r0 += (r0 >> 31) & p;
-      let r1 = (Math.imul(a, c) - Math.imul((a * c * pInv) | 0, p)) | 0;
-      r1 += (r1 >> 31) & p; r1 -= p; r1 += (r1 >> 31) & p;
-      acc0[i] = r0;
-      acc1[i] = r1;
-    }
-    return;
-  }
-  for (let i = s; i < e; i++) {
-    const a = x[i];
-    const b = u[i];
-    const c = v[i];
-    let r0 = (Math.imul(a, b) - Math.imul((a * b * pInv) | 0, p)) | 0; // [−p, 2p)
-    r0 += (r0 >> 31) & p; // [0, 2p)
-    r0 = r0 - p + acc0[i]; // [−p, 2p)
-    r0 += (r0 >> 31) & p; r0 -= p; r0 += (r0 >> 31) & p;
-    let r1 = (Math.imul(a, c) - Math.imul((a * c * pInv) | 0, p)) | 0;
-    r1 += (r1 >> 31) & p;
-    r1 = r1 - p + acc1[i];
-    r1 += (r1 >> 31) & p; r1 -= p; r1 += (r1 >> 31) & p;
-    acc0[i] = r0;
-    acc1[i] = r1;
   }
 }
 

@@ -1,0 +1,213 @@
+/**
+ * @module ckks/phases
+ * The evaluator's expensive operations written as "programs" of phases over units of work (limbs,
+ * slots, (polynomial, limb) pairs), run by every participating thread of a `Team` (one thread: a
+ * solo team). Within a phase, threads claim units one at a time from a shared counter (most
+ * expensive first), so a thread that is descheduled or slower simply claims fewer; between phases
+ * they meet at a barrier. A unit's result does not depend on which thread computes it, so results
+ * are the same bit for bit whatever the number of threads (`pool.ts` runs these on worker_threads).
+ * (A static split of the units was measured first: with two threads on the shared 2-vCPU VM its
+ * medians varied by up to 1.5× from run to run, whenever one vCPU was briefly taken away.)
+ *
+ * Arrays are passed explicitly: the ciphertexts' own buffers with one thread, shared staging
+ * buffers with a pool. Limb i of a polynomial is at offset i·N.
+ */
+import { nttForwardLazy, nttInverse } from '../ring/ntt.js';
+import type { CkksContext } from './context.js';
+import { DownMode, type KeySwitcher, type PackedKey } from './keyswitch.js';
+
+/** The threads running a program together. */
+export interface Team {
+  /** Number of threads. */
+  readonly size: number;
+  /** Claims the next unit of the current phase: an index in [0, n), or −1 when all are taken. */
+  claim(n: number): number;
+  /** Waits until every thread has finished the current phase (and starts the next one's units at 0). */
+  barrier(): void;
+}
+
+/** A team of one: units in order, barriers only reset the counter. */
+export function solo(): Team {
+  let next = 0;
+  return {
+    size: 1,
+    claim: (n) => (next < n ? next++ : -1),
+    barrier: () => {
+      next = 0;
+    },
+  };
+}
+
+/**
+ * Key switch of the last input polynomial with `key`: relinearization (mode Add: out = (x0 + ·,
+ * x1 + ·), x = (c0, c1), c = c2), rotation (mode Rotate: x0 = c0, c = c1, `index` the permutation)
+ * or relinearization merged with a rescale (AddRescale). Outputs have ks.downLimbs(limbs) limbs.
+ */
+export function keySwitchProgram(
+  ks: KeySwitcher, key: PackedKey, limbs: number, mode: DownMode,
+  c: Int32Array, x0: Int32Array | undefined, x1: Int32Array | undefined,
+  out0: Int32Array, out1: Int32Array, index: Int32Array | undefined, team: Team,
+): void {
+  for (let i = team.claim(limbs); i >= 0; i = team.claim(limbs)) ks.modUpY(c, 0, limbs, i, i + 1);
+  team.barrier();
+  keySwitchAfterModUp(ks, key, limbs, mode, c, x0, x1, out0, out1, index, team);
+}
+
+/** Phases B and C of `keySwitchProgram` (phase A done). */
+export function keySwitchAfterModUp(
+  ks: KeySwitcher, key: PackedKey, limbs: number, mode: DownMode,
+  c: Int32Array, x0: Int32Array | undefined, x1: Int32Array | undefined,
+  out0: Int32Array, out1: Int32Array, index: Int32Array | undefined, team: Team,
+): void {
+  const order = ks.slotOrder(limbs, mode === DownMode.AddRescale);
+  ks.beginPhaseB();
+  for (let u = team.claim(order.length); u >= 0; u = team.claim(order.length)) {
+    ks.extendSlot(c, 0, limbs, order[u]);
+    ks.multiplySlot(key, limbs, order[u], mode, x0, x1, 0);
+  }
+  team.barrier();
+  const units = 2 * ks.downLimbs(limbs, mode);
+  for (let u = team.claim(units); u >= 0; u = team.claim(units)) ks.modDown(limbs, mode, u, u + 1, out0, out1, 0, x0, x1, 0, index);
+}
+
+/** Hoisted rotations: phase A and the extension once, then per key the product and ModDown. */
+export function rotateHoistedProgram(
+  ks: KeySwitcher, keys: readonly PackedKey[], indices: readonly Int32Array[], limbs: number,
+  c0: Int32Array, c1: Int32Array, outs: readonly (readonly [Int32Array, Int32Array])[], team: Team,
+): void {
+  for (let i = team.claim(limbs); i >= 0; i = team.claim(limbs)) ks.modUpY(c1, 0, limbs, i, i + 1);
+  team.barrier();
+  const order = ks.slotOrder(limbs);
+  ks.beginPhaseB();
+  for (let u = team.claim(order.length); u >= 0; u = team.claim(order.length)) ks.extendSlot(c1, 0, limbs, order[u]);
+  team.barrier();
+  for (let r = 0; r < keys.length; r++) {
+    ks.beginPhaseB();
+    for (let u = team.claim(order.length); u >= 0; u = team.claim(order.length)) ks.multiplySlot(keys[r], limbs, order[u], DownMode.Rotate, c0, undefined, 0);
+    team.barrier();
+    for (let u = team.claim(2 * limbs); u >= 0; u = team.claim(2 * limbs)) {
+      ks.modDown(limbs, DownMode.Rotate, u, u + 1, outs[r][0], outs[r][1], 0, c0, undefined, 0, indices[r]);
+    }
+    team.barrier(); // the accumulators are reused by the next key
+  }
+}
+
+/**
+ * Tensor product (d0, d1, d2) = (a0·b0, a0·b1 + a1·b0, a1·b1) limb by limb, with phase A on d2 for
+ * the same limb; then the merged relinearization + rescale.
+ */
+export function mulRelinRescaleProgram(
+  ctx: CkksContext, ks: KeySwitcher, key: PackedKey, limbs: number,
+  a0: Int32Array, a1: Int32Array, b0: Int32Array, b1: Int32Array,
+  d0: Int32Array, d1: Int32Array, d2: Int32Array,
+  out0: Int32Array, out1: Int32Array, team: Team,
+): void {
+  const N = ctx.N;
+  const qm = ctx.ringQ.moduli;
+  for (let i = team.claim(limbs); i >= 0; i = team.claim(limbs)) {
+    const { p, pInv } = qm[i];
+    tensorVec(a0, a1, b0, b1, d0, d1, d2, i * N, (i + 1) * N, p, pInv);
+    ks.modUpY(d2, 0, limbs, i, i + 1);
+  }
+  team.barrier();
+  keySwitchAfterModUp(ks, key, limbs, DownMode.AddRescale, d2, d0, d1, out0, out1, undefined, team);
+}
+
+/**
+ * Rescale by the top limb of `polys` input polynomials (`limbs` limbs, NTT) into outs (may alias
+ * the inputs): out_i = (c_i − [c_l]_{q_i})·q_l^−1 (Lattigo `DivRoundByLastModulusNTT`). `t` is
+ * shared scratch of polys·limbs·N (the top limb's coefficients, then the per-limb corrections).
+ */
+export function rescaleProgram(
+  ctx: CkksContext, limbs: number, ins: readonly Int32Array[], outs: readonly Int32Array[], t: Int32Array, team: Team,
+): void {
+  const N = ctx.N;
+  const l = limbs - 1;
+  const polys = ins.length;
+  const T = ctx.ringQ.tables;
+  for (let k = team.claim(polys); k >= 0; k = team.claim(polys)) {
+    const o = (k * limbs + l) * N;
+    t.set(ins[k].subarray(l * N, limbs * N), o);
+    nttInverse(t, o, T[l]);
+  }
+  team.barrier();
+  const last = ctx.ringQ.moduli[l].p;
+  const half = last >> 1;
+  const nQ = ctx.ringQ.size;
+  const units = polys * l;
+  for (let u = team.claim(units); u >= 0; u = team.claim(units)) {
+    const k = (u / l) | 0;
+    const i = u - k * l;
+    const { p } = ctx.ringQ.moduli[i];
+    const lo = (k * limbs + l) * N;
+    const o = (k * limbs + i) * N;
+    centredResidues(t, lo, t, o, N, last, half, p);
+    nttForwardLazy(t, o, T[i]);
+    rescaleCombine(ins[k], i * N, t, o, ctx.qInvModQ[l * nQ + i], ctx.qInvModQF[l * nQ + i], outs[k], N, p);
+  }
+}
+
+/** out[n] = the centred residue of x = src[so + n] ∈ [0, last) reduced mod p, in [0, p). */
+function centredResidues(src: Int32Array, so: number, dst: Int32Array, o: number, N: number, last: number, half: number, p: number): void {
+  if (p > half) {
+    // x − last ∈ (−last/2, 0) lies in (−p, p): one correction
+    for (let n = 0; n < N; n++) {
+      let x = src[so + n];
+      x -= ((half - x) >> 31) & last;
+      dst[o + n] = x + ((x >> 31) & p);
+    }
+    return;
+  }
+  const pInv = 1 / p;
+  for (let n = 0; n < N; n++) {
+    let x = src[so + n];
+    x -= ((half - x) >> 31) & last;
+    let r = (x - Math.trunc(x * pInv) * p) | 0; // (−2p, 2p): truncation, ±1 quotient error
+    r += (r >> 31) & (p << 1);
+    r -= p;
+    r += (r >> 31) & p;
+    dst[o + n] = r;
+  }
+}
+
+/** out[o + n] = (c[o + n] − t[to + n])·q mod p with t lazy in [0, 2p). */
+function rescaleCombine(c: Int32Array, o: number, t: Int32Array, to: number, q: number, qf: number, out: Int32Array, N: number, p: number): void {
+  const p2 = (p << 1) | 0;
+  for (let n = 0; n < N; n++) {
+    const d = (c[o + n] - t[to + n] + p2) | 0; // (0, 3p)
+    let r = ((Math.imul(d, q) - Math.imul(((d >>> 0) * qf) | 0, p)) | 0) - p;
+    r = (r + ((r >> 31) & p)) | 0;
+    out[o + n] = r;
+  }
+}
+
+/**
+ * Tensor product of (a0, a1) and (b0, b1) on [s, e): d0 = a0·b0, d1 = a0·b1 + a1·b0, d2 = a1·b1.
+ */
+export function tensorVec(
+  a0: Int32Array, a1: Int32Array, b0: Int32Array, b1: Int32Array,
+  d0: Int32Array, d1: Int32Array, d2: Int32Array, s: number, e: number, p: number, pInv: number,
+): void {
+  const p2 = (p << 1) | 0;
+  for (let i = s; i < e; i++) {
+    const x0 = a0[i];
+    const x1 = a1[i];
+    const y0 = b0[i];
+    const y1 = b1[i];
+    let r0 = (Math.imul(x0, y0) - Math.imul((x0 * y0 * pInv) | 0, p)) | 0;
+    r0 += (r0 >> 31) & p; r0 -= p; r0 += (r0 >> 31) & p;
+    let r2 = (Math.imul(x1, y1) - Math.imul((x1 * y1 * pInv) | 0, p)) | 0;
+    r2 += (r2 >> 31) & p; r2 -= p; r2 += (r2 >> 31) & p;
+    let ra = (Math.imul(x0, y1) - Math.imul((x0 * y1 * pInv) | 0, p)) | 0;
+    ra += (ra >> 31) & p; // [0, 2p)
+    let rb = (Math.imul(x1, y0) - Math.imul((x1 * y0 * pInv) | 0, p)) | 0;
+    rb += (rb >> 31) & p; // [0, 2p)
+    let r1 = (ra + rb - p2) | 0; // [−2p, 2p)
+    r1 = (r1 + ((r1 >> 31) & p2)) | 0;
+    r1 -= p;
+    r1 += (r1 >> 31) & p;
+    d0[i] = r0;
+    d1[i] = r1;
+    d2[i] = r2;
+  }
+}
