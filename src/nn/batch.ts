@@ -21,7 +21,6 @@ import { encodeWeights, linearCombination } from './lincomb.js';
 import { broadcastConstant } from './reference.js';
 import { planLevels } from './compile.js';
 
-
 /** A tensor of ciphertexts: element e (row-major over `shape`) is `cts[e]`. */
 export interface EncryptedTensor {
   shape: number[];
@@ -57,26 +56,6 @@ export interface BatchOutputsTask {
 
 const describeTensor = (t: EncryptedTensor) => ({ level: t.cts.find((c) => c)?.level ?? -1, outputs: t.cts.length });
 
-/** {@link executeGraph} with an asynchronous node function. */
-export async function executeGraphAsync<T>(
-  g: IrGraph, input: T, exec: (n: IrNode, ins: T[]) => Promise<T>, describe: (t: T) => { level: number; outputs: number },
-  timings: NodeTiming[], onProgress?: Progress,
-): Promise<T> {
-  const values = new Map<string, T>([[g.input.name, input]]);
-  const lastUse = new Map<string, number>();
-  g.nodes.forEach((n, i) => n.inputs.forEach((v) => lastUse.set(v, i)));
-  const t0 = performance.now();
-  for (const [i, node] of g.nodes.entries()) {
-    const s = performance.now();
-    const out = await exec(node, node.inputs.map((v) => values.get(v)!));
-    values.set(node.output, out);
-    for (const v of node.inputs) if (lastUse.get(v) === i && v !== g.output.name) values.delete(v);
-    timings.push({ node: node.name, op: node.op, seconds: (performance.now() - s) / 1000, ...describe(out) });
-    onProgress?.({ node: node.name, op: node.op, index: i + 1, total: g.nodes.length, seconds: (performance.now() - t0) / 1000 });
-  }
-  return values.get(g.output.name)!;
-}
-
 /**
  * Runs `exec` over the graph's nodes in order, dropping every value after its last use (so peak
  * memory is the largest set of live tensors), and records per-node timings and progress.
@@ -85,18 +64,44 @@ export function executeGraph<T>(
   g: IrGraph, input: T, exec: (n: IrNode, ins: T[]) => T, describe: (t: T) => { level: number; outputs: number },
   timings: NodeTiming[], onProgress?: Progress,
 ): T {
+  const walk = walkGraph(g, input, describe, timings, onProgress);
+  for (let step = walk.next(); ; ) {
+    if (step.done) return step.value;
+    step = walk.next(exec(step.value.node, step.value.ins));
+  }
+}
+
+/** {@link executeGraph} with an asynchronous node function. */
+export async function executeGraphAsync<T>(
+  g: IrGraph, input: T, exec: (n: IrNode, ins: T[]) => Promise<T>, describe: (t: T) => { level: number; outputs: number },
+  timings: NodeTiming[], onProgress?: Progress,
+): Promise<T> {
+  const walk = walkGraph(g, input, describe, timings, onProgress);
+  for (let step = walk.next(); ; ) {
+    if (step.done) return step.value;
+    step = walk.next(await exec(step.value.node, step.value.ins));
+  }
+}
+
+/**
+ * The bookkeeping of both executors: yields each node with its inputs, receives its output, frees
+ * values after their last use and records timings; returns the graph's output.
+ */
+function* walkGraph<T>(
+  g: IrGraph, input: T, describe: (t: T) => { level: number; outputs: number }, timings: NodeTiming[], onProgress?: Progress,
+): Generator<{ node: IrNode; ins: T[] }, T, T> {
   const values = new Map<string, T>([[g.input.name, input]]);
   const lastUse = new Map<string, number>();
   g.nodes.forEach((n, i) => n.inputs.forEach((v) => lastUse.set(v, i)));
   const t0 = performance.now();
-  g.nodes.forEach((node, i) => {
+  for (const [i, node] of g.nodes.entries()) {
     const s = performance.now();
-    const out = exec(node, node.inputs.map((v) => values.get(v)!));
+    const out: T = yield { node, ins: node.inputs.map((v) => values.get(v)!) };
     values.set(node.output, out);
     for (const v of node.inputs) if (lastUse.get(v) === i && v !== g.output.name) values.delete(v);
     timings.push({ node: node.name, op: node.op, seconds: (performance.now() - s) / 1000, ...describe(out) });
     onProgress?.({ node: node.name, op: node.op, index: i + 1, total: g.nodes.length, seconds: (performance.now() - t0) / 1000 });
-  });
+  }
   return values.get(g.output.name)!;
 }
 
