@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { Ciphertext, precisionStats } from '../src/index.js';
+import { Ciphertext, deserializeCiphertext, precisionStats, serializeCiphertext } from '../src/index.js';
 import { makeKit, precisionFloor, randomVector } from './helpers.js';
 
 const LOGN = 10;
@@ -171,5 +171,43 @@ describe('two-limb levels (Δ ≈ 2^58) give high precision', () => {
     const r = k2.ev.rotate(k2.ev.mulRelinRescale(ca, cb), 1);
     const st = precisionStats(a.map((_, i) => a[(i + 1) % nn] * b[(i + 1) % nn]), k2.enc.decode(k2.dec.decrypt(r)));
     expect(st.meanBits).toBeGreaterThanOrEqual(40);
+  });
+});
+
+describe('encrypt, decrypt and encode into a reused destination', () => {
+  it('give the same messages as fresh outputs and reuse the buffers', () => {
+    fc.assert(fc.property(seedArb, (seed) => {
+      const a = randomVector(n, seed);
+      const b = randomVector(n, seed + 1);
+      const out = ev.mul(encr.encrypt(enc.encode(b)), encr.encrypt(enc.encode(b))); // degree 2, top level
+      const c0 = out.polys[0].coeffs;
+      expect(encr.encrypt(enc.encode(a), out)).toBe(out);
+      expect(out.degree).toBe(1);
+      expect(out.polys[0].coeffs).toBe(c0);
+      expectClose(a, out);
+      const pt = enc.encode(b, { level: 1 });
+      const lower = encr.encrypt(pt, out); // fewer limbs into the same buffers
+      expect(lower.level).toBe(1);
+      expect(lower.limbs).toBe(ctx.params.limbsAt(1));
+      expectClose(b, lower);
+      const ptOut = enc.encode(b);
+      expect(dec.decrypt(lower, ptOut)).toBe(ptOut);
+      expect(ptOut.level).toBe(1);
+      const st = precisionStats(b, enc.decode(ptOut));
+      expect(st.meanBits).toBeGreaterThanOrEqual(floor);
+      enc.encodeInto(a, ptOut);
+      expect(precisionStats(a, enc.decode(ptOut)).meanBits).toBeGreaterThanOrEqual(logScale - LOGN / 2 - 3);
+    }), opts);
+  });
+
+  it('a seeded secret-key encryption reused for a public-key one is no longer sent seeded', () => {
+    const a = randomVector(n, 7);
+    const out = kit.skEncr.encrypt(enc.encode(a));
+    const seeded = serializeCiphertext(out, { seeded: true });
+    expectClose(a, deserializeCiphertext(ctx, seeded));
+    encr.encrypt(enc.encode(a), out);
+    expect(() => serializeCiphertext(out, { seeded: true })).toThrow(/seeded/);
+    kit.skEncr.encrypt(enc.encode(a), out); // fresh seed again
+    expectClose(a, deserializeCiphertext(ctx, serializeCiphertext(out, { seeded: true })));
   });
 });

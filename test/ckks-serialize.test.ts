@@ -38,6 +38,22 @@ describe('round trips', () => {
     expect(Array.from(pt2.poly.coeffs)).toEqual(Array.from(pt.poly.coeffs.subarray(0, pt.poly.limbs * ctx.N)));
   });
 
+  it('ciphertexts load into shared memory (for worker pools), seeded or not, with the same residues', () => {
+    const sealed = kit.skEncr.encrypt(enc.encode(a));
+    for (const [c, bytes] of [[ct, serializeCiphertext(ct)], [sealed, serializeCiphertext(sealed, { seeded: true })]] as const) {
+      // at an odd offset inside a larger buffer too (no aligned view possible)
+      const odd = new Uint8Array(bytes.length + 1);
+      odd.set(bytes, 1);
+      for (const b of [bytes, odd.subarray(1)]) {
+        const back = deserializeCiphertext(ctx, b, { shared: true });
+        back.polys.forEach((p, i) => {
+          expect(p.coeffs.buffer).toBeInstanceOf(SharedArrayBuffer);
+          expect(p.coeffs.subarray(0, p.limbs * ctx.N)).toEqual(c.polys[i].coeffs.subarray(0, p.limbs * ctx.N));
+        });
+      }
+    }
+  });
+
   it('seeded secret-key ciphertexts are about half the size and decrypt identically', () => {
     const c = kit.skEncr.encrypt(enc.encode(a));
     const full = serializeCiphertext(c);

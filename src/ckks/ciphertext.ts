@@ -3,7 +3,7 @@
  * Plaintexts and ciphertexts: RNS polynomials in the NTT domain with their level and exact scale
  * (Lattigo `rlwe.MetaData`: the scale is tracked as a float64 per object, not assumed to be Δ).
  */
-import type { Poly } from '../ring/poly.js';
+import { Poly } from '../ring/poly.js';
 import type { CkksContext } from './context.js';
 
 /** An encoded message: one polynomial (NTT domain) at a level, with its scale. */
@@ -52,4 +52,48 @@ export class Ciphertext {
   get byteLength(): number {
     return this.polys.reduce((s, p) => s + p.limbs * p.N * 4, 0);
   }
+}
+
+/** Polynomials taken off reused outputs when their degree dropped (kept for when it grows again). */
+const spares = new WeakMap<Ciphertext, Poly[]>();
+
+/**
+ * An output ciphertext of `degree` at `level`/`scale` with `limbs` active limbs: `out` reused
+ * (its buffers kept when large enough, so a loop writing into one destination allocates nothing),
+ * or a new one. The caller overwrites every active limb.
+ */
+export function ciphertextInto(ctx: CkksContext, degree: number, limbs: number, level: number, scale: number, out?: Ciphertext): Ciphertext {
+  const N = ctx.N;
+  if (!out) {
+    const polys: Poly[] = [];
+    for (let i = 0; i <= degree; i++) polys.push(new Poly(N, limbs));
+    return new Ciphertext(ctx, polys, level, scale);
+  }
+  ctx.check(out, 'output ciphertext');
+  if (out.polys.length !== degree + 1) {
+    let sp = spares.get(out);
+    if (out.polys.length > degree + 1) {
+      if (!sp) spares.set(out, (sp = []));
+      sp.push(...out.polys.splice(degree + 1));
+    }
+    while (out.polys.length < degree + 1) out.polys.push(sp?.pop() ?? new Poly(N, limbs));
+  }
+  for (let i = 0; i <= degree; i++) {
+    if (out.polys[i].coeffs.length < limbs * N) out.polys[i] = new Poly(N, limbs);
+    out.polys[i].limbs = limbs;
+  }
+  out.level = level;
+  out.scale = scale;
+  return out;
+}
+
+/** A plaintext with `limbs` active limbs at `level`/`scale`: `out` reused (buffer kept when large enough) or new. */
+export function plaintextInto(ctx: CkksContext, limbs: number, level: number, scale: number, out?: Plaintext): Plaintext {
+  if (!out) return new Plaintext(ctx, new Poly(ctx.N, limbs), level, scale);
+  ctx.check(out, 'output plaintext');
+  if (out.poly.coeffs.length < limbs * ctx.N) out.poly.rebind(new Int32Array(limbs * ctx.N));
+  out.poly.limbs = limbs;
+  out.level = level;
+  out.scale = scale;
+  return out;
 }

@@ -81,12 +81,16 @@ export class Encoder {
       this.twRe[k] = Math.cos(a);
       this.twIm[k] = Math.sin(a);
     }
-    this.omRe = new Float64Array(Math.max(1, n >> 1));
-    this.omIm = new Float64Array(Math.max(1, n >> 1));
-    for (let k = 0; k < n >> 1; k++) {
-      const a = (2 * Math.PI * k) / n;
-      this.omRe[k] = Math.cos(a);
-      this.omIm[k] = Math.sin(a);
+    // FFT twiddles stage by stage (len = 2, 4, …, n: e^(2πi·k/len) for k < len/2 at [len/2 − 1, len − 1)),
+    // so every stage reads them with stride 1
+    this.omRe = new Float64Array(Math.max(1, n - 1));
+    this.omIm = new Float64Array(Math.max(1, n - 1));
+    for (let len = 2; len <= n; len <<= 1) {
+      for (let k = 0; k < len >> 1; k++) {
+        const a = (2 * Math.PI * k) / len;
+        this.omRe[(len >> 1) - 1 + k] = Math.cos(a);
+        this.omIm[(len >> 1) - 1 + k] = Math.sin(a);
+      }
     }
     const logn = Math.log2(n);
     this.bitrev = new Int32Array(n);
@@ -123,11 +127,12 @@ export class Encoder {
     const oIm = this.omIm;
     for (let len = 2; len <= n; len <<= 1) {
       const half = len >> 1;
-      const step = n / len;
+      // this stage's twiddles e^(2πi·k/len), k < half, are contiguous at [half − 1, len − 1)
+      const base = half - 1;
       for (let s = 0; s < n; s += len) {
         for (let k = 0; k < half; k++) {
-          const wr = oRe[k * step];
-          const wi = sign * oIm[k * step];
+          const wr = oRe[base + k];
+          const wi = sign * oIm[base + k];
           const a = s + k;
           const b = a + half;
           const xr = re[b] * wr - im[b] * wi;
@@ -237,10 +242,13 @@ export class Encoder {
       if (safe) {
         for (let k = 0; k < N; k++) {
           const v = c[k]; // integer-valued, |v| < 2^51
-          let r = (v - Math.trunc(v * pInv) * p) | 0; // (−2p, 2p)
-          r = (r + ((r >> 31) & p2)) | 0;
+          // q = v/p rounded to nearest (within ±1 of it: pInv is rounded), so v − q·p is exact in
+          // float64 and lies in (−2p, 2p)
+          const q = v * pInv + ROUND_MAGIC - ROUND_MAGIC;
+          let r = (v - q * p) | 0;
+          r = (r + ((r >> 31) & p2)) | 0; // [0, 2p)
           r = (r - p) | 0;
-          r = (r + ((r >> 31) & p)) | 0;
+          r = (r + ((r >> 31) & p)) | 0; // [0, p)
           out[o + k] = r;
         }
       } else {

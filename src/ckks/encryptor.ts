@@ -16,7 +16,7 @@ import { Poly } from '../ring/poly.js';
 import { type RandomSource, ChaCha20, nonceFromTag, randomSeed, systemRandom } from '../ring/prng.js';
 import { addVec, mulVec } from '../ring/ring.js';
 import { sampleGaussian, sampleTernary, sampleUniform, smallToPoly } from '../ring/sampler.js';
-import { Ciphertext, Plaintext } from './ciphertext.js';
+import { Ciphertext, Plaintext, ciphertextInto, plaintextInto } from './ciphertext.js';
 import type { CkksContext } from './context.js';
 import { InvalidArgumentError } from './errors.js';
 import type { PublicKey, SecretKey } from './keys.js';
@@ -49,15 +49,15 @@ export class Encryptor {
     this.tmp = new Poly(ctx.N, ctx.ringQ.size);
   }
 
-  /** Encrypts a plaintext at its level and scale. */
-  encrypt(pt: Plaintext): Ciphertext {
+  /** Encrypts a plaintext at its level and scale (into `out` when given: its buffers are reused). */
+  encrypt(pt: Plaintext, out?: Ciphertext): Ciphertext {
     this.ctx.check(pt, 'plaintext');
     const limbs = pt.poly.limbs;
-    const c0 = new Poly(this.ctx.N, limbs);
-    const c1 = new Poly(this.ctx.N, limbs);
-    const ct = new Ciphertext(this.ctx, [c0, c1], pt.level, pt.scale);
+    const ct = ciphertextInto(this.ctx, 1, limbs, pt.level, pt.scale, out);
+    ciphertextSeeds.delete(ct);
     if (this.pk) this.encryptZeroPk(ct);
     else this.encryptZeroSk(ct);
+    const c0 = ct.polys[0];
     this.ctx.ringQ.add(c0, pt.poly, c0, limbs);
     return ct;
   }
@@ -193,24 +193,32 @@ export function expandCiphertextUniform(ctx: CkksContext, seed: Uint8Array, out:
 export class Decryptor {
   readonly ctx: CkksContext;
   private readonly sk: SecretKey;
+  /** Scratch for c1·s (+ c2·s²), all Q limbs. */
+  private readonly t: Poly;
 
   constructor(ctx: CkksContext, sk: SecretKey) {
     ctx.check(sk, 'secret key');
     this.ctx = ctx;
     this.sk = sk;
+    this.t = new Poly(ctx.N, ctx.ringQ.size);
   }
 
-  /** m = c0 + c1·s (+ c2·s²), as a plaintext at the ciphertext's level and scale. */
-  decrypt(ct: Ciphertext): Plaintext {
+  /**
+   * m = c0 + c1·s (+ c2·s²), as a plaintext at the ciphertext's level and scale (into `out` when
+   * given: its buffer is reused).
+   */
+  decrypt(ct: Ciphertext, out?: Plaintext): Plaintext {
     const { ctx } = this;
     ctx.check(ct, 'ciphertext');
     if (ct.polys.length < 2 || ct.polys.length > 3) throw new InvalidArgumentError(`ciphertext of degree ${ct.degree}`, 'decrypt degree-1 or degree-2 ciphertexts');
     const limbs = ct.polys[0].limbs;
     const N = ctx.N;
-    const m = ct.polys[0].clone();
+    const res = plaintextInto(ctx, limbs, ct.level, ct.scale, out);
+    const m = res.poly;
+    m.coeffs.set(ct.polys[0].coeffs.subarray(0, limbs * N));
     const s = this.sk.sQ;
     const qm = ctx.ringQ.moduli;
-    const t = new Poly(N, limbs);
+    const t = this.t;
     for (let i = 0; i < limbs; i++) {
       const { p, pInv } = qm[i];
       const o = i * N;
@@ -224,6 +232,6 @@ export class Decryptor {
       }
       addVec(m.coeffs, t.coeffs, m.coeffs, o, o + N, p);
     }
-    return new Plaintext(ctx, m, ct.level, ct.scale);
+    return res;
   }
 }

@@ -19,7 +19,7 @@
 import { Poly } from '../ring/poly.js';
 import { addScalarVec } from '../ring/ring.js';
 import { reduceFloat } from '../ring/modulus.js';
-import { Ciphertext, Plaintext } from './ciphertext.js';
+import { Ciphertext, Plaintext, ciphertextInto } from './ciphertext.js';
 import type { CkksContext } from './context.js';
 import {
   InvalidArgumentError, LevelError, MissingGaloisKeyError, MissingRelinKeyError, ScaleMismatchError, ValueTooLargeError,
@@ -66,9 +66,6 @@ export interface EvaluatorOptions {
   pool?: EvaluatorPool;
 }
 
-/** Polynomials dropped from an `out` ciphertext when its degree went down, kept for reuse. */
-const spares = new WeakMap<Ciphertext, Poly[]>();
-
 /** Evaluates operations with the given evaluation keys. Not re-entrant (shared scratch). */
 export class Evaluator {
   readonly ctx: CkksContext;
@@ -103,28 +100,7 @@ export class Evaluator {
 
   /** A ciphertext shell with `degree+1` polys of `limbs` limbs, reusing `out` when possible. */
   private alloc(degree: number, limbs: number, level: number, scale: number, out?: Ciphertext): Ciphertext {
-    const N = this.ctx.N;
-    if (out) {
-      this.ctx.check(out, 'output ciphertext');
-      if (out.polys.length !== degree + 1) {
-        let sp = spares.get(out);
-        if (out.polys.length > degree + 1) {
-          if (!sp) spares.set(out, (sp = []));
-          sp.push(...out.polys.splice(degree + 1));
-        }
-        while (out.polys.length < degree + 1) out.polys.push(sp?.pop() ?? new Poly(N, limbs));
-      }
-      for (let i = 0; i <= degree; i++) {
-        if (out.polys[i].coeffs.length < limbs * N) out.polys[i] = new Poly(N, limbs);
-        out.polys[i].limbs = limbs;
-      }
-      out.level = level;
-      out.scale = scale;
-      return out;
-    }
-    const polys: Poly[] = [];
-    for (let i = 0; i <= degree; i++) polys.push(new Poly(N, limbs));
-    return new Ciphertext(this.ctx, polys, level, scale);
+    return ciphertextInto(this.ctx, degree, limbs, level, scale, out);
   }
 
   private checkOperand(x: Operand, what: string): void {

@@ -14,7 +14,7 @@
  * ChaCha20 seed instead of their uniform polynomial (half the bytes), as SEAL's "serializable"
  * keys and symmetric ciphertexts do.
  */
-import { Poly } from '../ring/poly.js';
+import { Poly, allocInt32 } from '../ring/poly.js';
 import { Ciphertext, Plaintext } from './ciphertext.js';
 import type { CkksContext } from './context.js';
 import { ciphertextSeeds, expandCiphertextUniform } from './encryptor.js';
@@ -128,13 +128,21 @@ class Reader {
   }
   align(): void { while (this.pos % 4) this.u8(); }
   /** A polynomial whose limbs are checked against `moduli` (count must be `limbs`). */
-  poly(N: number, moduli: readonly { p: number }[], limbs: number, what: string): Poly {
+  poly(N: number, moduli: readonly { p: number }[], limbs: number, what: string, shared = false): Poly {
     const l = this.u16();
     this.u16();
     if (l !== limbs) throw bad(`${what}: ${l} limbs, expected ${limbs}`);
     const n = l * N;
     this.need(4 * n);
-    const coeffs = new Int32Array(this.buf.slice(this.pos, this.pos + 4 * n).buffer);
+    let coeffs: Int32Array;
+    if (shared) {
+      // straight into shared memory (for worker pools): one copy, from an aligned view when possible
+      coeffs = allocInt32(n, true);
+      const at = this.buf.byteOffset + this.pos;
+      coeffs.set(at % 4 === 0 ? new Int32Array(this.buf.buffer, at, n) : new Int32Array(this.buf.slice(this.pos, this.pos + 4 * n).buffer));
+    } else {
+      coeffs = new Int32Array(this.buf.slice(this.pos, this.pos + 4 * n).buffer);
+    }
     this.pos += 4 * n;
     for (let i = 0; i < l; i++) {
       const p = moduli[i].p;
@@ -259,8 +267,12 @@ function checkScale(scale: number): number {
   return scale;
 }
 
-/** Loads a ciphertext made under ctx's parameters. */
-export function deserializeCiphertext(ctx: CkksContext, bytes: Uint8Array): Ciphertext {
+/**
+ * Loads a ciphertext made under ctx's parameters. `shared`: allocate its polynomials in
+ * SharedArrayBuffers (ready for a `WorkerPool`'s tasks without a copy).
+ */
+export function deserializeCiphertext(ctx: CkksContext, bytes: Uint8Array, opts: { shared?: boolean } = {}): Ciphertext {
+  const shared = opts.shared ?? false;
   const { r, seeded } = open(bytes, Kind.Ciphertext, ctx);
   const level = readLevel(r, ctx);
   const degree = r.u8();
@@ -270,14 +282,14 @@ export function deserializeCiphertext(ctx: CkksContext, bytes: Uint8Array): Ciph
   const scale = checkScale(r.f64());
   const limbs = ctx.params.limbsAt(level);
   const mods = ctx.ringQ.moduli;
-  const polys = [r.poly(ctx.N, mods, limbs, 'c0')];
+  const polys = [r.poly(ctx.N, mods, limbs, 'c0', shared)];
   if (seeded) {
     const seed = r.bytes(32);
-    const c1 = new Poly(ctx.N, limbs);
+    const c1 = new Poly(ctx.N, limbs, allocInt32(limbs * ctx.N, shared));
     expandCiphertextUniform(ctx, seed, c1, limbs);
     polys.push(c1);
   } else {
-    for (let i = 1; i <= degree; i++) polys.push(r.poly(ctx.N, mods, limbs, `c${i}`));
+    for (let i = 1; i <= degree; i++) polys.push(r.poly(ctx.N, mods, limbs, `c${i}`, shared));
   }
   r.done();
   return new Ciphertext(ctx, polys, level, scale);

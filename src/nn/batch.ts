@@ -17,7 +17,7 @@ import {
 import { CkksPolyBackend, evalChebyshev, evalQuadratic } from '../approx/index.js';
 import type { IrGraph, IrNode, PolyNode, Tensor } from './graph.js';
 import { sizeOf } from './graph.js';
-import { encodeWeights, linearCombination } from './lincomb.js';
+import { encodeWeights, linearCombination, linearCombinations } from './lincomb.js';
 import { broadcastConstant } from './reference.js';
 import { planLevels } from './compile.js';
 
@@ -191,8 +191,9 @@ export class BatchRunner {
         tasks.push({ name: BATCH_OUTPUTS_TASK, payload: { node: n, inShapes, inputs, count: x.count, start: s, end: Math.min(total, s + chunk) } satisfies BatchOutputsTask });
       }
       const parts = await pool.runAll<CiphertextDescriptor[]>(tasks);
-      const out: EncryptedTensor = { shape: [...n.outShape], cts: parts.flat().map((d) => pool.fromShared(d)), count: x.count };
-      desc.set(out, parts.flat());
+      const flat = inElementOrder(n, parts.flat());
+      const out: EncryptedTensor = { shape: [...n.outShape], cts: flat.map((d) => pool.fromShared(d)), count: x.count };
+      desc.set(out, flat);
       return out;
     }, describeTensor, this.timings, this.onProgress);
   }
@@ -200,11 +201,15 @@ export class BatchRunner {
   private node(n: IrNode, ins: EncryptedTensor[]): EncryptedTensor {
     const x = ins[0];
     if (n.op === 'Flatten' || n.op === 'Reshape') return { shape: [...n.outShape], cts: x.cts, count: x.count };
-    return { shape: [...n.outShape], cts: this.outputs(n, ins, 0, sizeOf(n.outShape)), count: x.count };
+    return { shape: [...n.outShape], cts: inElementOrder(n, this.outputs(n, ins, 0, sizeOf(n.outShape))), count: x.count };
   }
 
-  /** Output elements [start, end) of a node (each is independent of the others: work can be split). */
+  /**
+   * Outputs [start, end) of a node in {@link outputElement} order (each is independent of the
+   * others: work can be split anywhere).
+   */
   outputs(n: IrNode, ins: EncryptedTensor[], start: number, end: number): Ciphertext[] {
+    if (n.op === 'Conv' || n.op === 'Dense') return this.sharedLinear(n, ins[0], start, end);
     const f = this.element(n, ins);
     const out: Ciphertext[] = [];
     for (let e = start; e < end; e++) out.push(f(e));
@@ -215,18 +220,6 @@ export class BatchRunner {
   private element(n: IrNode, ins: EncryptedTensor[]): (e: number) => Ciphertext {
     const x = ins[0];
     switch (n.op) {
-      case 'Conv':
-        return this.linear(x, (r) => convRow(n, x.shape, r));
-      case 'Dense': {
-        const [, i] = n.weight.shape;
-        return this.linear(x, (r) => {
-          const w = n.weight.data.subarray(r * i, (r + 1) * i);
-          const idx: number[] = [];
-          const ws: number[] = [];
-          for (let k = 0; k < i; k++) if (w[k] !== 0) { idx.push(k); ws.push(w[k]); }
-          return { idx, ws, bias: n.bias?.data[r] ?? 0 };
-        });
-      }
       case 'AveragePool': {
         if (n.sum) return (r) => this.sum(poolWindow(n, x.shape, r).map((k) => x.cts[k]!), x);
         const [kh, kw] = n.kernel;
@@ -284,24 +277,55 @@ export class BatchRunner {
 
   /** Linear output r: Σ w·x[idx] + bias, then one rescale onto the ladder. */
   private linear(x: EncryptedTensor, row: (r: number) => { idx: number[]; ws: number[]; bias: number }): (r: number) => Ciphertext {
-    const ref = x.cts.find((c) => c)!;
-    const level = ref.level;
-    if (level === 0) throw new LevelError(1, 0, 'a linear layer');
-    const S = this.lad[level];
+    const { ref, S } = this.linearInput(x);
     return (r) => {
       const { idx, ws, bias } = row(r);
-      let ct: Ciphertext;
-      if (idx.length === 0) {
-        ct = this.ev.mulInt(ref, 0);
-        ct.scale = ref.scale * S;
-        if (bias !== 0) this.ev.addConst(ct, bias, ct);
-      } else {
-        ct = linearCombination(this.ctx, idx.map((k) => x.cts[k]!), ws, S, bias, encodeWeights(this.ctx, ws, S, ref.limbs));
-      }
-      this.ev.rescaleInPlace(ct);
-      ct.scale = this.lad[level - 1];
-      return ct;
+      const ct = idx.length === 0
+        ? this.constantOutput(ref, S, bias)
+        : linearCombination(this.ctx, idx.map((k) => x.cts[k]!), ws, S, bias, encodeWeights(this.ctx, ws, S, ref.limbs));
+      return this.settle(ct, ref.level);
     };
+  }
+
+  /**
+   * Conv/Dense outputs [start, end), in blocks of up to {@link SHARED_BLOCK} outputs that read the
+   * same inputs (a convolution's output channels at one position, consecutive dense rows), each
+   * block by one pass over its inputs (`linearCombinations`).
+   */
+  private sharedLinear(n: Extract<IrNode, { op: 'Conv' | 'Dense' }>, x: EncryptedTensor, start: number, end: number): Ciphertext[] {
+    const { ref, S } = this.linearInput(x);
+    const out: Ciphertext[] = [];
+    for (let u = start; u < end;) {
+      const blk = n.op === 'Conv' ? convBlock(n, x.shape, u, end) : denseBlock(n, u, end);
+      const cs = blk.idx.length === 0
+        ? blk.biases.map((b) => this.constantOutput(ref, S, b))
+        : linearCombinations(this.ctx, blk.idx.map((k) => x.cts[k]!), blk.ws, S, blk.biases);
+      for (const ct of cs) out.push(this.settle(ct, ref.level));
+      u += blk.biases.length;
+    }
+    return out;
+  }
+
+  /** The input's reference ciphertext and the weight scale that lands the output on the ladder. */
+  private linearInput(x: EncryptedTensor): { ref: Ciphertext; S: number } {
+    const ref = x.cts.find((c) => c)!;
+    if (ref.level === 0) throw new LevelError(1, 0, 'a linear layer');
+    return { ref, S: this.lad[ref.level] };
+  }
+
+  /** An output with no inputs: an encryption of the constant `bias` at ref's level, scale ref.scale·S. */
+  private constantOutput(ref: Ciphertext, S: number, bias: number): Ciphertext {
+    const ct = this.ev.mulInt(ref, 0);
+    ct.scale = ref.scale * S;
+    if (bias !== 0) this.ev.addConst(ct, bias, ct);
+    return ct;
+  }
+
+  /** Rescales a linear output computed from level `level` and puts it exactly on the ladder. */
+  private settle(ct: Ciphertext, level: number): Ciphertext {
+    this.ev.rescaleInPlace(ct);
+    ct.scale = this.lad[level - 1];
+    return ct;
   }
 
   private poly(n: PolyNode, x: EncryptedTensor): (e: number) => Ciphertext {
@@ -320,31 +344,88 @@ export class BatchRunner {
   }
 }
 
-/** Inputs and weights of output element r of a convolution on a [C,H,W] input. */
-function convRow(n: Extract<IrNode, { op: 'Conv' }>, inShape: readonly number[], r: number): { idx: number[]; ws: number[]; bias: number } {
-  const [, ci, kh, kw] = n.weight.shape;
+/** Most outputs computed in one pass over shared inputs (their accumulators stay in L2). */
+const SHARED_BLOCK = 8;
+
+/** Outputs computed together: input elements, per output its weights on them, and biases. */
+interface LinearBlock {
+  idx: number[];
+  ws: Float64Array[];
+  biases: number[];
+}
+
+/**
+ * Output u of a node in the order `BatchRunner.outputs` computes them → its element index
+ * (row-major over the output shape). Convolutions run position-major (u = position·C_out + channel):
+ * the output channels at one position read the same inputs. Everything else runs in element order.
+ */
+export function outputElement(n: IrNode, u: number): number {
+  if (n.op !== 'Conv') return u;
+  const co = n.outShape[0];
+  const hw = sizeOf(n.outShape) / co;
+  return (u % co) * hw + Math.floor(u / co);
+}
+
+/** Puts a node's outputs (or their descriptors), listed in `outputs` order, in element order. */
+function inElementOrder<T>(n: IrNode, xs: T[]): T[] {
+  if (n.op !== 'Conv') return xs;
+  const out = new Array<T>(xs.length);
+  for (let u = 0; u < xs.length; u++) out[outputElement(n, u)] = xs[u];
+  return out;
+}
+
+/** Inputs that some output of the block weighs, with the weights restricted to them. */
+function pruneBlock(all: number[], ws: Float64Array[], biases: number[]): LinearBlock {
+  const keep: number[] = [];
+  for (let t = 0; t < all.length; t++) if (ws.some((w) => w[t] !== 0)) keep.push(t);
+  return { idx: keep.map((t) => all[t]), ws: ws.map((w) => Float64Array.from(keep, (t) => w[t])), biases };
+}
+
+/** The block of a convolution on a [C,H,W] input starting at position-major output u: its output channels at one position. */
+function convBlock(n: Extract<IrNode, { op: 'Conv' }>, inShape: readonly number[], u: number, end: number): LinearBlock {
+  const [co, ci, kh, kw] = n.weight.shape;
   const [, h, w] = inShape;
-  const [, oh, ow] = n.outShape;
+  const [, , ow] = n.outShape;
   const [sh, sw] = n.strides;
   const [pt, pl] = n.pads;
-  const o = Math.floor(r / (oh * ow));
-  const oy = Math.floor((r % (oh * ow)) / ow);
-  const ox = r % ow;
-  const idx: number[] = [];
-  const ws: number[] = [];
+  const pos = Math.floor(u / co);
+  const o0 = u % co;
+  const count = Math.min(co - o0, end - u, SHARED_BLOCK);
+  const oy = Math.floor(pos / ow);
+  const ox = pos % ow;
+  const all: number[] = [];
+  const taps: number[] = []; // offset of the tap in one output channel's weights
   for (let c = 0; c < ci; c++) for (let ky = 0; ky < kh; ky++) {
     const iy = oy * sh - pt + ky;
     if (iy < 0 || iy >= h) continue;
     for (let kx = 0; kx < kw; kx++) {
       const ix = ox * sw - pl + kx;
       if (ix < 0 || ix >= w) continue;
-      const wv = n.weight.data[((o * ci + c) * kh + ky) * kw + kx];
-      if (wv === 0) continue;
-      idx.push((c * h + iy) * w + ix);
-      ws.push(wv);
+      all.push((c * h + iy) * w + ix);
+      taps.push((c * kh + ky) * kw + kx);
     }
   }
-  return { idx, ws, bias: n.bias?.data[o] ?? 0 };
+  const per = ci * kh * kw;
+  const ws: Float64Array[] = [];
+  const biases: number[] = [];
+  for (let o = o0; o < o0 + count; o++) {
+    ws.push(Float64Array.from(taps, (t) => n.weight.data[o * per + t]));
+    biases.push(n.bias?.data[o] ?? 0);
+  }
+  return pruneBlock(all, ws, biases);
+}
+
+/** The block of a dense layer starting at row u: up to SHARED_BLOCK consecutive rows. */
+function denseBlock(n: Extract<IrNode, { op: 'Dense' }>, u: number, end: number): LinearBlock {
+  const [, i] = n.weight.shape;
+  const count = Math.min(end - u, SHARED_BLOCK);
+  const ws: Float64Array[] = [];
+  const biases: number[] = [];
+  for (let r = u; r < u + count; r++) {
+    ws.push(n.weight.data.slice(r * i, (r + 1) * i) as Float64Array);
+    biases.push(n.bias?.data[r] ?? 0);
+  }
+  return pruneBlock(range(0, i), ws, biases);
 }
 
 /** Input elements in the window of output element r of an average pool on a [C,H,W] input. */

@@ -65,16 +65,8 @@ export function linearCombination(
   const out = new Ciphertext(ctx, [new Poly(N, limbs), new Poly(N, limbs)], first.level, first.scale * S);
   const biasInt = Math.round(bias * S * first.scale);
   // indices of non-zero terms
-  const idx: number[] = [];
-  for (let i = 0; i < cts.length; i++) if (Math.round(weights[i] * S) !== 0) idx.push(i);
-  const groups = new Map<number, number[]>();
-  for (const i of idx) {
-    const W = Math.round(weights[i] * S);
-    const g = groups.get(W);
-    if (g) g.push(i);
-    else groups.set(W, [i]);
-  }
-  if (grouped === true || (grouped === 'auto' && idx.length >= 8 && groups.size * 3 <= idx.length)) {
+  const { idx, groups } = weightGroups(weights, S);
+  if (grouped === true || (grouped === 'auto' && prefersGrouped(idx.length, groups.size))) {
     groupedCombination(ctx, cts, groups, biasInt, out, acc);
     return out;
   }
@@ -113,6 +105,101 @@ export function linearCombination(
     }
   }
   return out;
+}
+
+/** Indices of the non-zero integer weights round(w·S), and those indices grouped by weight. */
+function weightGroups(weights: ArrayLike<number>, S: number): { idx: number[]; groups: Map<number, number[]> } {
+  const idx: number[] = [];
+  const groups = new Map<number, number[]>();
+  for (let i = 0; i < weights.length; i++) {
+    const W = Math.round(weights[i] * S);
+    if (W === 0) continue;
+    idx.push(i);
+    const g = groups.get(W);
+    if (g) g.push(i);
+    else groups.set(W, [i]);
+  }
+  return { idx, groups };
+}
+
+/** Summing inputs per distinct weight first pays when each weight serves three terms or more. */
+const prefersGrouped = (terms: number, distinct: number) => terms >= 8 && distinct * 3 <= terms;
+
+/** Coefficients per block of the multi-output kernel: inputs stay in L1 while every output reads them. */
+const BLOCK = 2048;
+let MULTI_ACC: Float64Array | null = null;
+
+/**
+ * Several linear combinations of the same inputs: out_m = Σ_i W_{m,i}·cts[i] (+ round(bias_m·S·scale)
+ * on c0), not rescaled, each equal to `linearCombination(ctx, cts, weights[m], S, biases[m])`
+ * (exactly: the sums are exact integers before the one reduction). Every input block is read from
+ * memory once for all outputs instead of once per output, which is what limits a convolution's
+ * output channels or a dense layer's rows when both cores run (memory bandwidth, not arithmetic).
+ * Clustered weights (few distinct values) take the grouped single-output path.
+ */
+export function linearCombinations(
+  ctx: CkksContext, cts: readonly Ciphertext[], weights: readonly ArrayLike<number>[], S: number, biases: readonly number[],
+): Ciphertext[] {
+  const m = weights.length;
+  if (m === 1 || weights.some((w) => {
+    const { idx, groups } = weightGroups(w, S);
+    return prefersGrouped(idx.length, groups.size);
+  })) {
+    return weights.map((w, i) => linearCombination(ctx, cts, w, S, biases[i]));
+  }
+  const N = ctx.N;
+  const first = cts[0];
+  const limbs = first.limbs;
+  const T = cts.length;
+  const B = Math.min(BLOCK, N);
+  const encs = weights.map((w) => encodeWeights(ctx, w, S, limbs));
+  const outs = weights.map(() => new Ciphertext(ctx, [new Poly(N, limbs), new Poly(N, limbs)], first.level, first.scale * S));
+  const biasInts = biases.map((b) => Math.round(b * S * first.scale));
+  if (!MULTI_ACC || MULTI_ACC.length < m * B) MULTI_ACC = new Float64Array(m * B);
+  const acc = MULTI_ACC;
+  for (let k = 0; k < 2; k++) {
+    for (let j = 0; j < limbs; j++) {
+      const q = ctx.params.q[j];
+      for (let n0 = 0; n0 < N; n0 += B) {
+        const base = j * N + n0;
+        acc.fill(0, 0, m * B);
+        let t = 0;
+        for (; t + 4 <= T; t += 4) {
+          const x0 = cts[t].polys[k].coeffs, x1 = cts[t + 1].polys[k].coeffs, x2 = cts[t + 2].polys[k].coeffs, x3 = cts[t + 3].polys[k].coeffs;
+          for (let o = 0; o < m; o++) {
+            const { res, quo } = encs[o];
+            const w0 = res[t * limbs + j], w1 = res[(t + 1) * limbs + j], w2 = res[(t + 2) * limbs + j], w3 = res[(t + 3) * limbs + j];
+            const f0 = quo[t * limbs + j], f1 = quo[(t + 1) * limbs + j], f2 = quo[(t + 2) * limbs + j], f3 = quo[(t + 3) * limbs + j];
+            const a = o * B;
+            for (let n = 0; n < B; n++) {
+              const a0 = x0[base + n], a1 = x1[base + n], a2 = x2[base + n], a3 = x3[base + n];
+              acc[a + n] += ((Math.imul(a0, w0) - Math.imul((a0 * f0) | 0, q)) | 0)
+                + ((Math.imul(a1, w1) - Math.imul((a1 * f1) | 0, q)) | 0)
+                + ((Math.imul(a2, w2) - Math.imul((a2 * f2) | 0, q)) | 0)
+                + ((Math.imul(a3, w3) - Math.imul((a3 * f3) | 0, q)) | 0);
+            }
+          }
+        }
+        for (; t < T; t++) {
+          const x0 = cts[t].polys[k].coeffs;
+          for (let o = 0; o < m; o++) {
+            const w0 = encs[o].res[t * limbs + j];
+            const f0 = encs[o].quo[t * limbs + j];
+            const a = o * B;
+            for (let n = 0; n < B; n++) {
+              const a0 = x0[base + n];
+              acc[a + n] += (Math.imul(a0, w0) - Math.imul((a0 * f0) | 0, q)) | 0;
+            }
+          }
+        }
+        for (let o = 0; o < m; o++) {
+          const b = k === 0 && biasInts[o] !== 0 ? reduceFloat(biasInts[o], q) : 0;
+          reduceBlock(acc, o * B, b, outs[o].polys[k].coeffs, base, B, q);
+        }
+      }
+    }
+  }
+  return outs;
 }
 
 let GRP: Float64Array | null = null;
@@ -156,9 +243,14 @@ function groupedCombination(
 
 /** dst[o + n] = (acc[n] + b) mod q for acc[n] < 2^52: one float-quotient reduction, result in [0, q). */
 function reduceAccumulator(acc: Float64Array, b: number, dst: Int32Array, o: number, N: number, q: number): void {
+  reduceBlock(acc, 0, b, dst, o, N, q);
+}
+
+/** dst[o + n] = (acc[a + n] + b) mod q for n < len, in [0, q). */
+function reduceBlock(acc: Float64Array, a: number, b: number, dst: Int32Array, o: number, len: number, q: number): void {
   const qInv = 1 / q;
-  for (let n = 0; n < N; n++) {
-    const s = acc[n] + b;
+  for (let n = 0; n < len; n++) {
+    const s = acc[a + n] + b;
     let r = (s - Math.floor(s * qInv) * q) | 0; // quotient off by ≤ 1 → (−q, 2q)
     r += (r >> 31) & q;
     r -= q;

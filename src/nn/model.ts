@@ -226,18 +226,19 @@ export class Server {
   /** {@link infer}, using the worker pool when the server has one (batch layout). */
   async inferAsync(input: Uint8Array, onProgress?: Progress): Promise<Uint8Array> {
     if (!this.pool || this.model.layout !== 'batch') return this.infer(input, onProgress);
-    const { header, cts, shape } = this.openInput(input);
+    const { header, cts, shape } = this.openInput(input, true);
     const runner = new BatchRunner(this.model.graph, this.evaluator, this.encoder, onProgress);
     const out = await runner.runParallel({ shape, cts, count: header.count as number }, this.pool);
     this.timings = runner.timings;
     return packBundle({ kind: 'output', layout: 'batch', shape: out.shape, count: out.count }, out.cts.map((c) => serializeCiphertext(c!)));
   }
 
-  private openInput(input: Uint8Array) {
+  /** The input bundle's ciphertexts (in shared memory for the worker pool when `shared`). */
+  private openInput(input: Uint8Array, shared = false) {
     const { header, chunks } = unpackBundle(input);
     if (header.kind !== 'input') throw new BundleError(`expected an input bundle, got '${String(header.kind)}'`);
     if (header.layout !== this.model.layout) throw new BundleError(`input was encrypted for the ${String(header.layout)} layout, the model runs ${this.model.layout}`);
-    const cts: Ciphertext[] = chunks.map((c) => deserializeCiphertext(this.ctx, c));
+    const cts: Ciphertext[] = chunks.map((c) => deserializeCiphertext(this.ctx, c, { shared }));
     const shape = header.shape as number[];
     if (this.model.layout === 'batch' && cts.length !== sizeOf(shape)) throw new BundleError(`input has ${cts.length} ciphertexts for shape [${shape}]`);
     return { header, cts, shape };
