@@ -1,7 +1,8 @@
 /**
  * Worker pool: with 2 threads, relinearization, rotations (single and hoisted), rescaling,
  * mulRelinRescale and key generation give bit-for-bit the 1-thread results; a custom task module
- * runs on 2 workers; the pool closes cleanly.
+ * runs on 2 workers; the pool closes cleanly; the platform backend is chosen as documented (the
+ * browser backend itself runs in test/browser.test.ts).
  *
  * Workers cannot load TypeScript, so the engine sources are transpiled (typescript.transpileModule,
  * no type check) into a temporary directory and the pool is pointed at that copy (`workerUrl`).
@@ -153,5 +154,31 @@ describe('coarse tasks', () => {
     const who = await pool.runAll(Array.from({ length: 4 }, () => ({ name: 'whoami' })));
     expect(new Set(who).size).toBe(2);
     await expect(pool.run('nope')).rejects.toThrow(/unknown task/);
+  });
+});
+
+describe('platform backends', () => {
+  it('uses worker_threads under Node; elsewhere it needs Web Workers and cross-origin isolation', async () => {
+    const { selectBackend, threadCanBlock, WorkerPoolUnavailableError } = await import('../src/ckks/pool-backend.js');
+    expect((await selectBackend()).canBlock).toBe(true);
+    expect(threadCanBlock()).toBe(true);
+    // as a browser page would see it: no `process`; first without Worker, then without isolation
+    const g = globalThis as Record<string, unknown>;
+    const saved = Object.getOwnPropertyDescriptor(globalThis, 'process')!;
+    const savedWorker = Object.getOwnPropertyDescriptor(globalThis, 'Worker');
+    const tries: Promise<unknown>[] = [];
+    Object.defineProperty(globalThis, 'process', { value: undefined, configurable: true, writable: true });
+    try {
+      tries.push(selectBackend()); // the checks run before the first await
+      g.Worker = class {};
+      tries.push(selectBackend());
+    } finally {
+      delete g.Worker;
+      if (savedWorker) Object.defineProperty(globalThis, 'Worker', savedWorker);
+      Object.defineProperty(globalThis, 'process', saved);
+    }
+    await expect(tries[0]).rejects.toThrow(/neither Node worker_threads nor Web Workers/);
+    await expect(tries[1]).rejects.toBeInstanceOf(WorkerPoolUnavailableError);
+    await expect(tries[1]).rejects.toThrow(/Cross-Origin-Opener-Policy: same-origin.*Cross-Origin-Embedder-Policy: require-corp/);
   });
 });

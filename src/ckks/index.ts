@@ -14,7 +14,7 @@ export {
 export { Encryptor, Decryptor } from './encryptor.js';
 export { Evaluator, SCALE_TOLERANCE, type Operand, type EvaluatorOptions } from './evaluator.js';
 export {
-  WorkerPool, registerTask, PoolOperationError,
+  WorkerPool, registerTask, PoolOperationError, WorkerPoolUnavailableError,
   type WorkerPoolOptions, type PoolTask, type TaskEnv, type TaskHandler, type CiphertextDescriptor,
 } from './pool.js';
 export * from './errors.js';

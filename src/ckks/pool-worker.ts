@@ -1,36 +1,26 @@
 /**
  * @module ckks/pool-worker
- * Entry point of a pool worker (Node `worker_threads`; see `pool.ts`). Builds its own
- * `CkksContext` from the pool's parameters, imports the task modules, then:
+ * Entry point of a pool worker (Node `worker_threads` or a browser module Web Worker; see `pool.ts`;
+ * the platform is behind `WorkerHost`, `pool-host.ts`, so this file has no `node:` imports). Builds
+ * its own `CkksContext` from the pool's parameters, imports the task modules, then:
  *  - helpers (workers 0..threads−2) wait on the control block and run their part of fine-grained
- *    operations, yielding to the event loop when a coarse task message is pending;
+ *    operations, yielding to the event loop when a coarse task message is pending (and, in a
+ *    browser, when a registration has not been delivered yet);
  *  - every worker runs coarse tasks posted with `pool.run`.
  */
-import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { CkksContext } from './context.js';
 import { Encoder } from './encoder.js';
 import { Evaluator } from './evaluator.js';
 import { GaloisKeys, RelinKey, SwitchingKey } from './keys.js';
-import { Parameters, type ParametersLiteral } from './params.js';
+import { Parameters } from './params.js';
 import { EngineState, type Registration } from './pool-engine.js';
+import { workerHost } from './pool-host.js';
 import {
   C_BAR_GEN, C_CLOSING, C_DONE, C_ERR, C_MAIL, C_OP, C_SEQ, type CiphertextDescriptor, type Op, type TaskEnv,
   fromShared, makeTeam, taskRegistry, toShared,
 } from './pool-protocol.js';
 
-/** What `WorkerPool.create` passes to each worker. */
-export interface WorkerInit {
-  lit: ParametersLiteral;
-  index: number;
-  helper: boolean;
-  ctrl: SharedArrayBuffer;
-  /** Shared text buffer for the error message of a failed fine-grained operation. */
-  errText: SharedArrayBuffer;
-  /** Coarse task messages posted to each worker (index C_TASKS + worker): a pending one makes a helper yield. */
-  tasks: SharedArrayBuffer;
-  modules: string[];
-  syncPort?: MessagePort;
-}
+export type { WorkerInit } from './pool-host.js';
 
 /** Packed key as sent by `pool.setKeys`. */
 interface KeyMsg {
@@ -39,8 +29,9 @@ interface KeyMsg {
   dnum: number;
 }
 
-const init = workerData as WorkerInit;
-const port = parentPort!;
+// first, before any other await: a browser host must listen for its init message from the start
+const host = await workerHost();
+const init = host.init;
 const ctx = new CkksContext(new Parameters(init.lit));
 const engine = new EngineState(ctx);
 const ctrl = new Int32Array(init.ctrl);
@@ -63,15 +54,23 @@ const env: TaskEnv = {
   toShared,
 };
 
-/** Registrations posted before the current command (synchronous receive). */
-function drain(): void {
+/**
+ * Applies the registrations posted before the current command (synchronous receive). Returns false
+ * if one has not been delivered yet and the host needs the event loop for it (browsers): the
+ * caller yields and retries; those applied so far stay applied.
+ */
+function drain(): boolean {
   const want = Atomics.load(ctrl, C_MAIL + init.index);
   while (registered < want) {
-    const m = receiveMessageOnPort(init.syncPort!);
-    if (!m) continue; // posted but not yet visible: spin briefly
+    const m = host.receiveSync();
+    if (!m) {
+      if (host.receiveNeedsYield) return false;
+      continue; // Node: posted but not yet visible, spin briefly
+    }
     engine.register(m.message as Registration);
     registered++;
   }
+  return true;
 }
 
 function writeError(e: unknown): void {
@@ -82,17 +81,25 @@ function writeError(e: unknown): void {
   buf.set(text.subarray(0, n), 4);
 }
 
-function runFine(): void {
+/** Runs this helper's part of the current command; false (nothing run) if registrations are still to be delivered. */
+function runFine(): boolean {
+  let done = true;
   try {
-    drain();
+    if (!drain()) {
+      done = false;
+      return false;
+    }
     engine.runCommand(ctrl[C_OP] as Op, ctrl, team);
   } catch (e) {
     if (Atomics.compareExchange(ctrl, C_ERR, 0, 1) === 0) writeError(e);
     Atomics.notify(ctrl, C_BAR_GEN);
   } finally {
-    Atomics.add(ctrl, C_DONE, 1);
-    Atomics.notify(ctrl, C_DONE);
+    if (done) {
+      Atomics.add(ctrl, C_DONE, 1);
+      Atomics.notify(ctrl, C_DONE);
+    }
   }
+  return true;
 }
 
 let lastSeq = Atomics.load(ctrl, C_SEQ);
@@ -110,8 +117,8 @@ function idle(): void {
     if (Atomics.load(ctrl, C_CLOSING)) return;
     const seq = Atomics.load(ctrl, C_SEQ);
     if (seq !== lastSeq) {
+      if (!runFine()) break; // a registration is still in the event loop's queue: yield, then retry
       lastSeq = seq;
-      runFine();
       spinUntil = performance.now() + SPIN_AFTER_MS;
       continue;
     }
@@ -121,7 +128,7 @@ function idle(): void {
     if (Atomics.load(ctrl, C_SEQ) === seq) break; // timed out or woken for a task: let the event loop run
   }
   if (busy > 0) setTimeout(idle, 0);
-  else setImmediate(idle);
+  else host.soon(idle);
 }
 
 function setKeys(m: { relin?: KeyMsg & { seed?: Uint8Array }; galois?: [number, KeyMsg][] }): void {
@@ -134,11 +141,12 @@ function setKeys(m: { relin?: KeyMsg & { seed?: Uint8Array }; galois?: [number, 
   evaluator = new Evaluator(ctx, { relin, galois });
 }
 
-port.on('message', (m: { t: string; id?: number; name?: string; payload?: unknown; relin?: KeyMsg; galois?: [number, KeyMsg][] }) => {
+host.onMessage((msg) => {
+  const m = msg as { t: string; id?: number; name?: string; payload?: unknown; relin?: KeyMsg; galois?: [number, KeyMsg][] };
   if (m.t === 'keys') {
     tasksSeen++;
     setKeys(m as never);
-    port.postMessage({ t: 'ack', id: m.id });
+    host.post({ t: 'ack', id: m.id });
     return;
   }
   if (m.t !== 'task') return;
@@ -147,9 +155,9 @@ port.on('message', (m: { t: string; id?: number; name?: string; payload?: unknow
   const done = (ok: boolean, value: unknown) => {
     busy--;
     try {
-      port.postMessage(ok ? { t: 'result', id: m.id, value } : { t: 'error', id: m.id, message: value instanceof Error ? (value.stack ?? value.message) : String(value) });
+      host.post(ok ? { t: 'result', id: m.id, value } : { t: 'error', id: m.id, message: value instanceof Error ? (value.stack ?? value.message) : String(value) });
     } catch (e) {
-      port.postMessage({ t: 'error', id: m.id, message: `result could not be posted: ${e instanceof Error ? e.message : String(e)}` });
+      host.post({ t: 'error', id: m.id, message: `result could not be posted: ${e instanceof Error ? e.message : String(e)}` });
     }
   };
   try {
@@ -166,8 +174,8 @@ async function start(): Promise<void> {
     const mod = (await import(url)) as { register?: (r: typeof import('./pool-protocol.js').registerTask) => void };
     if (typeof mod.register === 'function') mod.register((await import('./pool-protocol.js')).registerTask);
   }
-  port.postMessage({ t: 'ready' });
-  if (init.helper) setImmediate(idle);
+  host.post({ t: 'ready' });
+  if (init.helper) host.soon(idle);
 }
 
-start().catch((e) => port.postMessage({ t: 'fatal', message: e instanceof Error ? (e.stack ?? e.message) : String(e) }));
+start().catch((e) => host.post({ t: 'fatal', message: e instanceof Error ? (e.stack ?? e.message) : String(e) }));

@@ -1,8 +1,9 @@
 /**
  * @module ckks/pool
- * A pool of worker threads for the CKKS engine, over SharedArrayBuffers (Node `worker_threads`;
- * the protocol needs only SharedArrayBuffer, Atomics and a synchronous message receive, so a Web
- * Worker backend can implement `WorkerBackend` in a browser with cross-origin isolation).
+ * A pool of worker threads for the CKKS engine, over SharedArrayBuffers: Node `worker_threads`, or
+ * module Web Workers in a cross-origin-isolated browser page (COOP `same-origin` + COEP
+ * `require-corp`), chosen automatically (`pool-backend.ts`). On a page's main thread, which may
+ * not block, the calling thread spins at barriers instead of waiting in Atomics.wait.
  *
  * Two uses, one pool:
  *  - **Fine-grained, inside the engine.** `new Evaluator(ctx, keys, { pool })` and
@@ -33,7 +34,6 @@
  * await pool.close();
  * ```
  */
-import type { MessagePort as NodeMessagePort, Worker as NodeWorker } from 'node:worker_threads';
 import { Poly, allocInt32 } from '../ring/poly.js';
 import { Ciphertext, Plaintext } from './ciphertext.js';
 import { CkksContext } from './context.js';
@@ -45,13 +45,15 @@ import {
 } from './keys.js';
 import { Parameters } from './params.js';
 import { type Team, keySwitchProgram, mulRelinRescaleProgram, rescaleProgram, rotateHoistedProgram } from './phases.js';
+import { type BackendWorker, type WorkerBackend, selectBackend } from './pool-backend.js';
 import { Stage, type Registration, seedTo, stage } from './pool-engine.js';
+import type { WorkerInit } from './pool-host.js';
 import {
   C_ARGS, C_BAR_COUNT, C_BAR_GEN, C_CLOSING, C_DONE, C_ERR, C_MAIL, C_OP, C_PARTIES, C_SEQ, CTRL_INTS, type CiphertextDescriptor,
   C_WORK, MAX_ARGS, Op, PoolOperationError, fromShared, makeTeam, sharePoly, toShared, waitWhileEqual,
 } from './pool-protocol.js';
-import type { WorkerInit } from './pool-worker.js';
 
+export { type BackendWorker, type WorkerBackend, WorkerPoolUnavailableError } from './pool-backend.js';
 export { registerTask, type TaskEnv, type TaskHandler, type CiphertextDescriptor, PoolOperationError } from './pool-protocol.js';
 
 /** Options of `WorkerPool.create`. */
@@ -63,7 +65,10 @@ export interface WorkerPoolOptions {
   threads: number;
   /** ES module URLs (absolute, e.g. `new URL('./tasks.js', import.meta.url).href`) imported in every worker. */
   modules?: readonly (string | URL)[];
-  /** Worker entry (default: `pool-worker.js` next to this module). For tests and bundlers. */
+  /**
+   * Worker entry (default: `pool-worker.js` next to this module, i.e. `new URL('./pool-worker.js',
+   * import.meta.url)`). For tests and bundlers; a relative string is resolved against the page.
+   */
   workerUrl?: string | URL;
 }
 
@@ -73,58 +78,6 @@ export interface PoolTask {
   payload?: unknown;
   /** Objects to transfer (not copy) with the payload. */
   transfer?: readonly Transferable[];
-}
-
-/** What the pool needs from a platform: spawn a worker and talk to it. Node implements it below. */
-export interface WorkerBackend {
-  spawn(url: URL, init: WorkerInit, transfer: readonly unknown[]): BackendWorker;
-  /** A channel whose receiving end the worker can read synchronously (Node: receiveMessageOnPort). */
-  channel(): { send(m: unknown): void; workerEnd: unknown };
-  /** Whether the calling thread may block in Atomics.wait (false on a browser main thread). */
-  readonly canBlock: boolean;
-}
-
-/** A spawned worker. */
-export interface BackendWorker {
-  post(m: unknown, transfer?: readonly unknown[]): void;
-  onMessage(f: (m: unknown) => void): void;
-  onError(f: (e: Error) => void): void;
-  terminate(): Promise<unknown>;
-  ref(): void;
-  unref(): void;
-}
-
-async function nodeBackend(): Promise<WorkerBackend> {
-  const wt = await import('node:worker_threads');
-  return {
-    canBlock: true,
-    spawn(url, init, transfer) {
-      const w: NodeWorker = new wt.Worker(url, { workerData: init, transferList: transfer as never[] });
-      return {
-        post: (m, t) => w.postMessage(m, t as never[]),
-        onMessage: (f) => void w.on('message', f),
-        onError: (f) => void w.on('error', f),
-        terminate: () => w.terminate(),
-        ref: () => w.ref(),
-        unref: () => w.unref(),
-      };
-    },
-    channel() {
-      const ch = new wt.MessageChannel();
-      ch.port1.unref();
-      return { send: (m) => ch.port1.postMessage(m), workerEnd: ch.port2 as NodeMessagePort };
-    },
-  };
-}
-
-/** The default worker entry: `pool-worker.js` next to this module (the built one when run from TypeScript sources). */
-function defaultWorkerUrl(): URL {
-  const here = new URL(import.meta.url);
-  if (here.pathname.endsWith('.ts')) {
-    // running from sources (e.g. under vitest): use the compiled worker from `npm run build`
-    return new URL(here.href.replace(/\/src\/ckks\/pool\.ts$/, '/dist/src/ckks/pool-worker.js'));
-  }
-  return new URL('./pool-worker.js', here);
 }
 
 let nextId = 1;
@@ -177,18 +130,19 @@ export class WorkerPool implements EvaluatorPool, KeyGenPool {
   }
 
   /**
-   * Starts `threads` workers (Node worker_threads) for the given parameters (or a context, whose
-   * parameters are used and which becomes `pool.ctx`), imports `modules` in each, and resolves
-   * when all are ready.
+   * Starts `threads` workers for the given parameters (or a context, whose parameters are used and
+   * which becomes `pool.ctx`), imports `modules` in each, and resolves when all are ready. Workers
+   * are Node `worker_threads` under Node, module Web Workers in a browser; a page must be
+   * cross-origin isolated (else `WorkerPoolUnavailableError`, which says which headers to send).
    */
   static async create(params: Parameters | CkksContext, opts: WorkerPoolOptions): Promise<WorkerPool> {
     const threads = opts.threads;
     if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new RangeError(`threads = ${threads}: use an integer in 1..256`);
-    if (typeof SharedArrayBuffer === 'undefined') throw new Error('WorkerPool needs SharedArrayBuffer (Node ≥ 20, or a cross-origin-isolated page)');
+    const backend = await selectBackend();
     const ctx = params instanceof CkksContext ? params : new CkksContext(params);
-    const backend = await nodeBackend();
     const pool = new WorkerPool(ctx.params, ctx, threads, backend);
-    const url = opts.workerUrl ? new URL(String(opts.workerUrl)) : defaultWorkerUrl();
+    const base = (globalThis as { location?: { href: string } }).location?.href;
+    const url = opts.workerUrl ? new URL(String(opts.workerUrl), base) : backend.defaultWorkerUrl();
     const modules = (opts.modules ?? []).map((m) => String(m));
     const ready: Promise<void>[] = [];
     for (let w = 0; w < threads; w++) {
@@ -196,7 +150,7 @@ export class WorkerPool implements EvaluatorPool, KeyGenPool {
       const ch = helper ? backend.channel() : undefined;
       const init: WorkerInit = {
         lit: ctx.params.toLiteral(), index: w, helper, ctrl: pool.ctrl.buffer as SharedArrayBuffer, errText: pool.errText,
-        tasks: pool.tasks.buffer as SharedArrayBuffer, modules, syncPort: ch?.workerEnd as NodeMessagePort | undefined,
+        tasks: pool.tasks.buffer as SharedArrayBuffer, modules, syncPort: ch?.workerEnd,
       };
       const worker = backend.spawn(url, init, ch ? [ch.workerEnd] : []);
       pool.workers.push(worker);
