@@ -57,9 +57,10 @@ export function secretKeyProgram(ctx: CkksContext, small: Int32Array, sQ: Int32A
 }
 
 /**
- * RLWE sample (b, a) = (−a·s + e, a) over QP, a expanded from ChaCha20(seed, nonce): one stream,
- * so it is one unit (claimed first), while the other threads transform e slot by slot; then b per
- * slot. Arrays: Q limbs then P limbs each (bQ/bP, aQ/aP, sQ/sP).
+ * RLWE sample (b, a) = (−a·s + e, a) over Q·p_0 (see `PublicKey`), a expanded from
+ * ChaCha20(seed, nonce): one stream, so it is one unit (claimed first), while the other threads
+ * transform e slot by slot; then b per slot. Arrays: Q limbs, then the one p_0 limb (bP, aP) or
+ * the P limbs (sP, of which only the first is read).
  */
 export function publicKeyProgram(
   ctx: CkksContext, seed: Uint8Array, e: Int32Array,
@@ -67,12 +68,12 @@ export function publicKeyProgram(
 ): void {
   const N = ctx.N;
   const nQ = ctx.ringQ.size;
-  const S = nQ + ctx.ringP.size;
+  const S = nQ + PK_SPECIAL_LIMBS;
   for (let u = team.claim(S + 1); u >= 0; u = team.claim(S + 1)) {
     if (u === 0) {
       const rng = new ChaCha20(seed, nonceFromTag(PK_NONCE));
       sampleUniform(rng, ctx.ringQ.moduli, new Poly(N, nQ, aQ), nQ);
-      sampleUniform(rng, ctx.ringP.moduli, new Poly(N, S - nQ, aP), S - nQ);
+      sampleUniform(rng, ctx.ringP.moduli, new Poly(N, PK_SPECIAL_LIMBS, aP), PK_SPECIAL_LIMBS);
       continue;
     }
     const s = u - 1;
@@ -89,6 +90,12 @@ export function publicKeyProgram(
     subMulVec(q ? bQ : bP, q ? aQ : aP, q ? sQ : sP, o, N, p, pInv);
   }
 }
+
+/**
+ * Special limbs of a public key: only p_0. Public-key encryption works over Q·p_0 and divides by
+ * p_0 (`encryptor.ts`), so the other P limbs would never be read.
+ */
+export const PK_SPECIAL_LIMBS = 1;
 
 /** b[o + n] = b − a·s mod p. */
 function subMulVec(b: Int32Array, a: Int32Array, s: Int32Array, o: number, N: number, p: number, pInv: number): void {

@@ -20,7 +20,7 @@ import { sampleGaussian, sampleTernary, sampleTernaryHamming, sampleUniform, sma
 import type { CkksContext } from './context.js';
 import { InvalidArgumentError } from './errors.js';
 import type { PackedKey } from './keyswitch.js';
-import { KeyKind, publicKeyProgram, secretKeyProgram, switchingKeyProgram } from './keygen-phases.js';
+import { KeyKind, PK_SPECIAL_LIMBS, publicKeyProgram, secretKeyProgram, switchingKeyProgram } from './keygen-phases.js';
 import { solo } from './phases.js';
 
 /** The secret s (ternary), kept in the NTT domain over all Q and P primes. */
@@ -28,7 +28,11 @@ export class SecretKey {
   constructor(readonly ctx: CkksContext, readonly sQ: Poly, readonly sP: Poly) {}
 }
 
-/** Public key (b, a) = (−a·s + e, a) over QP, NTT domain. */
+/**
+ * Public key (b, a) = (−a·s + e, a) over Q·p_0, NTT domain: Q's limbs and the first special prime
+ * only, all that public-key encryption uses (it encrypts over Q·p_0 and divides by p_0 to remove
+ * the rounding noise, `encryptor.ts`).
+ */
 export class PublicKey {
   constructor(
     readonly ctx: CkksContext,
@@ -234,7 +238,7 @@ export class KeyGenerator {
     ctx.check(sk, 'secret key');
     const N = ctx.N;
     const nQ = ctx.ringQ.size;
-    const K = ctx.ringP.size;
+    const K = PK_SPECIAL_LIMBS;
     const seed = this.seed();
     const e = sampleGaussian(this.rng, N);
     const small = this.small;
@@ -380,7 +384,7 @@ export function expandSwitchingKeyUniform(ctx: CkksContext, seed: Uint8Array, dn
 export function expandPublicKeyUniform(ctx: CkksContext, seed: Uint8Array): { aQ: Poly; aP: Poly } {
   const rng = new ChaCha20(seed, nonceFromTag(0xffff_ffff));
   const aQ = new Poly(ctx.N, ctx.ringQ.size);
-  const aP = new Poly(ctx.N, ctx.ringP.size);
+  const aP = new Poly(ctx.N, PK_SPECIAL_LIMBS);
   sampleUniform(rng, ctx.ringQ.moduli, aQ, aQ.limbs);
   sampleUniform(rng, ctx.ringP.moduli, aP, aP.limbs);
   return { aQ, aP };

@@ -14,6 +14,7 @@
  * ChaCha20 seed instead of their uniform polynomial (half the bytes), as SEAL's "serializable"
  * keys and symmetric ciphertexts do.
  */
+import { PK_SPECIAL_LIMBS } from './keygen-phases.js';
 import { Poly, allocInt32 } from '../ring/poly.js';
 import { Ciphertext, Plaintext } from './ciphertext.js';
 import type { CkksContext } from './context.js';
@@ -359,7 +360,7 @@ export function serializePublicKey(pk: PublicKey, opts: KeySerializeOptions = {}
 export function deserializePublicKey(ctx: CkksContext, bytes: Uint8Array): PublicKey {
   const { r, seeded } = open(bytes, Kind.PublicKey, ctx);
   const bQ = r.poly(ctx.N, ctx.ringQ.moduli, ctx.ringQ.size, 'bQ');
-  const bP = r.poly(ctx.N, ctx.ringP.moduli, ctx.ringP.size, 'bP');
+  const bP = r.poly(ctx.N, ctx.ringP.moduli, PK_SPECIAL_LIMBS, 'bP');
   let pk: PublicKey;
   if (seeded) {
     const seed = r.bytes(32);
@@ -367,7 +368,7 @@ export function deserializePublicKey(ctx: CkksContext, bytes: Uint8Array): Publi
     pk = new PublicKey(ctx, bQ, bP, aQ, aP, seed);
   } else {
     const aQ = r.poly(ctx.N, ctx.ringQ.moduli, ctx.ringQ.size, 'aQ');
-    const aP = r.poly(ctx.N, ctx.ringP.moduli, ctx.ringP.size, 'aP');
+    const aP = r.poly(ctx.N, ctx.ringP.moduli, PK_SPECIAL_LIMBS, 'aP');
     pk = new PublicKey(ctx, bQ, bP, aQ, aP);
   }
   r.done();
