@@ -107,19 +107,36 @@ function* walkGraph<T>(
 
 /** Client side: encrypts a batch [n, ...shape] (n ≤ slots) as one ciphertext per element. */
 export function encryptBatch(ctx: CkksContext, enc: Encoder, encr: Encryptor, input: Tensor, onProgress?: (done: number, total: number) => void): EncryptedTensor {
+  const cts: Ciphertext[] = [];
+  const { shape, count } = encryptBatchEach(ctx, enc, encr, input, (ct) => cts.push(ct.clone()), onProgress);
+  return { shape, cts, count };
+}
+
+/**
+ * Client side: encrypts a batch element by element, handing each ciphertext to `emit` as soon as
+ * it exists. The plaintext and ciphertext buffers are reused (serialize or copy in `emit`), so the
+ * client never holds the whole encrypted tensor, only what `emit` keeps (e.g. its bytes).
+ */
+export function encryptBatchEach(
+  ctx: CkksContext, enc: Encoder, encr: Encryptor, input: Tensor, emit: (ct: Ciphertext, element: number) => void,
+  onProgress?: (done: number, total: number) => void,
+): { shape: number[]; count: number } {
   const n = input.shape[0];
   const shape = input.shape.slice(1);
   const size = sizeOf(shape);
   if (n > ctx.params.slots) throw new RangeError(`${n} images do not fit in ${ctx.params.slots} slots; split the batch`);
   const P = ctx.params;
-  const cts: Ciphertext[] = [];
   const col = new Float64Array(n);
+  const pt = enc.encode(col, { level: P.levels, scale: P.scales[P.levels] });
+  let ct: Ciphertext | undefined;
   for (let e = 0; e < size; e++) {
     for (let b = 0; b < n; b++) col[b] = input.data[b * size + e];
-    cts.push(encr.encrypt(enc.encode(col, { level: P.levels, scale: P.scales[P.levels] })));
+    enc.encodeInto(col, pt);
+    ct = encr.encrypt(pt, ct);
+    emit(ct, e);
     if (onProgress && (e % 64 === 63 || e === size - 1)) onProgress(e + 1, size);
   }
-  return { shape, cts, count: n };
+  return { shape, count: n };
 }
 
 /** Client side: decrypts every element, returns [count, ...shape]. */

@@ -13,7 +13,7 @@ import {
   serializeGaloisKeys, serializeParameters, serializeRelinKey,
 } from '../ckks/index.js';
 import type { RandomSource } from '../ring/prng.js';
-import { type NodeTiming, type Progress, BatchRunner, decryptBatch, encryptBatch } from './batch.js';
+import { type NodeTiming, type Progress, BatchRunner, decryptBatch, encryptBatchEach } from './batch.js';
 import { BundleError, packBundle, unpackBundle } from './bundle.js';
 import { ChannelRunner, type ChannelTensor, type SlotLayout, decryptChannels, encryptChannels, planChannel } from './channel.js';
 import { type CompileOptions, type CompiledModel, type Layout, compileModel, planLevels, simulate } from './compile.js';
@@ -151,8 +151,10 @@ export class Client {
       const t = encryptChannels(this.ctx, this.encoder, this.encryptor, this.plan.channelInput, x);
       return packBundle({ kind: 'input', layout: 'channel', shape: t.shape, count: 1 }, t.cts.map((c) => serializeCiphertext(c, { seeded: true })));
     }
-    const t = encryptBatch(this.ctx, this.encoder, this.encryptor, x, onProgress);
-    return packBundle({ kind: 'input', layout: 'batch', shape: t.shape, count: t.count }, t.cts.map((c) => serializeCiphertext(c!, { seeded: true })));
+    // serialized as they are made: the client holds bytes, never the whole encrypted tensor
+    const chunks: Uint8Array[] = [];
+    const t = encryptBatchEach(this.ctx, this.encoder, this.encryptor, x, (ct) => chunks.push(serializeCiphertext(ct, { seeded: true })), onProgress);
+    return packBundle({ kind: 'input', layout: 'batch', shape: t.shape, count: t.count }, chunks);
   }
 
   /** Decrypts the server's output to [n, ...output]. */
