@@ -14,7 +14,8 @@ const N = ctx.N;
 const n = N / 2;
 
 /** m(ζ^(5^j)) for j < n, directly (O(N²) complex float). */
-function evaluateSlots(c: ArrayLike<number>): { re: number[]; im: number[] } {
+function evaluateSlots(c: ArrayLike<number>, N = ctx.N): { re: number[]; im: number[] } {
+  const n = N / 2;
   const re: number[] = [];
   const im: number[] = [];
   let g = 1;
@@ -46,6 +47,25 @@ describe('encoder vs the canonical embedding', () => {
         expect(Math.abs(slots.im[j] - im[j])).toBeLessThan(1e-6);
       }
     }), { numRuns: 30 });
+  });
+
+  it('every FFT shape (log2 of the slot count odd and even, both loop orders) matches the definition', () => {
+    for (const logN of [3, 4, 5, 6, 7, 10, 11]) {
+      const c2 = new CkksContext({ logN, levels: 1, insecure: true });
+      const e2 = new Encoder(c2);
+      const n2 = c2.N / 2;
+      fc.assert(fc.property(fc.integer({ min: 1, max: 1e6 }), (seed) => {
+        const re = randomVector(n2, seed);
+        const im = randomVector(n2, seed + 1);
+        const slots = evaluateSlots(e2.plaintextCoefficients(e2.encode({ re, im })), c2.N);
+        for (let j = 0; j < n2; j++) {
+          expect(Math.abs(slots.re[j] - re[j])).toBeLessThan(1e-6);
+          expect(Math.abs(slots.im[j] - im[j])).toBeLessThan(1e-6);
+        }
+        const back = e2.decodeComplex(e2.encode({ re, im }));
+        for (let j = 0; j < n2; j++) expect(Math.abs(back.re[j] - re[j]) + Math.abs(back.im[j] - im[j])).toBeLessThan(1e-6);
+      }), { numRuns: logN > 8 ? 3 : 10 });
+    }
   });
 
   it('decoding a plaintext built from known integer coefficients gives their evaluations', () => {

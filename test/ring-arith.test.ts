@@ -118,7 +118,7 @@ const randPoly = (N: number, p: number) => fc.array(fc.nat({ max: p - 1 }), { mi
 
 describe('negacyclic NTT', () => {
   it('inverse ∘ forward is the identity (several N and primes)', () => {
-    for (const logN of [2, 3, 4, 5, 8, 9, 12, 13]) {
+    for (const logN of [3, 4, 5, 8, 9, 12, 13]) {
       const N = 1 << logN;
       for (const p of [P30[0], P25[0]]) {
         const T = makeNttTable(makeModulus(p), N);
@@ -133,20 +133,22 @@ describe('negacyclic NTT', () => {
     }
   });
 
-  it('forward output i is the evaluation at ψ^(2·bitrev(i)+1) (BigInt)', () => {
-    const N = 16;
+  it('forward output i is the evaluation at ψ^(2·bitrev(i)+1) (BigInt), odd and even log N', () => {
+    for (const logN of [3, 4, 5, 6, 7]) {
+    const N = 1 << logN;
     const p = P30[1];
     const T = makeNttTable(makeModulus(p), N);
     fc.assert(fc.property(randPoly(N, p), (a) => {
       const x = a.slice();
       nttForward(x, 0, T);
       for (let i = 0; i < N; i++) {
-        const e = B(2 * bitReverse(i, 4) + 1);
+        const e = B(2 * bitReverse(i, logN) + 1);
         let acc = 0n;
         for (let k = 0; k < N; k++) acc += B(a[k]) * bigPow(B(T.root), e * B(k), B(p));
         expect(x[i]).toBe(Number(acc % B(p)));
       }
-    }), { numRuns: 20 });
+    }), { numRuns: 10 });
+    }
   });
 
   it('pointwise product in the NTT domain equals the BigInt schoolbook negacyclic product', () => {

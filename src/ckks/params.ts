@@ -83,7 +83,7 @@ export class Parameters {
 
   constructor(lit: ParametersLiteral) {
     const { logN, levels } = lit;
-    if (!Number.isInteger(logN) || logN < 2 || logN > 17) throw new ParameterError(`logN = ${logN} is out of range`, 'use logN in 12..16');
+    if (!Number.isInteger(logN) || logN < 3 || logN > 17) throw new ParameterError(`logN = ${logN} is out of range`, 'use logN in 12..16');
     if (logN < 12 && !lit.insecure) throw new ParameterError(`logN = ${logN} is below 12, which is never 128-bit secure with a useful modulus`, 'use logN ≥ 12, or pass { insecure: true } for tests');
     if (!Number.isInteger(levels) || levels < 0) throw new ParameterError(`levels = ${levels} must be a non-negative integer`, 'pass the multiplicative depth you need');
     const lps = lit.limbsPerLevel ?? 1;
