@@ -5,6 +5,8 @@
  *
  *   npm run bench:compare                       logN 13,14,15, Veil 1 thread
  *   npm run bench:compare -- --logN=14 --threads=1,2 --save=bench/results/run.jsonl --markdown
+ *   npm run bench:compare -- --runs=3       three rounds (peer, Veil) per logN; the table shows the
+ *                                           median of the rounds' medians and the range of the ratios
  *
  * The peer directory is read-only; it is copied to bench/.peer and installed there once
  * (node-seal@6.0.3 runs on Node 20). Set VEIL_PEER_DIR to use another copy.
@@ -24,6 +26,7 @@ const BUDGET = A.opt('budget', '2500');
 const SAVE = A.opt('save', '');
 const MARKDOWN = A.flag('markdown');
 const LEVELS = A.opt('levels', 'one');
+const RUNS = Math.max(1, Number(A.opt('runs', '1')));
 
 function peerDir(): string {
   const env = process.env.VEIL_PEER_DIR;
@@ -49,25 +52,38 @@ function runJson(cmd: string, argv: string[], cwd: string): Row[] {
 }
 
 const peer = peerDir();
-const rows: { impl: string; threads: number; row: Row }[] = [];
+const rows: { impl: string; threads: number; run: number; row: Row }[] = [];
 for (const logN of LOGNS) {
-  process.stderr.write(`== logN ${logN}: node-seal\n`);
-  for (const r of runJson(process.execPath, ['bench.mjs', '--lib=v6', '--json', `--logN=${logN}`, `--budget=${BUDGET}`], peer)) rows.push({ impl: 'node-seal', threads: 1, row: r });
-  for (const t of THREADS) {
-    process.stderr.write(`== logN ${logN}: veil, ${t} thread(s)\n`);
-    const argv = [join(here, 'engine.js'), '--json', `--logN=${logN}`, `--budget=${BUDGET}`, `--threads=${t}`, `--levels=${LEVELS}`];
-    for (const r of runJson(process.execPath, argv, root)) rows.push({ impl: 'veil', threads: t, row: r });
+  for (let run = 0; run < RUNS; run++) {
+    const tag = RUNS > 1 ? ` (round ${run + 1}/${RUNS})` : '';
+    process.stderr.write(`== logN ${logN}: node-seal${tag}\n`);
+    for (const r of runJson(process.execPath, ['bench.mjs', '--lib=v6', '--json', `--logN=${logN}`, `--budget=${BUDGET}`], peer)) rows.push({ impl: 'node-seal', threads: 1, run, row: r });
+    for (const t of THREADS) {
+      process.stderr.write(`== logN ${logN}: veil, ${t} thread(s)${tag}\n`);
+      const argv = [join(here, 'engine.js'), '--json', `--logN=${logN}`, `--budget=${BUDGET}`, `--threads=${t}`, `--levels=${LEVELS}`];
+      for (const r of runJson(process.execPath, argv, root)) rows.push({ impl: 'veil', threads: t, run, row: r });
+    }
   }
 }
 
 if (SAVE) {
   mkdirSync(dirname(resolve(SAVE)), { recursive: true });
-  writeFileSync(SAVE, rows.map((r) => JSON.stringify({ ...r.row, impl: r.impl === 'veil' ? 'veil-fhe' : r.row.impl, threads: r.threads })).join('\n') + '\n');
+  writeFileSync(SAVE, rows.map((r) => JSON.stringify({ ...r.row, impl: r.impl === 'veil' ? 'veil-fhe' : r.row.impl, threads: r.threads, run: r.run })).join('\n') + '\n');
 }
 
 const OPS = ['keygen_sk_pk', 'keygen_relin', 'keygen_galois_1', 'encode', 'decode', 'encrypt_pk', 'decrypt', 'add', 'mul_plain', 'mul', 'relin', 'rescale', 'rotate_1', 'mul_relin_rescale'];
 const find = (impl: string, threads: number, op: string, logN: number, kind = 'time') =>
   rows.find((r) => r.impl === impl && r.threads === threads && r.row.kind === kind && r.row.op === op && r.row.logN === logN)?.row;
+/** Per-round medians of one op (round order). */
+const perRun = (impl: string, threads: number, op: string, logN: number): (number | undefined)[] =>
+  Array.from({ length: RUNS }, (_, run) => rows.find((r) => r.impl === impl && r.threads === threads && r.run === run && r.row.kind === 'time' &&
+    r.row.op === op && r.row.logN === logN)?.row.median_us);
+const median = (xs: number[]): number | undefined => {
+  if (xs.length === 0) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length & 1 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const defined = (xs: (number | undefined)[]): number[] => xs.filter((x): x is number => x !== undefined);
 const fmt = (us: number | undefined) => (us === undefined ? '-' : us >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${us.toFixed(us >= 100 ? 0 : 1)} µs`);
 
 const lines: string[] = [];
@@ -77,15 +93,23 @@ lines.push(`${meta?.cpu ?? '?'} ×${meta?.cores ?? '?'}, Node ${meta?.node ?? '?
   `Veil ${LEVELS === 'two' ? 'two-limb levels' : 'one 30-bit limb per level'}, node-seal ${peerMeta?.impl ?? '?'} (SEAL ${peerMeta?.seal ?? '?'}, wasm, 1 thread); ` +
   `median µs, ratio = Veil / node-seal (< 1: Veil faster)`);
 lines.push('');
-const head = ['op', 'logN', 'node-seal', ...THREADS.map((t) => `veil ${t}T`), ...THREADS.map((t) => `ratio ${t}T`)];
+const head = ['op', 'logN', 'node-seal', ...THREADS.map((t) => `veil ${t}T`), ...THREADS.map((t) => `ratio ${t}T`),
+  ...(RUNS > 1 ? THREADS.map((t) => `${t}T range`) : [])];
 lines.push(MARKDOWN ? `| ${head.join(' | ')} |` : head.map((h, i) => (i === 0 ? h.padEnd(20) : h.padStart(12))).join(''));
 if (MARKDOWN) lines.push(`|${head.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`);
 for (const op of OPS) {
   for (const logN of LOGNS) {
-    const s = find('node-seal', 1, op, logN)?.median_us;
-    const v = THREADS.map((t) => find('veil', t, op, logN)?.median_us);
+    const sRuns = perRun('node-seal', 1, op, logN);
+    const s = median(defined(sRuns));
+    const v = THREADS.map((t) => median(defined(perRun('veil', t, op, logN))));
     const ratios = v.map((x) => (x !== undefined && s ? (x / s).toFixed(2) : '-'));
-    const cells = [op, String(logN), fmt(s), ...v.map(fmt), ...ratios];
+    // range of the per-round ratios (each round's Veil over the same round's peer)
+    const ranges = RUNS > 1 ? THREADS.map((t) => {
+      const vr = perRun('veil', t, op, logN);
+      const rs = defined(vr.map((x, i) => (x !== undefined && sRuns[i] ? x / sRuns[i]! : undefined)));
+      return rs.length ? `${Math.min(...rs).toFixed(2)}–${Math.max(...rs).toFixed(2)}` : '-';
+    }) : [];
+    const cells = [op, String(logN), fmt(s), ...v.map(fmt), ...ratios, ...ranges];
     lines.push(MARKDOWN ? `| ${cells.join(' | ')} |` : cells.map((c, i) => (i === 0 ? c.padEnd(20) : c.padStart(12))).join(''));
   }
 }
