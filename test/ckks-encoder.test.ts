@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { CkksContext, Encoder, Plaintext, precisionStats } from '../src/index.js';
 import { Poly } from '../src/ring/poly.js';
+import { nttInverse } from '../src/ring/ntt.js';
 import { randomVector } from './helpers.js';
 
 const ctx = new CkksContext({ logN: 5, levels: 1, insecure: true });
@@ -103,6 +104,25 @@ describe('encoder vs the canonical embedding', () => {
       const a = enc.decode(enc.encodeConstant(c));
       expect(precisionStats(new Float64Array(n).fill(c), a).maxAbsError).toBeLessThan(1e-6);
     }));
+  });
+
+  it('large coefficients (2^51 … 2^80) reach every limb exactly (BigInt reference)', () => {
+    const ctx2 = new CkksContext({ logN: 6, levels: 1, limbsPerLevel: 2, insecure: true });
+    const e2 = new Encoder(ctx2);
+    const N2 = ctx2.N;
+    const limbs = ctx2.ringQ.size;
+    fc.assert(fc.property(fc.array(fc.double({ min: -(2 ** 79), max: 2 ** 79, noNaN: true }), { minLength: N2, maxLength: N2 }), (xs) => {
+      const c = Float64Array.from(xs, (x) => Math.round(x));
+      c[0] = 2 ** 52 + 1; // an odd integer beyond 2^52 is not representable: stays 2^52 + 2 after rounding
+      const ref = Array.from(c, (x) => BigInt(x)); // c holds integer-valued floats: exact
+      const out = new Int32Array(limbs * N2);
+      (e2 as unknown as { coeffsToLimbsSplit(c: Float64Array, s: number, o: Int32Array, l: number): void }).coeffsToLimbsSplit(c, 1, out, limbs);
+      for (let l = 0; l < limbs; l++) {
+        const p = ctx2.ringQ.moduli[l].p;
+        nttInverse(out, l * N2, ctx2.ringQ.tables[l]);
+        for (let k = 0; k < N2; k++) expect(out[l * N2 + k]).toBe(Number(((ref[k] % BigInt(p)) + BigInt(p)) % BigInt(p)));
+      }
+    }), { numRuns: 20 });
   });
 
   it('round trip at large magnitude and at a 2^60 scale (coefficients beyond 2^53)', () => {
