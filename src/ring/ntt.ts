@@ -67,7 +67,7 @@ export function bitReverse(x: number, bits: number): number {
   return r;
 }
 
-/** Builds the NTT tables of prime `mod` for ring degree N (a power of two, N ≥ 8: the kernels run two groups per iteration). */
+/** Builds the NTT tables of prime `mod` for ring degree N (a power of two, N ≥ 8: the radix-4 kernels run two butterflies per iteration). */
 export function makeNttTable(mod: Modulus, N: number): NttTable {
   const logN = Math.log2(N);
   if (!Number.isInteger(logN) || logN < 3) throw new RangeError(`N = ${N} must be a power of two ≥ 8`);
@@ -245,188 +245,94 @@ function forwardRadix4(a: Int32Array, off: number, m: number, t: number, W: Int3
 /** Last radix-4 pass (t = 4, h = 1) with the reduction to [0, p) merged in. */
 function forwardLastStrict(a: Int32Array, off: number, quarter: number, L: Int32Array, LF: Float64Array, p: number): void {
   const p2 = (p << 1) | 0;
-  // two groups per iteration (quarter is even), as in forwardRadix4
-  for (let i0 = 0; i0 < quarter; i0 = (i0 + 2) | 0) {
-    {
-      const i = i0;
-      const j = (off + 4 * i) | 0;
-      const k = (3 * i) | 0;
-      const w1 = L[k];
-      const w2 = L[(k + 1) | 0];
-      const w3 = L[(k + 2) | 0];
-      const f1 = LF[k];
-      const f2 = LF[(k + 1) | 0];
-      const f3 = LF[(k + 2) | 0];
-      let x0 = (a[j] - p2) | 0;
-      let x1 = (a[(j + 1) | 0] - p2) | 0;
-      const x2 = a[(j + 2) | 0];
-      const x3 = a[(j + 3) | 0];
-      x0 = (x0 + ((x0 >> 31) & p2)) | 0;
-      x1 = (x1 + ((x1 >> 31) & p2)) | 0;
-      let r = (Math.imul(x2, w1) - Math.imul(((x2 >>> 0) * f1) | 0, p)) | 0;
-      let y0 = (x0 + r - p2) | 0;
-      let y2 = (x0 - r) | 0;
-      r = (Math.imul(x3, w1) - Math.imul(((x3 >>> 0) * f1) | 0, p)) | 0;
-      const y1 = (x1 + r) | 0;
-      const y3 = (x1 - r + p2) | 0;
-      y0 = (y0 + ((y0 >> 31) & p2)) | 0;
-      y2 = (y2 + ((y2 >> 31) & p2)) | 0;
-      r = (Math.imul(y1, w2) - Math.imul(((y1 >>> 0) * f2) | 0, p)) | 0; // [0, 2p)
-      let z0 = (y0 + r - p2) | 0; // [−2p, 2p)
-      z0 = (z0 + ((z0 >> 31) & p2)) | 0; // [0, 2p)
-      z0 = (z0 - p) | 0;
-      z0 = (z0 + ((z0 >> 31) & p)) | 0; // [0, p)
-      let z1 = (y0 - r) | 0; // (−2p, 2p)
-      z1 = (z1 + ((z1 >> 31) & p2)) | 0;
-      z1 = (z1 - p) | 0;
-      z1 = (z1 + ((z1 >> 31) & p)) | 0;
-      r = (Math.imul(y3, w3) - Math.imul(((y3 >>> 0) * f3) | 0, p)) | 0;
-      let z2 = (y2 + r - p2) | 0;
-      z2 = (z2 + ((z2 >> 31) & p2)) | 0;
-      z2 = (z2 - p) | 0;
-      z2 = (z2 + ((z2 >> 31) & p)) | 0;
-      let z3 = (y2 - r) | 0;
-      z3 = (z3 + ((z3 >> 31) & p2)) | 0;
-      z3 = (z3 - p) | 0;
-      z3 = (z3 + ((z3 >> 31) & p)) | 0;
-      a[j] = z0;
-      a[(j + 1) | 0] = z1;
-      a[(j + 2) | 0] = z2;
-      a[(j + 3) | 0] = z3;
-    }
-    {
-      const i = (i0 + 1) | 0;
-      const j = (off + 4 * i) | 0;
-      const k = (3 * i) | 0;
-      const w1 = L[k];
-      const w2 = L[(k + 1) | 0];
-      const w3 = L[(k + 2) | 0];
-      const f1 = LF[k];
-      const f2 = LF[(k + 1) | 0];
-      const f3 = LF[(k + 2) | 0];
-      let x0 = (a[j] - p2) | 0;
-      let x1 = (a[(j + 1) | 0] - p2) | 0;
-      const x2 = a[(j + 2) | 0];
-      const x3 = a[(j + 3) | 0];
-      x0 = (x0 + ((x0 >> 31) & p2)) | 0;
-      x1 = (x1 + ((x1 >> 31) & p2)) | 0;
-      let r = (Math.imul(x2, w1) - Math.imul(((x2 >>> 0) * f1) | 0, p)) | 0;
-      let y0 = (x0 + r - p2) | 0;
-      let y2 = (x0 - r) | 0;
-      r = (Math.imul(x3, w1) - Math.imul(((x3 >>> 0) * f1) | 0, p)) | 0;
-      const y1 = (x1 + r) | 0;
-      const y3 = (x1 - r + p2) | 0;
-      y0 = (y0 + ((y0 >> 31) & p2)) | 0;
-      y2 = (y2 + ((y2 >> 31) & p2)) | 0;
-      r = (Math.imul(y1, w2) - Math.imul(((y1 >>> 0) * f2) | 0, p)) | 0; // [0, 2p)
-      let z0 = (y0 + r - p2) | 0; // [−2p, 2p)
-      z0 = (z0 + ((z0 >> 31) & p2)) | 0; // [0, 2p)
-      z0 = (z0 - p) | 0;
-      z0 = (z0 + ((z0 >> 31) & p)) | 0; // [0, p)
-      let z1 = (y0 - r) | 0; // (−2p, 2p)
-      z1 = (z1 + ((z1 >> 31) & p2)) | 0;
-      z1 = (z1 - p) | 0;
-      z1 = (z1 + ((z1 >> 31) & p)) | 0;
-      r = (Math.imul(y3, w3) - Math.imul(((y3 >>> 0) * f3) | 0, p)) | 0;
-      let z2 = (y2 + r - p2) | 0;
-      z2 = (z2 + ((z2 >> 31) & p2)) | 0;
-      z2 = (z2 - p) | 0;
-      z2 = (z2 + ((z2 >> 31) & p)) | 0;
-      let z3 = (y2 - r) | 0;
-      z3 = (z3 + ((z3 >> 31) & p2)) | 0;
-      z3 = (z3 - p) | 0;
-      z3 = (z3 + ((z3 >> 31) & p)) | 0;
-      a[j] = z0;
-      a[(j + 1) | 0] = z1;
-      a[(j + 2) | 0] = z2;
-      a[(j + 3) | 0] = z3;
-    }
+  for (let i = 0; i < quarter; i++) {
+    const j = (off + 4 * i) | 0;
+    const k = (3 * i) | 0;
+    const w1 = L[k];
+    const w2 = L[(k + 1) | 0];
+    const w3 = L[(k + 2) | 0];
+    const f1 = LF[k];
+    const f2 = LF[(k + 1) | 0];
+    const f3 = LF[(k + 2) | 0];
+    let x0 = (a[j] - p2) | 0;
+    let x1 = (a[(j + 1) | 0] - p2) | 0;
+    const x2 = a[(j + 2) | 0];
+    const x3 = a[(j + 3) | 0];
+    x0 = (x0 + ((x0 >> 31) & p2)) | 0;
+    x1 = (x1 + ((x1 >> 31) & p2)) | 0;
+    let r = (Math.imul(x2, w1) - Math.imul(((x2 >>> 0) * f1) | 0, p)) | 0;
+    let y0 = (x0 + r - p2) | 0;
+    let y2 = (x0 - r) | 0;
+    r = (Math.imul(x3, w1) - Math.imul(((x3 >>> 0) * f1) | 0, p)) | 0;
+    const y1 = (x1 + r) | 0;
+    const y3 = (x1 - r + p2) | 0;
+    y0 = (y0 + ((y0 >> 31) & p2)) | 0;
+    y2 = (y2 + ((y2 >> 31) & p2)) | 0;
+    r = (Math.imul(y1, w2) - Math.imul(((y1 >>> 0) * f2) | 0, p)) | 0; // [0, 2p)
+    let z0 = (y0 + r - p2) | 0; // [−2p, 2p)
+    z0 = (z0 + ((z0 >> 31) & p2)) | 0; // [0, 2p)
+    z0 = (z0 - p) | 0;
+    z0 = (z0 + ((z0 >> 31) & p)) | 0; // [0, p)
+    let z1 = (y0 - r) | 0; // (−2p, 2p)
+    z1 = (z1 + ((z1 >> 31) & p2)) | 0;
+    z1 = (z1 - p) | 0;
+    z1 = (z1 + ((z1 >> 31) & p)) | 0;
+    r = (Math.imul(y3, w3) - Math.imul(((y3 >>> 0) * f3) | 0, p)) | 0;
+    let z2 = (y2 + r - p2) | 0;
+    z2 = (z2 + ((z2 >> 31) & p2)) | 0;
+    z2 = (z2 - p) | 0;
+    z2 = (z2 + ((z2 >> 31) & p)) | 0;
+    let z3 = (y2 - r) | 0;
+    z3 = (z3 + ((z3 >> 31) & p2)) | 0;
+    z3 = (z3 - p) | 0;
+    z3 = (z3 + ((z3 >> 31) & p)) | 0;
+    a[j] = z0;
+    a[(j + 1) | 0] = z1;
+    a[(j + 2) | 0] = z2;
+    a[(j + 3) | 0] = z3;
   }
 }
 
 /** Last radix-4 pass with outputs left in [0, 2p). */
 function forwardLastLazy(a: Int32Array, off: number, quarter: number, L: Int32Array, LF: Float64Array, p: number): void {
   const p2 = (p << 1) | 0;
-  // two groups per iteration (quarter is even), as in forwardRadix4
-  for (let i0 = 0; i0 < quarter; i0 = (i0 + 2) | 0) {
-    {
-      const i = i0;
-      const j = (off + 4 * i) | 0;
-      const k = (3 * i) | 0;
-      const w1 = L[k];
-      const w2 = L[(k + 1) | 0];
-      const w3 = L[(k + 2) | 0];
-      const f1 = LF[k];
-      const f2 = LF[(k + 1) | 0];
-      const f3 = LF[(k + 2) | 0];
-      let x0 = (a[j] - p2) | 0;
-      let x1 = (a[(j + 1) | 0] - p2) | 0;
-      const x2 = a[(j + 2) | 0];
-      const x3 = a[(j + 3) | 0];
-      x0 = (x0 + ((x0 >> 31) & p2)) | 0;
-      x1 = (x1 + ((x1 >> 31) & p2)) | 0;
-      let r = (Math.imul(x2, w1) - Math.imul(((x2 >>> 0) * f1) | 0, p)) | 0;
-      let y0 = (x0 + r - p2) | 0;
-      let y2 = (x0 - r) | 0;
-      r = (Math.imul(x3, w1) - Math.imul(((x3 >>> 0) * f1) | 0, p)) | 0;
-      const y1 = (x1 + r) | 0;
-      const y3 = (x1 - r + p2) | 0;
-      y0 = (y0 + ((y0 >> 31) & p2)) | 0;
-      y2 = (y2 + ((y2 >> 31) & p2)) | 0;
-      r = (Math.imul(y1, w2) - Math.imul(((y1 >>> 0) * f2) | 0, p)) | 0;
-      let z0 = (y0 + r - p2) | 0;
-      z0 = (z0 + ((z0 >> 31) & p2)) | 0;
-      let z1 = (y0 - r) | 0;
-      z1 = (z1 + ((z1 >> 31) & p2)) | 0;
-      r = (Math.imul(y3, w3) - Math.imul(((y3 >>> 0) * f3) | 0, p)) | 0;
-      let z2 = (y2 + r - p2) | 0;
-      z2 = (z2 + ((z2 >> 31) & p2)) | 0;
-      let z3 = (y2 - r) | 0;
-      z3 = (z3 + ((z3 >> 31) & p2)) | 0;
-      a[j] = z0;
-      a[(j + 1) | 0] = z1;
-      a[(j + 2) | 0] = z2;
-      a[(j + 3) | 0] = z3;
-    }
-    {
-      const i = (i0 + 1) | 0;
-      const j = (off + 4 * i) | 0;
-      const k = (3 * i) | 0;
-      const w1 = L[k];
-      const w2 = L[(k + 1) | 0];
-      const w3 = L[(k + 2) | 0];
-      const f1 = LF[k];
-      const f2 = LF[(k + 1) | 0];
-      const f3 = LF[(k + 2) | 0];
-      let x0 = (a[j] - p2) | 0;
-      let x1 = (a[(j + 1) | 0] - p2) | 0;
-      const x2 = a[(j + 2) | 0];
-      const x3 = a[(j + 3) | 0];
-      x0 = (x0 + ((x0 >> 31) & p2)) | 0;
-      x1 = (x1 + ((x1 >> 31) & p2)) | 0;
-      let r = (Math.imul(x2, w1) - Math.imul(((x2 >>> 0) * f1) | 0, p)) | 0;
-      let y0 = (x0 + r - p2) | 0;
-      let y2 = (x0 - r) | 0;
-      r = (Math.imul(x3, w1) - Math.imul(((x3 >>> 0) * f1) | 0, p)) | 0;
-      const y1 = (x1 + r) | 0;
-      const y3 = (x1 - r + p2) | 0;
-      y0 = (y0 + ((y0 >> 31) & p2)) | 0;
-      y2 = (y2 + ((y2 >> 31) & p2)) | 0;
-      r = (Math.imul(y1, w2) - Math.imul(((y1 >>> 0) * f2) | 0, p)) | 0;
-      let z0 = (y0 + r - p2) | 0;
-      z0 = (z0 + ((z0 >> 31) & p2)) | 0;
-      let z1 = (y0 - r) | 0;
-      z1 = (z1 + ((z1 >> 31) & p2)) | 0;
-      r = (Math.imul(y3, w3) - Math.imul(((y3 >>> 0) * f3) | 0, p)) | 0;
-      let z2 = (y2 + r - p2) | 0;
-      z2 = (z2 + ((z2 >> 31) & p2)) | 0;
-      let z3 = (y2 - r) | 0;
-      z3 = (z3 + ((z3 >> 31) & p2)) | 0;
-      a[j] = z0;
-      a[(j + 1) | 0] = z1;
-      a[(j + 2) | 0] = z2;
-      a[(j + 3) | 0] = z3;
-    }
+  for (let i = 0; i < quarter; i++) {
+    const j = (off + 4 * i) | 0;
+    const k = (3 * i) | 0;
+    const w1 = L[k];
+    const w2 = L[(k + 1) | 0];
+    const w3 = L[(k + 2) | 0];
+    const f1 = LF[k];
+    const f2 = LF[(k + 1) | 0];
+    const f3 = LF[(k + 2) | 0];
+    let x0 = (a[j] - p2) | 0;
+    let x1 = (a[(j + 1) | 0] - p2) | 0;
+    const x2 = a[(j + 2) | 0];
+    const x3 = a[(j + 3) | 0];
+    x0 = (x0 + ((x0 >> 31) & p2)) | 0;
+    x1 = (x1 + ((x1 >> 31) & p2)) | 0;
+    let r = (Math.imul(x2, w1) - Math.imul(((x2 >>> 0) * f1) | 0, p)) | 0;
+    let y0 = (x0 + r - p2) | 0;
+    let y2 = (x0 - r) | 0;
+    r = (Math.imul(x3, w1) - Math.imul(((x3 >>> 0) * f1) | 0, p)) | 0;
+    const y1 = (x1 + r) | 0;
+    const y3 = (x1 - r + p2) | 0;
+    y0 = (y0 + ((y0 >> 31) & p2)) | 0;
+    y2 = (y2 + ((y2 >> 31) & p2)) | 0;
+    r = (Math.imul(y1, w2) - Math.imul(((y1 >>> 0) * f2) | 0, p)) | 0;
+    let z0 = (y0 + r - p2) | 0;
+    z0 = (z0 + ((z0 >> 31) & p2)) | 0;
+    let z1 = (y0 - r) | 0;
+    z1 = (z1 + ((z1 >> 31) & p2)) | 0;
+    r = (Math.imul(y3, w3) - Math.imul(((y3 >>> 0) * f3) | 0, p)) | 0;
+    let z2 = (y2 + r - p2) | 0;
+    z2 = (z2 + ((z2 >> 31) & p2)) | 0;
+    let z3 = (y2 - r) | 0;
+    z3 = (z3 + ((z3 >> 31) & p2)) | 0;
+    a[j] = z0;
+    a[(j + 1) | 0] = z1;
+    a[(j + 2) | 0] = z2;
+    a[(j + 3) | 0] = z3;
   }
 }
 
