@@ -248,6 +248,20 @@ describe('basis conversion and CRT reconstruction (vs BigInt CRT)', () => {
           const want = Number(((v % B(m.p)) + B(m.p)) % B(m.p));
           expect(outs[j][n]).toBe(want);
         }));
+        // the lazy step 3 gives the same residue in [0, 2b) (y and v recomputed by hand: step 1, 2)
+        const y = new Int32Array(k * N);
+        for (let i = 0; i < k; i++) conv.computeY(src, i * N, i, y, 0);
+        const v = new Int32Array(N);
+        conv.computeV(y, 0, v, 0);
+        to.forEach((m, j) => {
+          const lazy = new Int32Array(N);
+          conv.convertToLazy(y, 0, v, 0, j, lazy, 0);
+          lazy.forEach((r, n) => {
+            expect(r).toBeGreaterThanOrEqual(0);
+            expect(r).toBeLessThan(2 * m.p);
+            expect(r % m.p).toBe(outs[j][n]);
+          });
+        });
       }), { numRuns: 60 });
     });
   }

@@ -206,7 +206,7 @@ export class KeySwitcher {
           pl.convs[j].computeV(Y, st * N, this.vQ, j * N);
           this.vValid |= 1 << j;
         }
-        pl.convs[j].convertTo(Y, st * N, this.vQ, j * N, s, ext, o);
+        pl.convs[j].convertToLazy(Y, st * N, this.vQ, j * N, s, ext, o);
         nttForwardLazy(ext, o, s < this.nQ ? qt[s] : pt[s - this.nQ]);
       }
     }
@@ -265,7 +265,7 @@ export class KeySwitcher {
   }
 
   /**
-   * Phase C for output units [u0, u1) of 2·downLimbs (unit = poly·L + limb): writes out_π limb i.
+   * Phase C for output units [u0, u1) of 2·downLimbs (unit = 2·limb + poly): writes out_π limb i.
    * x0, x1: polynomials added (Add, AddRescale) — for Rotate only x0 is added; `index` is the
    * NTT-domain permutation of a rotation. Outputs at outOff of out0/out1 (limb i at i·N).
    */
@@ -284,17 +284,17 @@ export class KeySwitcher {
     const fused = mode === DownMode.AddRescale;
     const md = fused ? this.ctx.modDownRescale(limbs) : undefined;
     const conv = md ? md.conv : this.ctx.convPtoQ;
-    const L = this.downLimbs(limbs, mode);
     const ns = K + lps;
     const t = this.tgt;
     for (let u = u0; u < u1; u++) {
-      const pi = u >= L ? 1 : 0;
-      const i = u - pi * L;
+      // units alternate polys on the same limb: the second NTT of a prime finds its twiddles in cache
+      const pi = u & 1;
+      const i = u >> 1;
       if (!(this.vdValid & (1 << pi))) {
         conv.computeV(Yd, pi * ns * N, this.vD, pi * N);
         this.vdValid |= 1 << pi;
       }
-      conv.convertTo(Yd, pi * ns * N, this.vD, pi * N, i, t, 0);
+      conv.convertToLazy(Yd, pi * ns * N, this.vD, pi * N, i, t, 0);
       nttForwardLazy(t, 0, qt[i]);
       const { p } = qm[i];
       const ao = (pi * S + i) * N;

@@ -136,8 +136,9 @@ export function rescaleProgram(
   const nQ = ctx.ringQ.size;
   const units = polys * l;
   for (let u = team.claim(units); u >= 0; u = team.claim(units)) {
-    const k = (u / l) | 0;
-    const i = u - k * l;
+    // limb-major: the polynomials' NTTs of one prime run back to back (its twiddles stay in cache)
+    const i = (u / polys) | 0;
+    const k = u - i * polys;
     const { p } = ctx.ringQ.moduli[i];
     const lo = (k * limbs + l) * N;
     const o = (k * limbs + i) * N;
