@@ -13,7 +13,7 @@ import { makeNttTable, nttForward } from '../src/ring/ntt.js';
 import { Poly } from '../src/ring/poly.js';
 import { primesBelow } from '../src/ring/primes.js';
 import { ChaCha20, systemRandom } from '../src/ring/prng.js';
-import { GAUSSIAN_BOUND, SIGMA, sampleGaussian, sampleTernary, sampleTernaryHamming, sampleUniform } from '../src/ring/sampler.js';
+import { CDT31, GAUSSIAN_BOUND, SIGMA, sampleGaussian, sampleTernary, sampleTernaryHamming, sampleUniform } from '../src/ring/sampler.js';
 import { bigPow } from './helpers.js';
 
 const B = BigInt;
@@ -90,6 +90,66 @@ describe('randomness', () => {
     const w = new Uint32Array(16);
     new ChaCha20(key, nonce, 1).fill(w);
     expect(Buffer.from(w.buffer).toString('hex').slice(0, 32)).toBe('10f1e7e4d13b5915500fdd1fa32071c4');
+  });
+
+  it('Gaussian sampler: |x| = number of thresholds ≤ u, exact at every threshold edge (vs a linear scan)', () => {
+    // words at u = T[k] − 1, T[k], T[k] + 1 for every threshold, both signs, plus random words
+    const words: number[] = [];
+    for (let k = 0; k < CDT31.length - 1; k++) {
+      for (const d of [-1, 0, 1]) for (const sign of [0, 1]) words.push((((CDT31[k] + d) * 2) + sign) >>> 0);
+    }
+    for (let i = 0; i < 4000; i++) words.push((Math.random() * 2 ** 32) >>> 0);
+    const N = words.length;
+    const src = { fill: (out: Uint32Array) => { out.set(words.slice(0, out.length)); } };
+    const got = sampleGaussian(src, N);
+    words.forEach((w, i) => {
+      const u = w >>> 1;
+      let x = 0;
+      while (u >= CDT31[x]) x++;
+      expect(got[i]).toBe(w & 1 ? -x | 0 : x);
+    });
+  });
+
+  it('seeded uniform polynomials: the ChaCha20 skip path equals the chunked reference, stream position included', () => {
+    // reference: each limb draws whole N-word chunks until it has N words below p (the seed format)
+    const reference = (rng: ChaCha20, ps: number[], bits: number[], N: number): Int32Array => {
+      const out = new Int32Array(ps.length * N);
+      const buf = new Uint32Array(N);
+      ps.forEach((p, l) => {
+        let filled = 0;
+        while (filled < N) {
+          rng.fill(buf);
+          for (let i = 0; i < N && filled < N; i++) {
+            const x = buf[i] % 2 ** bits[l]; // the low bits, as a mask would take them
+            if (x < p) out[l * N + filled++] = x;
+          }
+        }
+      });
+      return out;
+    };
+    // 30-bit primes just below 2^30 (about 2 rejections per limb: a second chunk nearly always),
+    // and odd moduli at 0.6·2^20 (40% rejected: the second chunk is read several pieces deep)
+    const sets = [primesBelow(30, 1 << 12, 3), [629_145, 629_147]];
+    fc.assert(fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.constantFrom(0, 1), fc.constantFrom(1024, 4096), (seed, which, N) => {
+      const ms = sets[which].map((p) => makeModulus(p));
+      const want = reference(new ChaCha20(seed), ms.map((m) => m.p), ms.map((m) => m.bits), N);
+      const rng = new ChaCha20(seed);
+      const got = new Poly(N, ms.length);
+      sampleUniform(rng, ms, got, ms.length);
+      expect(Array.from(got.coeffs)).toEqual(Array.from(want));
+      // both streams continue from the same word
+      const ref = new ChaCha20(seed);
+      reference(ref, ms.map((m) => m.p), ms.map((m) => m.bits), N);
+      const a = new Uint32Array(20);
+      const b = new Uint32Array(20);
+      rng.fill(a);
+      ref.fill(b);
+      expect(Array.from(a)).toEqual(Array.from(b));
+    }), { numRuns: 12 });
+    expect(() => new ChaCha20(new Uint8Array(32)).skipBlocks(-1)).toThrow(RangeError);
+    const r = new ChaCha20(new Uint8Array(32));
+    r.fill(new Uint32Array(3));
+    expect(() => r.skipBlocks(1)).toThrow(/not block-aligned/);
   });
 
   it('uniform residues are in range and roughly uniform', () => {

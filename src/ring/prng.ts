@@ -122,6 +122,23 @@ export class ChaCha20 implements RandomSource {
     }
   }
 
+  /** True when no words of a block are buffered: the stream sits on a block boundary. */
+  get aligned(): boolean {
+    return this.pos === 16;
+  }
+
+  /**
+   * Advances the stream by `blocks` 64-byte blocks without computing them (ChaCha20 is seekable:
+   * block i depends only on the key, nonce and counter i). The stream must be block-aligned.
+   */
+  skipBlocks(blocks: number): void {
+    if (this.pos !== 16) throw new RangeError('ChaCha20.skipBlocks: the stream is not block-aligned');
+    if (!Number.isInteger(blocks) || blocks < 0) throw new RangeError(`ChaCha20.skipBlocks(${blocks}): need a non-negative integer`);
+    const c = this.counter + blocks;
+    if (c > 0xffff_ffff) throw new RangeError('ChaCha20 counter exhausted');
+    this.counter = c;
+  }
+
   private next(): void {
     this.counter = (this.counter + 1) >>> 0;
     if (this.counter === 0) throw new RangeError('ChaCha20 counter exhausted');
