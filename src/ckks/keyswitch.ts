@@ -287,7 +287,8 @@ export class KeySwitcher {
     const ns = K + lps;
     const t = this.tgt;
     for (let u = u0; u < u1; u++) {
-      // units alternate polys on the same limb: the second NTT of a prime finds its twiddles in cache
+      // units alternate polys on the same limb, so a prime's two NTTs run back to back (for its
+      // twiddles' sake; timed the same as poly-major order within this machine's noise)
       const pi = u & 1;
       const i = u >> 1;
       if (!(this.vdValid & (1 << pi))) {

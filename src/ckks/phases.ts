@@ -136,7 +136,8 @@ export function rescaleProgram(
   const nQ = ctx.ringQ.size;
   const units = polys * l;
   for (let u = team.claim(units); u >= 0; u = team.claim(units)) {
-    // limb-major: the polynomials' NTTs of one prime run back to back (its twiddles stay in cache)
+    // limb-major: the polynomials' NTTs of one prime run back to back (timed the same as
+    // poly-major within this machine's noise)
     const i = (u / polys) | 0;
     const k = u - i * polys;
     const { p } = ctx.ringQ.moduli[i];
