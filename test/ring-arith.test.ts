@@ -8,6 +8,7 @@ import { isPrime, primesBelow, primesNear, primitive2NthRoot } from '../src/ring
 import { bitReverse, makeNttTable, nttForward, nttForwardLazy, nttInverse, nttInverseLazy, nttInverseScaled } from '../src/ring/ntt.js';
 import { combineAdd, combinePlain, combineRescale, innerProduct } from '../src/ckks/keyswitch.js';
 import { BasisConverter } from '../src/ring/basis.js';
+import { addVec, subVec } from '../src/ring/ring.js';
 import { GarnerTable } from '../src/ring/crt.js';
 import { bigPow } from './helpers.js';
 
@@ -42,6 +43,26 @@ describe('modular arithmetic (vs BigInt)', () => {
       expect(lazy % p).toBe(want);
       if (a < 2 * p) expect(mulShoup(a, w, wf, p)).toBe(want);
     }), { numRuns: 2000 });
+  });
+
+  it('addVec, subVec on any range [s, e) (unrolled body and remainder), aliasing out = a', () => {
+    const len = 80;
+    const arr = (p: number) => fc.array(fc.nat({ max: p - 1 }), { minLength: len, maxLength: len });
+    fc.assert(fc.property(fc.constantFrom(...PRIMES).chain((p) => fc.tuple(fc.constant(p), arr(p), arr(p), fc.nat({ max: len }), fc.nat({ max: len }))), ([p, xs, ys, u, w]) => {
+      const s = Math.min(u, w);
+      const e = Math.max(u, w);
+      const a = Int32Array.from(xs);
+      const b = Int32Array.from(ys);
+      const sum = new Int32Array(len).fill(-1);
+      const diff = a.slice();
+      addVec(a, b, sum, s, e, p);
+      subVec(diff, b, diff, s, e, p);
+      for (let i = 0; i < len; i++) {
+        const inside = i >= s && i < e;
+        expect(sum[i]).toBe(inside ? (xs[i] + ys[i]) % p : -1);
+        expect(diff[i]).toBe(inside ? (((xs[i] - ys[i]) % p) + p) % p : xs[i]);
+      }
+    }), { numRuns: 300 });
   });
 
   it('powMod and invMod', () => {
@@ -261,6 +282,16 @@ describe('basis conversion and CRT reconstruction (vs BigInt CRT)', () => {
             expect(r).toBeLessThan(2 * m.p);
             expect(r % m.p).toBe(outs[j][n]);
           });
+        });
+
+        // step 3 on a sub-range [1, N − 2) writes only there (unrolled body and remainder)
+        to.forEach((_, j) => {
+          const part = new Int32Array(N).fill(-1);
+          conv.convertTo(y, 0, v, 0, j, part, 0, 1, N - 2);
+          part.forEach((r, n) => expect(r).toBe(n >= 1 && n < N - 2 ? outs[j][n] : -1));
+          const vPart = new Int32Array(N).fill(-1);
+          conv.computeV(y, 0, vPart, 0, 1, N - 2);
+          vPart.forEach((r, n) => expect(r).toBe(n >= 1 && n < N - 2 ? v[n] : -1));
         });
       }), { numRuns: 60 });
     });

@@ -120,7 +120,14 @@ export class BasisConverter {
       const i0 = inv[0];
       const i1 = inv[1];
       const o1 = yOff + N;
-      for (let n = n0; n < n1; n++) v[vOff + n] = (y[yOff + n] * i0 + y[o1 + n] * i1 + 0.5) | 0;
+      let n = n0;
+      for (const e4 = n1 - 3; n < e4; n += 4) {
+        v[vOff + n] = (y[yOff + n] * i0 + y[o1 + n] * i1 + 0.5) | 0;
+        v[vOff + n + 1] = (y[yOff + n + 1] * i0 + y[o1 + n + 1] * i1 + 0.5) | 0;
+        v[vOff + n + 2] = (y[yOff + n + 2] * i0 + y[o1 + n + 2] * i1 + 0.5) | 0;
+        v[vOff + n + 3] = (y[yOff + n + 3] * i0 + y[o1 + n + 3] * i1 + 0.5) | 0;
+      }
+      for (; n < n1; n++) v[vOff + n] = (y[yOff + n] * i0 + y[o1 + n] * i1 + 0.5) | 0;
       return;
     }
     for (let n = n0; n < n1; n++) {
@@ -219,14 +226,71 @@ function convert2(
   h0: number, f0: number, h1: number, f1: number, b: number, sb: number, out: Int32Array, oo: number, n0: number, n1: number,
 ): void {
   const b2 = (b << 1) | 0;
-  for (let n = n0; n < n1; n++) {
+  // unrolled by four, one block per coefficient (see `addVec` in ring/ring.ts): 12–15% faster at
+  // N = 2^13 (measured in isolation)
+  let n = n0;
+  for (const e4 = n1 - 3; n < e4; n += 4) {
+    {
+      const x0 = y[yo + n];
+      const x1 = y[yo1 + n];
+      const r0 = (Math.imul(x0, h0) - Math.imul((x0 * f0) | 0, b)) | 0; // [0, 2b)
+      const r1 = (Math.imul(x1, h1) - Math.imul((x1 * f1) | 0, b)) | 0;
+      let s = (((r0 + r1) | 0) - b2) | 0; // [−2b, 2b)
+      s = (s + ((s >> 31) & b2)) | 0; // [0, 2b)
+      s = (s - vA[vb + v[vo + n]]) | 0; // (−b, 2b)
+      s = (s + ((s >> 31) & b)) | 0;
+      s = (s - sb) | 0;
+      s = (s + ((s >> 31) & sb)) | 0;
+      out[oo + n] = s;
+    }
+    {
+      const x0 = y[yo + n + 1];
+      const x1 = y[yo1 + n + 1];
+      const r0 = (Math.imul(x0, h0) - Math.imul((x0 * f0) | 0, b)) | 0;
+      const r1 = (Math.imul(x1, h1) - Math.imul((x1 * f1) | 0, b)) | 0;
+      let s = (((r0 + r1) | 0) - b2) | 0;
+      s = (s + ((s >> 31) & b2)) | 0;
+      s = (s - vA[vb + v[vo + n + 1]]) | 0;
+      s = (s + ((s >> 31) & b)) | 0;
+      s = (s - sb) | 0;
+      s = (s + ((s >> 31) & sb)) | 0;
+      out[oo + n + 1] = s;
+    }
+    {
+      const x0 = y[yo + n + 2];
+      const x1 = y[yo1 + n + 2];
+      const r0 = (Math.imul(x0, h0) - Math.imul((x0 * f0) | 0, b)) | 0;
+      const r1 = (Math.imul(x1, h1) - Math.imul((x1 * f1) | 0, b)) | 0;
+      let s = (((r0 + r1) | 0) - b2) | 0;
+      s = (s + ((s >> 31) & b2)) | 0;
+      s = (s - vA[vb + v[vo + n + 2]]) | 0;
+      s = (s + ((s >> 31) & b)) | 0;
+      s = (s - sb) | 0;
+      s = (s + ((s >> 31) & sb)) | 0;
+      out[oo + n + 2] = s;
+    }
+    {
+      const x0 = y[yo + n + 3];
+      const x1 = y[yo1 + n + 3];
+      const r0 = (Math.imul(x0, h0) - Math.imul((x0 * f0) | 0, b)) | 0;
+      const r1 = (Math.imul(x1, h1) - Math.imul((x1 * f1) | 0, b)) | 0;
+      let s = (((r0 + r1) | 0) - b2) | 0;
+      s = (s + ((s >> 31) & b2)) | 0;
+      s = (s - vA[vb + v[vo + n + 3]]) | 0;
+      s = (s + ((s >> 31) & b)) | 0;
+      s = (s - sb) | 0;
+      s = (s + ((s >> 31) & sb)) | 0;
+      out[oo + n + 3] = s;
+    }
+  }
+  for (; n < n1; n++) {
     const x0 = y[yo + n];
     const x1 = y[yo1 + n];
-    const r0 = (Math.imul(x0, h0) - Math.imul((x0 * f0) | 0, b)) | 0; // [0, 2b)
+    const r0 = (Math.imul(x0, h0) - Math.imul((x0 * f0) | 0, b)) | 0;
     const r1 = (Math.imul(x1, h1) - Math.imul((x1 * f1) | 0, b)) | 0;
-    let s = (((r0 + r1) | 0) - b2) | 0; // [−2b, 2b)
-    s = (s + ((s >> 31) & b2)) | 0; // [0, 2b)
-    s = (s - vA[vb + v[vo + n]]) | 0; // (−b, 2b)
+    let s = (((r0 + r1) | 0) - b2) | 0;
+    s = (s + ((s >> 31) & b2)) | 0;
+    s = (s - vA[vb + v[vo + n]]) | 0;
     s = (s + ((s >> 31) & b)) | 0;
     s = (s - sb) | 0;
     s = (s + ((s >> 31) & sb)) | 0;

@@ -14,39 +14,97 @@ import { Poly } from './poly.js';
 // ------------------------------------------------------------------------------------ kernels
 
 /**
- * out[i] = a[i] + b[i] mod p on [s, e). Unrolled by four: besides the loop overhead, the larger
- * body keeps V8 from inlining the kernel into its (large) callers, where the inlined loop was
- * measured 2× slower (array checks re-done every iteration instead of hoisted).
+ * out[i] = a[i] + b[i] mod p on [s, e). Unrolled by 16 with one temporary, each residue loaded,
+ * corrected and stored before the next: V8 pays its per-iteration loop and array checks once per
+ * 16 residues, and the single live temporary keeps everything in registers. Measured at
+ * N = 2^13, 4 limbs: 1.15 → 0.89 ns per residue (unrolled by 4 with four temporaries, as before:
+ * spills; by 32: no further gain). The larger body also keeps V8 from inlining the kernel into its
+ * (large) callers, where an inlined loop was measured 2× slower (array checks re-done per iteration).
  */
 export function addVec(a: Int32Array, b: Int32Array, out: Int32Array, s: number, e: number, p: number): void {
   let i = s;
-  for (const e4 = e - 3; i < e4; i += 4) {
-    let r0 = (a[i] + b[i] - p) | 0;
-    let r1 = (a[i + 1] + b[i + 1] - p) | 0;
-    let r2 = (a[i + 2] + b[i + 2] - p) | 0;
-    let r3 = (a[i + 3] + b[i + 3] - p) | 0;
-    r0 = (r0 + ((r0 >> 31) & p)) | 0;
-    r1 = (r1 + ((r1 >> 31) & p)) | 0;
-    r2 = (r2 + ((r2 >> 31) & p)) | 0;
-    r3 = (r3 + ((r3 >> 31) & p)) | 0;
-    out[i] = r0;
-    out[i + 1] = r1;
-    out[i + 2] = r2;
-    out[i + 3] = r3;
+  let r = 0;
+  for (const e16 = e - 15; i < e16; i += 16) {
+    r = (a[i] + b[i] - p) | 0;
+    out[i] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 1] + b[i + 1] - p) | 0;
+    out[i + 1] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 2] + b[i + 2] - p) | 0;
+    out[i + 2] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 3] + b[i + 3] - p) | 0;
+    out[i + 3] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 4] + b[i + 4] - p) | 0;
+    out[i + 4] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 5] + b[i + 5] - p) | 0;
+    out[i + 5] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 6] + b[i + 6] - p) | 0;
+    out[i + 6] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 7] + b[i + 7] - p) | 0;
+    out[i + 7] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 8] + b[i + 8] - p) | 0;
+    out[i + 8] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 9] + b[i + 9] - p) | 0;
+    out[i + 9] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 10] + b[i + 10] - p) | 0;
+    out[i + 10] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 11] + b[i + 11] - p) | 0;
+    out[i + 11] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 12] + b[i + 12] - p) | 0;
+    out[i + 12] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 13] + b[i + 13] - p) | 0;
+    out[i + 13] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 14] + b[i + 14] - p) | 0;
+    out[i + 14] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 15] + b[i + 15] - p) | 0;
+    out[i + 15] = (r + ((r >> 31) & p)) | 0;
   }
   for (; i < e; i++) {
-    let r = a[i] + b[i] - p;
-    r += (r >> 31) & p;
-    out[i] = r;
+    r = (a[i] + b[i] - p) | 0;
+    out[i] = (r + ((r >> 31) & p)) | 0;
   }
 }
 
-/** out[i] = a[i] − b[i] mod p on [s, e). */
+/** out[i] = a[i] − b[i] mod p on [s, e) (unrolled as `addVec`). */
 export function subVec(a: Int32Array, b: Int32Array, out: Int32Array, s: number, e: number, p: number): void {
-  for (let i = s; i < e; i++) {
-    let r = a[i] - b[i];
-    r += (r >> 31) & p;
-    out[i] = r;
+  let i = s;
+  let r = 0;
+  for (const e16 = e - 15; i < e16; i += 16) {
+    r = (a[i] - b[i]) | 0;
+    out[i] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 1] - b[i + 1]) | 0;
+    out[i + 1] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 2] - b[i + 2]) | 0;
+    out[i + 2] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 3] - b[i + 3]) | 0;
+    out[i + 3] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 4] - b[i + 4]) | 0;
+    out[i + 4] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 5] - b[i + 5]) | 0;
+    out[i + 5] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 6] - b[i + 6]) | 0;
+    out[i + 6] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 7] - b[i + 7]) | 0;
+    out[i + 7] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 8] - b[i + 8]) | 0;
+    out[i + 8] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 9] - b[i + 9]) | 0;
+    out[i + 9] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 10] - b[i + 10]) | 0;
+    out[i + 10] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 11] - b[i + 11]) | 0;
+    out[i + 11] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 12] - b[i + 12]) | 0;
+    out[i + 12] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 13] - b[i + 13]) | 0;
+    out[i + 13] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 14] - b[i + 14]) | 0;
+    out[i + 14] = (r + ((r >> 31) & p)) | 0;
+    r = (a[i + 15] - b[i + 15]) | 0;
+    out[i + 15] = (r + ((r >> 31) & p)) | 0;
+  }
+  for (; i < e; i++) {
+    r = (a[i] - b[i]) | 0;
+    out[i] = (r + ((r >> 31) & p)) | 0;
   }
 }
 
