@@ -284,6 +284,19 @@ describe('basis conversion and CRT reconstruction (vs BigInt CRT)', () => {
           });
         });
 
+        // two targets in one pass: the same lazy residues as one target at a time
+        for (let j = 0; j + 1 < to.length; j++) {
+          const pair = new Int32Array(3 * N).fill(-1);
+          conv.convertToLazyPair(y, 0, v, 0, j, pair, 0, j + 1, pair, 2 * N);
+          for (const [jj, off] of [[j, 0], [j + 1, 2 * N]] as const) {
+            for (let n = 0; n < N; n++) {
+              const r = pair[off + n];
+              expect(r >= 0 && r < 2 * to[jj].p).toBe(true);
+              expect(r % to[jj].p).toBe(outs[jj][n]);
+            }
+          }
+          expect(pair.subarray(N, 2 * N).every((r) => r === -1)).toBe(true);
+        }
         // step 3 on a sub-range [1, N − 2) writes only there (unrolled body and remainder)
         to.forEach((_, j) => {
           const part = new Int32Array(N).fill(-1);

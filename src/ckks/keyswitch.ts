@@ -25,7 +25,7 @@
  * 2·dnum·(ℓ + K)·N modular products.
  */
 import type { BasisConverter } from '../ring/basis.js';
-import { nttForwardLazy, nttInverseScaled } from '../ring/ntt.js';
+import { type NttTable, nttForwardLazy, nttInverseScaled } from '../ring/ntt.js';
 import { allocInt32 } from '../ring/poly.js';
 import type { CkksContext } from './context.js';
 
@@ -89,6 +89,7 @@ export class KeySwitcher {
   private readonly vQ: Int32Array;
   private readonly vD: Int32Array;
   private readonly tgt: Int32Array;
+  private readonly tgt2: Int32Array;
   private readonly plans = new Map<number, Plan>();
   /** Which digits' v are valid in vQ for the current ModUp (bit j). */
   private vValid = 0;
@@ -113,6 +114,7 @@ export class KeySwitcher {
     this.vQ = new Int32Array(this.dnumMax * N);
     this.vD = new Int32Array(2 * N);
     this.tgt = new Int32Array(N);
+    this.tgt2 = new Int32Array(N);
   }
 
   /** Digit layout and converters at `limbs` Q limbs. */
@@ -184,32 +186,47 @@ export class KeySwitcher {
   }
 
   /**
-   * Phase B, extension only: ext_j[s] for slot s and every digit (NTT domain, lazy [0, 2p)). c is
-   * the decomposed polynomial (NTT), whose own limbs are copied.
+   * Phase B, extension only: ext_j[s] for slot s and every digit (NTT domain, lazy [0, 2p)); with
+   * s2 ≥ 0 also slot s2, the two conversions of a digit then sharing one pass
+   * (`convertToLazyPair`; for a team of one). c is the decomposed polynomial (NTT), whose own
+   * limbs are copied.
    */
-  extendSlot(c: Int32Array, cOff: number, limbs: number, s: number): void {
+  extendSlot(c: Int32Array, cOff: number, limbs: number, s: number, s2 = -1): void {
     const pl = this.plan(limbs);
     const N = this.N;
     const S = this.S;
     const { ext, Y } = this.buf;
-    const qt = this.ctx.ringQ.tables;
-    const pt = this.ctx.ringP.tables;
-    {
-      for (let j = 0; j < pl.dnum; j++) {
-        const o = (j * S + s) * N;
-        const st = pl.starts[j];
-        if (s < limbs && s >= st && s < st + pl.sizes[j]) {
-          ext.set(c.subarray(cOff + s * N, cOff + (s + 1) * N), o);
-          continue;
-        }
-        if (!(this.vValid & (1 << j))) {
-          pl.convs[j].computeV(Y, st * N, this.vQ, j * N);
-          this.vValid |= 1 << j;
-        }
-        pl.convs[j].convertToLazy(Y, st * N, this.vQ, j * N, s, ext, o);
-        nttForwardLazy(ext, o, s < this.nQ ? qt[s] : pt[s - this.nQ]);
+    for (let j = 0; j < pl.dnum; j++) {
+      const st = pl.starts[j];
+      const en = st + pl.sizes[j];
+      const o = (j * S + s) * N;
+      const o2 = (j * S + s2) * N;
+      // a slot inside digit j (s < limbs implied) is a copy of c's own limb
+      const conv1 = !(s >= st && s < en);
+      const conv2 = s2 >= 0 && !(s2 >= st && s2 < en);
+      if (!conv1) ext.set(c.subarray(cOff + s * N, cOff + (s + 1) * N), o);
+      if (s2 >= 0 && !conv2) ext.set(c.subarray(cOff + s2 * N, cOff + (s2 + 1) * N), o2);
+      if (!conv1 && !conv2) continue;
+      if (!(this.vValid & (1 << j))) {
+        pl.convs[j].computeV(Y, st * N, this.vQ, j * N);
+        this.vValid |= 1 << j;
+      }
+      if (conv1 && conv2) {
+        pl.convs[j].convertToLazyPair(Y, st * N, this.vQ, j * N, s, ext, o, s2, ext, o2);
+        nttForwardLazy(ext, o, this.table(s));
+        nttForwardLazy(ext, o2, this.table(s2));
+      } else {
+        const sc = conv1 ? s : s2;
+        const oc = conv1 ? o : o2;
+        pl.convs[j].convertToLazy(Y, st * N, this.vQ, j * N, sc, ext, oc);
+        nttForwardLazy(ext, oc, this.table(sc));
       }
     }
+  }
+
+  /** NTT tables of slot s (Q limbs, then P limbs). */
+  private table(s: number): NttTable {
+    return s < this.nQ ? this.ctx.ringQ.tables[s] : this.ctx.ringP.tables[s - this.nQ];
   }
 
   /**
@@ -265,60 +282,91 @@ export class KeySwitcher {
   }
 
   /**
-   * Phase C for output units [u0, u1) of 2·downLimbs (unit = 2·limb + poly): writes out_π limb i.
-   * x0, x1: polynomials added (Add, AddRescale) — for Rotate only x0 is added; `index` is the
-   * NTT-domain permutation of a rotation. Outputs at outOff of out0/out1 (limb i at i·N).
+   * Number of phase-C units: 2·downLimbs (unit = 2·limb + poly), or with `paired` (for a team of
+   * one) 2·⌈downLimbs/2⌉ (unit = 2·pair + poly, a pair being limbs 2k and 2k + 1).
+   */
+  downUnits(limbs: number, mode: DownMode, paired: boolean): number {
+    const L = this.downLimbs(limbs, mode);
+    return paired ? 2 * ((L + 1) >> 1) : 2 * L;
+  }
+
+  /**
+   * Phase C for units [u0, u1) of `downUnits`: writes out_π limb i (both limbs of a pair when
+   * `paired`, whose two conversions then share one pass: `convertToLazyPair`). x0, x1:
+   * polynomials added (Add, AddRescale) — for Rotate only x0 is added; `index` is the NTT-domain
+   * permutation of a rotation. Outputs at outOff of out0/out1 (limb i at i·N).
    */
   modDown(
     limbs: number, mode: DownMode, u0: number, u1: number,
     out0: Int32Array, out1: Int32Array, outOff: number,
-    x0?: Int32Array, x1?: Int32Array, xOff = 0, index?: Int32Array,
+    x0?: Int32Array, x1?: Int32Array, xOff = 0, index?: Int32Array, paired = false,
   ): void {
     const N = this.N;
-    const S = this.S;
     const K = this.K;
     const lps = this.ctx.params.limbsPerLevel;
-    const { acc, Yd, tmp } = this.buf;
-    const qm = this.ctx.ringQ.moduli;
+    const Yd = this.buf.Yd;
     const qt = this.ctx.ringQ.tables;
     const fused = mode === DownMode.AddRescale;
-    const md = fused ? this.ctx.modDownRescale(limbs) : undefined;
-    const conv = md ? md.conv : this.ctx.convPtoQ;
+    const conv = fused ? this.ctx.modDownRescale(limbs).conv : this.ctx.convPtoQ;
     const ns = K + lps;
+    const L = this.downLimbs(limbs, mode);
     const t = this.tgt;
+    const t2 = this.tgt2;
     for (let u = u0; u < u1; u++) {
-      // units alternate polys on the same limb, so a prime's two NTTs run back to back (for its
-      // twiddles' sake; timed the same as poly-major order within this machine's noise)
+      // units alternate polys on the same limb(s), so a prime's two NTTs run back to back (for
+      // its twiddles' sake; timed the same as poly-major order within this machine's noise)
       const pi = u & 1;
-      const i = u >> 1;
+      const i = paired ? (u >> 1) << 1 : u >> 1;
+      const i2 = paired && i + 1 < L ? i + 1 : -1;
       if (!(this.vdValid & (1 << pi))) {
         conv.computeV(Yd, pi * ns * N, this.vD, pi * N);
         this.vdValid |= 1 << pi;
       }
-      conv.convertToLazy(Yd, pi * ns * N, this.vD, pi * N, i, t, 0);
-      nttForwardLazy(t, 0, qt[i]);
-      const { p } = qm[i];
-      const ao = (pi * S + i) * N;
-      const out = pi === 0 ? out0 : out1;
-      const oo = outOff + i * N;
-      const x = pi === 0 ? x0 : x1;
-      switch (mode) {
-        case DownMode.Add:
-          combineAdd(x!, xOff + i * N, acc, ao, t, this.ctx.pInvModQ[i], this.ctx.pInvModQF[i], out, oo, N, p);
-          break;
-        case DownMode.AddRescale:
-          combineRescale(x!, xOff + i * N, md!.qdInv[i], md!.qdInvF[i], acc, ao, t, md!.pqdInv[i], md!.pqdInvF[i], out, oo, N, p);
-          break;
-        case DownMode.Plain:
-          combinePlain(acc, ao, t, this.ctx.pInvModQ[i], this.ctx.pInvModQF[i], out, oo, N, p);
-          break;
-        case DownMode.Rotate: {
-          const to = (pi * this.nQ + i) * N;
-          if (pi === 0) combineAdd(x0!, xOff + i * N, acc, ao, t, this.ctx.pInvModQ[i], this.ctx.pInvModQF[i], tmp, to, N, p);
-          else combinePlain(acc, ao, t, this.ctx.pInvModQ[i], this.ctx.pInvModQF[i], tmp, to, N, p);
-          gather(tmp, to, index!, out, oo, N);
-          break;
-        }
+      if (i2 >= 0) {
+        conv.convertToLazyPair(Yd, pi * ns * N, this.vD, pi * N, i, t, 0, i2, t2, 0);
+        nttForwardLazy(t, 0, qt[i]);
+        this.downCombine(limbs, mode, pi, i, t, out0, out1, outOff, x0, x1, xOff, index);
+        nttForwardLazy(t2, 0, qt[i2]);
+        this.downCombine(limbs, mode, pi, i2, t2, out0, out1, outOff, x0, x1, xOff, index);
+      } else {
+        conv.convertToLazy(Yd, pi * ns * N, this.vD, pi * N, i, t, 0);
+        nttForwardLazy(t, 0, qt[i]);
+        this.downCombine(limbs, mode, pi, i, t, out0, out1, outOff, x0, x1, xOff, index);
+      }
+    }
+  }
+
+  /** Phase C's last step for poly pi, limb i: t = the converted P part (NTT, lazy). */
+  private downCombine(
+    limbs: number, mode: DownMode, pi: number, i: number, t: Int32Array,
+    out0: Int32Array, out1: Int32Array, outOff: number,
+    x0: Int32Array | undefined, x1: Int32Array | undefined, xOff: number, index: Int32Array | undefined,
+  ): void {
+    const N = this.N;
+    const { acc, tmp } = this.buf;
+    const { p } = this.ctx.ringQ.moduli[i];
+    const ao = (pi * this.S + i) * N;
+    const out = pi === 0 ? out0 : out1;
+    const oo = outOff + i * N;
+    const x = pi === 0 ? x0 : x1;
+    switch (mode) {
+      case DownMode.Add:
+        combineAdd(x!, xOff + i * N, acc, ao, t, this.ctx.pInvModQ[i], this.ctx.pInvModQF[i], out, oo, N, p);
+        break;
+      case DownMode.AddRescale: {
+        const md = this.ctx.modDownRescale(limbs);
+        combineRescale(x!, xOff + i * N, md.qdInv[i], md.qdInvF[i], acc, ao, t, md.pqdInv[i], md.pqdInvF[i], out, oo, N, p);
+        break;
+      }
+      case DownMode.Plain:
+        combinePlain(acc, ao, t, this.ctx.pInvModQ[i], this.ctx.pInvModQF[i], out, oo, N, p);
+        break;
+      case DownMode.Rotate: {
+        const to = (pi * this.nQ + i) * N;
+        if (pi === 0) combineAdd(x0!, xOff + i * N, acc, ao, t, this.ctx.pInvModQ[i], this.ctx.pInvModQF[i], tmp, to, N, p);
+        else combinePlain(acc, ao, t, this.ctx.pInvModQ[i], this.ctx.pInvModQF[i], tmp, to, N, p);
+        gather(tmp, to, index!, out, oo, N);
+        break;
       }
     }
   }

@@ -60,14 +60,22 @@ export function keySwitchAfterModUp(
   out0: Int32Array, out1: Int32Array, index: Int32Array | undefined, team: Team,
 ): void {
   const order = ks.slotOrder(limbs, mode === DownMode.AddRescale);
+  // a thread alone takes slots and ModDown limbs two at a time (their basis conversions share a
+  // pass); a team keeps units of one, which balance better between threads
+  const paired = team.size === 1;
+  const step = paired ? 2 : 1;
+  const slotUnits = Math.ceil(order.length / step);
   ks.beginPhaseB();
-  for (let u = team.claim(order.length); u >= 0; u = team.claim(order.length)) {
-    ks.extendSlot(c, 0, limbs, order[u]);
-    ks.multiplySlot(key, limbs, order[u], mode, x0, x1, 0);
+  for (let u = team.claim(slotUnits); u >= 0; u = team.claim(slotUnits)) {
+    const s = order[step * u];
+    const s2 = paired && 2 * u + 1 < order.length ? order[2 * u + 1] : -1;
+    ks.extendSlot(c, 0, limbs, s, s2);
+    ks.multiplySlot(key, limbs, s, mode, x0, x1, 0);
+    if (s2 >= 0) ks.multiplySlot(key, limbs, s2, mode, x0, x1, 0);
   }
   team.barrier();
-  const units = 2 * ks.downLimbs(limbs, mode);
-  for (let u = team.claim(units); u >= 0; u = team.claim(units)) ks.modDown(limbs, mode, u, u + 1, out0, out1, 0, x0, x1, 0, index);
+  const units = ks.downUnits(limbs, mode, paired);
+  for (let u = team.claim(units); u >= 0; u = team.claim(units)) ks.modDown(limbs, mode, u, u + 1, out0, out1, 0, x0, x1, 0, index, paired);
 }
 
 /** Hoisted rotations: phase A and the extension once, then per key the product and ModDown. */
@@ -78,15 +86,21 @@ export function rotateHoistedProgram(
   for (let i = team.claim(limbs); i >= 0; i = team.claim(limbs)) ks.modUpY(c1, 0, limbs, i, i + 1);
   team.barrier();
   const order = ks.slotOrder(limbs);
+  const paired = team.size === 1; // as in keySwitchAfterModUp
+  const slotUnits = paired ? (order.length + 1) >> 1 : order.length;
   ks.beginPhaseB();
-  for (let u = team.claim(order.length); u >= 0; u = team.claim(order.length)) ks.extendSlot(c1, 0, limbs, order[u]);
+  for (let u = team.claim(slotUnits); u >= 0; u = team.claim(slotUnits)) {
+    if (paired) ks.extendSlot(c1, 0, limbs, order[2 * u], 2 * u + 1 < order.length ? order[2 * u + 1] : -1);
+    else ks.extendSlot(c1, 0, limbs, order[u]);
+  }
   team.barrier();
+  const units = ks.downUnits(limbs, DownMode.Rotate, paired);
   for (let r = 0; r < keys.length; r++) {
     ks.beginPhaseB();
     for (let u = team.claim(order.length); u >= 0; u = team.claim(order.length)) ks.multiplySlot(keys[r], limbs, order[u], DownMode.Rotate, c0, undefined, 0);
     team.barrier();
-    for (let u = team.claim(2 * limbs); u >= 0; u = team.claim(2 * limbs)) {
-      ks.modDown(limbs, DownMode.Rotate, u, u + 1, outs[r][0], outs[r][1], 0, c0, undefined, 0, indices[r]);
+    for (let u = team.claim(units); u >= 0; u = team.claim(units)) {
+      ks.modDown(limbs, DownMode.Rotate, u, u + 1, outs[r][0], outs[r][1], 0, c0, undefined, 0, indices[r], paired);
     }
     team.barrier(); // the accumulators are reused by the next key
   }

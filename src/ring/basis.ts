@@ -155,6 +155,32 @@ export class BasisConverter {
     this.convertToSub(y, yOff, v, vOff, j, out, outOff, 0, this.N, 0);
   }
 
+  /**
+   * `convertToLazy` for two targets j1, j2 in one pass: the sources' residues and v are loaded
+   * once for both. With two source primes (the case of key switching at logN 13) this has its own
+   * kernel: V8 re-checks every array (map, bounds, backing store) once per loop iteration, so two
+   * targets per iteration halve that overhead as well as the loads; measured 23% less than two
+   * single-target passes at N = 2^13. Other source counts run the single-target kernel twice.
+   */
+  convertToLazyPair(
+    y: Int32Array, yOff: number, v: Int32Array, vOff: number,
+    j1: number, out1: Int32Array, o1: number, j2: number, out2: Int32Array, o2: number,
+  ): void {
+    if (this.from.length !== 2) {
+      this.convertToSub(y, yOff, v, vOff, j1, out1, o1, 0, this.N, 0);
+      this.convertToSub(y, yOff, v, vOff, j2, out2, o2, 0, this.N, 0);
+      return;
+    }
+    const H = this.hat;
+    const HF = this.hatF;
+    convert2Pair(
+      y, yOff, yOff + this.N, v, vOff, this.vA, 3 * j1, 3 * j2,
+      H[2 * j1], HF[2 * j1], H[2 * j1 + 1], HF[2 * j1 + 1], this.to[j1].p,
+      H[2 * j2], HF[2 * j2], H[2 * j2 + 1], HF[2 * j2 + 1], this.to[j2].p,
+      out1, o1, out2, o2, this.N,
+    );
+  }
+
   /** The kernels end with x − sb, corrected: sb = b gives [0, b), sb = 0 leaves [0, 2b). */
   private convertToSub(y: Int32Array, yOff: number, v: Int32Array, vOff: number, j: number, out: Int32Array, outOff: number, n0: number, n1: number, sb: number): void {
     // one small function per source count: V8 then keeps each loop's constants in registers
@@ -295,6 +321,57 @@ function convert2(
     s = (s - sb) | 0;
     s = (s + ((s >> 31) & sb)) | 0;
     out[oo + n] = s;
+  }
+}
+
+/**
+ * Two-source conversion to targets b and c at once, outputs lazy in [0, 2b) and [0, 2c). Two
+ * coefficients per iteration (N is even), each in its own block.
+ */
+function convert2Pair(
+  y: Int32Array, yo: number, yo1: number, v: Int32Array, vo: number, vA: Int32Array, vb: number, vc: number,
+  hb0: number, fb0: number, hb1: number, fb1: number, b: number,
+  hc0: number, fc0: number, hc1: number, fc1: number, c: number,
+  outB: Int32Array, ob: number, outC: Int32Array, oc: number, N: number,
+): void {
+  const b2 = (b << 1) | 0;
+  const c2 = (c << 1) | 0;
+  for (let n = 0; n < N; n += 2) {
+    {
+      const x0 = y[yo + n];
+      const x1 = y[yo1 + n];
+      const w = v[vo + n];
+      let r0 = (Math.imul(x0, hb0) - Math.imul((x0 * fb0) | 0, b)) | 0; // [0, 2b)
+      let r1 = (Math.imul(x1, hb1) - Math.imul((x1 * fb1) | 0, b)) | 0;
+      let s = (((r0 + r1) | 0) - b2) | 0; // [−2b, 2b)
+      s = (s + ((s >> 31) & b2)) | 0; // [0, 2b)
+      s = (s - vA[vb + w]) | 0; // (−b, 2b)
+      outB[ob + n] = (s + ((s >> 31) & b)) | 0; // [0, 2b)
+      r0 = (Math.imul(x0, hc0) - Math.imul((x0 * fc0) | 0, c)) | 0;
+      r1 = (Math.imul(x1, hc1) - Math.imul((x1 * fc1) | 0, c)) | 0;
+      s = (((r0 + r1) | 0) - c2) | 0;
+      s = (s + ((s >> 31) & c2)) | 0;
+      s = (s - vA[vc + w]) | 0;
+      outC[oc + n] = (s + ((s >> 31) & c)) | 0;
+    }
+    {
+      const m = n + 1;
+      const x0 = y[yo + m];
+      const x1 = y[yo1 + m];
+      const w = v[vo + m];
+      let r0 = (Math.imul(x0, hb0) - Math.imul((x0 * fb0) | 0, b)) | 0;
+      let r1 = (Math.imul(x1, hb1) - Math.imul((x1 * fb1) | 0, b)) | 0;
+      let s = (((r0 + r1) | 0) - b2) | 0;
+      s = (s + ((s >> 31) & b2)) | 0;
+      s = (s - vA[vb + w]) | 0;
+      outB[ob + m] = (s + ((s >> 31) & b)) | 0;
+      r0 = (Math.imul(x0, hc0) - Math.imul((x0 * fc0) | 0, c)) | 0;
+      r1 = (Math.imul(x1, hc1) - Math.imul((x1 * fc1) | 0, c)) | 0;
+      s = (((r0 + r1) | 0) - c2) | 0;
+      s = (s + ((s >> 31) & c2)) | 0;
+      s = (s - vA[vc + w]) | 0;
+      outC[oc + m] = (s + ((s >> 31) & c)) | 0;
+    }
   }
 }
 
