@@ -39,6 +39,23 @@ export function solo(): Team {
 }
 
 /**
+ * Units of phase B over the slot order: one slot each, or for a team of one (`paired`) two slots
+ * each, whose basis conversions then share a pass (`KeySwitcher.extendSlot`); ModDown pairs its
+ * limbs the same way (`KeySwitcher.downUnits`). A team keeps units of one, which balance better
+ * between threads.
+ */
+function slotUnits(order: readonly number[], paired: boolean): number {
+  return paired ? (order.length + 1) >> 1 : order.length;
+}
+
+/** Slot `which` (0 or 1) of phase-B unit u, or −1 when the unit has no such slot. */
+function unitSlot(order: readonly number[], u: number, paired: boolean, which: 0 | 1): number {
+  if (!paired) return which === 0 ? order[u] : -1;
+  const k = 2 * u + which;
+  return k < order.length ? order[k] : -1;
+}
+
+/**
  * Key switch of the last input polynomial with `key`: relinearization (mode Add: out = (x0 + ·,
  * x1 + ·), x = (c0, c1), c = c2), rotation (mode Rotate: x0 = c0, c = c1, `index` the permutation)
  * or relinearization merged with a rescale (AddRescale). Outputs have ks.downLimbs(limbs) limbs.
@@ -60,15 +77,12 @@ export function keySwitchAfterModUp(
   out0: Int32Array, out1: Int32Array, index: Int32Array | undefined, team: Team,
 ): void {
   const order = ks.slotOrder(limbs, mode === DownMode.AddRescale);
-  // a thread alone takes slots and ModDown limbs two at a time (their basis conversions share a
-  // pass); a team keeps units of one, which balance better between threads
   const paired = team.size === 1;
-  const step = paired ? 2 : 1;
-  const slotUnits = Math.ceil(order.length / step);
+  const units1 = slotUnits(order, paired);
   ks.beginPhaseB();
-  for (let u = team.claim(slotUnits); u >= 0; u = team.claim(slotUnits)) {
-    const s = order[step * u];
-    const s2 = paired && 2 * u + 1 < order.length ? order[2 * u + 1] : -1;
+  for (let u = team.claim(units1); u >= 0; u = team.claim(units1)) {
+    const s = unitSlot(order, u, paired, 0);
+    const s2 = unitSlot(order, u, paired, 1);
     ks.extendSlot(c, 0, limbs, s, s2);
     ks.multiplySlot(key, limbs, s, mode, x0, x1, 0);
     if (s2 >= 0) ks.multiplySlot(key, limbs, s2, mode, x0, x1, 0);
@@ -86,13 +100,10 @@ export function rotateHoistedProgram(
   for (let i = team.claim(limbs); i >= 0; i = team.claim(limbs)) ks.modUpY(c1, 0, limbs, i, i + 1);
   team.barrier();
   const order = ks.slotOrder(limbs);
-  const paired = team.size === 1; // as in keySwitchAfterModUp
-  const slotUnits = paired ? (order.length + 1) >> 1 : order.length;
+  const paired = team.size === 1;
+  const units1 = slotUnits(order, paired);
   ks.beginPhaseB();
-  for (let u = team.claim(slotUnits); u >= 0; u = team.claim(slotUnits)) {
-    if (paired) ks.extendSlot(c1, 0, limbs, order[2 * u], 2 * u + 1 < order.length ? order[2 * u + 1] : -1);
-    else ks.extendSlot(c1, 0, limbs, order[u]);
-  }
+  for (let u = team.claim(units1); u >= 0; u = team.claim(units1)) ks.extendSlot(c1, 0, limbs, unitSlot(order, u, paired, 0), unitSlot(order, u, paired, 1));
   team.barrier();
   const units = ks.downUnits(limbs, DownMode.Rotate, paired);
   for (let r = 0; r < keys.length; r++) {
