@@ -119,11 +119,19 @@ for (const logN of LOGNS) {
   const vp = find('veil', THREADS[0], 'precision_mul_relin_rescale_rot1', logN, 'precision');
   const nt = find('veil', THREADS[0], 'ntt', logN);
   const pl = find('veil', THREADS[0], 'ntt_plain', logN);
+  // add against its loop floor (medians over the rounds)
+  const res = find('veil', THREADS[0], 'add', logN)?.residues as number | undefined;
+  const ad = median(defined(perRun('veil', THREADS[0], 'add', logN)));
+  const ap = median(defined(perRun('veil', THREADS[0], 'add_plain', logN)));
+  const sa = median(defined(perRun('node-seal', 1, 'add', logN)));
+  const perRes = (us: number | undefined) => (us !== undefined && res ? ((us * 1000) / res).toFixed(2) : '-');
   const hp = rows.find((r) => r.impl === 'veil' && r.threads === THREADS[0] && r.row.kind === 'heap' && r.row.logN === logN)?.row;
   const b2 = (x: unknown) => (typeof x === 'number' ? x.toFixed(2) : '-');
   lines.push(`logN ${logN}: precision mul→relin→rescale→rot1 mean/worst bits: node-seal ${b2(sp?.mean_err_bits)} / ${b2(sp?.max_err_bits)} (scale 2^40), ` +
     `veil ${vp?.mean_err_bits ?? '-'} / ${vp?.max_err_bits ?? '-'} (scale 2^${vp?.log_scale ?? '?'}, logQP ${vp?.logQP ?? '?'}${vp?.secure128 === false ? ', NOT 128-bit secure' : ''}); ` +
     `veil NTT ${nt?.ns_per_butterfly ?? '-'} ns/butterfly (plain-loop limit ${pl?.ns_per_butterfly ?? '-'}); ` +
+    `veil add ${fmt(ad)} (${perRes(ad)} ns/residue over ${res ?? '-'} residues), the same loop without the reduction ${fmt(ap)} ` +
+    `(${perRes(ap)} ns/residue), node-seal add ${fmt(sa)}; ` +
     `heap growth over ${hp?.calls ?? '-'} mul_relin_rescale ${hp ? `${((hp.heap_growth_bytes as number) / 1024).toFixed(1)} KiB` : '-'}`);
 }
 process.stdout.write(lines.join('\n') + '\n');

@@ -9,7 +9,9 @@
  *            --threads=N       N > 1: evaluator and key generator use a WorkerPool of N threads
  *            --heap=CALLS      heap growth over CALLS mul_relin_rescale calls (default 1000, two-limb 0 = skip)
  * Extra rows: `ntt` (forward NTT of one limb, ns per butterfly) and `ntt_plain` (the same radix-4
- * loop with additions only: the limit of a plain JS loop over this access pattern).
+ * loop with additions only: the limit of a plain JS loop over this access pattern); `add_plain`
+ * (the residues of `add` summed without the modular reduction, unrolled as `addVec`: not an add,
+ * the floor any element-wise add over int32 residues pays in a plain JS loop on this machine).
  */
 import os from 'node:os';
 import { setFlagsFromString } from 'node:v8';
@@ -62,8 +64,35 @@ const randomReals = (n: number) => Float64Array.from({ length: n }, () => Math.r
 
 const ALL_OPS = [
   'keygen_sk_pk', 'keygen_relin', 'keygen_galois_1', 'encode', 'decode', 'encrypt_pk', 'decrypt', 'add', 'mul_plain',
-  'mul', 'relin', 'rescale', 'rotate_1', 'mul_relin_rescale', 'ntt', 'ntt_plain',
+  'mul', 'relin', 'rescale', 'rotate_1', 'mul_relin_rescale', 'ntt', 'ntt_plain', 'add_plain',
 ];
+
+/**
+ * out[i] = a[i] + b[i] (wrapping, no reduction) on [s, e), unrolled by 16 like `addVec`: the
+ * bench's floor for an element-wise add over the same residues (two loads, one add, one store).
+ */
+function addPlainLoop(a: Int32Array, b: Int32Array, out: Int32Array, s: number, e: number): void {
+  let i = s;
+  for (const e16 = e - 15; i < e16; i += 16) {
+    out[i] = (a[i] + b[i]) | 0;
+    out[i + 1] = (a[i + 1] + b[i + 1]) | 0;
+    out[i + 2] = (a[i + 2] + b[i + 2]) | 0;
+    out[i + 3] = (a[i + 3] + b[i + 3]) | 0;
+    out[i + 4] = (a[i + 4] + b[i + 4]) | 0;
+    out[i + 5] = (a[i + 5] + b[i + 5]) | 0;
+    out[i + 6] = (a[i + 6] + b[i + 6]) | 0;
+    out[i + 7] = (a[i + 7] + b[i + 7]) | 0;
+    out[i + 8] = (a[i + 8] + b[i + 8]) | 0;
+    out[i + 9] = (a[i + 9] + b[i + 9]) | 0;
+    out[i + 10] = (a[i + 10] + b[i + 10]) | 0;
+    out[i + 11] = (a[i + 11] + b[i + 11]) | 0;
+    out[i + 12] = (a[i + 12] + b[i + 12]) | 0;
+    out[i + 13] = (a[i + 13] + b[i + 13]) | 0;
+    out[i + 14] = (a[i + 14] + b[i + 14]) | 0;
+    out[i + 15] = (a[i + 15] + b[i + 15]) | 0;
+  }
+  for (; i < e; i++) out[i] = (a[i] + b[i]) | 0;
+}
 
 emit({
   kind: 'meta', impl: 'veil-fhe', node: process.version, v8: process.versions.v8, cpu: os.cpus()[0]?.model ?? 'unknown',
@@ -126,6 +155,21 @@ for (const logN of LOGNS) {
     mul_relin_rescale: () => ({ fn: () => { ev.mulRelinRescale(ct1, ct2, tmp); } }),
     ntt: () => ({ fn: () => nttForward(nttBuf.coeffs, 0, ctx.ringQ.tables[0]) }),
     ntt_plain: () => ({ fn: () => nttPlainLoop(nttBuf.coeffs, 0, ctx.N) }),
+    add_plain: () => {
+      // one range per limb, as `add` runs (same call count); into a scratch ciphertext
+      const n = ct1.limbs;
+      const dst = ev.mul(ct1, ct2);
+      return {
+        fn: () => {
+          for (let k = 0; k < 2; k++) {
+            const a = ct1.polys[k].coeffs;
+            const b = ct2.polys[k].coeffs;
+            const o = dst.polys[k].coeffs;
+            for (let i = 0; i < n; i++) addPlainLoop(a, b, o, i * ctx.N, (i + 1) * ctx.N);
+          }
+        },
+      };
+    },
   };
   out(`${'op'.padEnd(22)}${'median_us'.padStart(12)}${'min_us'.padStart(12)}${'samples'.padStart(9)}${'other%'.padStart(8)}`);
   for (const op of ALL_OPS) {
@@ -136,11 +180,15 @@ for (const logN of LOGNS) {
       samples: r.samples, other_load: r.other_load == null ? null : +r.other_load.toFixed(3), ...meta, impl: 'veil-fhe',
     };
     if (op === 'ntt' || op === 'ntt_plain') row.ns_per_butterfly = +((r.median_us * 1000) / ((ctx.N / 2) * logN)).toFixed(3);
+    if (op === 'add' || op === 'add_plain') {
+      row.residues = 2 * ct1.limbs * ctx.N;
+      row.ns_per_residue = +((r.median_us * 1000) / (2 * ct1.limbs * ctx.N)).toFixed(3);
+    }
     emit(row);
     summary.push({ op, logN, median_us: r.median_us, min_us: r.min_us });
     const oth = r.other_load == null ? '-' : (100 * r.other_load).toFixed(0);
     out(`${op.padEnd(22)}${fmtUs(r.median_us).padStart(12)}${fmtUs(r.min_us).padStart(12)}${String(r.samples).padStart(9)}${oth.padStart(8)}` +
-      (op.startsWith('ntt') ? `   (${row.ns_per_butterfly} ns/butterfly)` : ''));
+      (op.startsWith('ntt') ? `   (${row.ns_per_butterfly} ns/butterfly)` : '') + (op === 'add_plain' ? '   (no reduction: the loop floor of add)' : ''));
     if (op === 'ntt_plain') for (let i = 0; i < ctx.N; i++) nttBuf.coeffs[i] = (i * 7919) % P.q[0];
   }
   void keep;
