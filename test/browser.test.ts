@@ -11,7 +11,8 @@
  * time, messages from workers to the page are not delivered (seen with Chromium 150), so pool.html
  * runs in real time and holds the dump instead: it contains an image `/hold`, which delays the load
  * event (after which Chromium dumps) until the page requests `/release`. Runs when a Chromium binary is present
- * (Debian `chromium`, or VEIL_CHROMIUM=/path); skipped otherwise.
+ * (Debian `chromium`, or VEIL_CHROMIUM=/path); skipped otherwise, except under CI=true, where a
+ * missing browser fails the run.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -23,6 +24,10 @@ import { describe, expect, it } from 'vitest';
 const root = new URL('..', import.meta.url).pathname;
 const chromium = process.env.VEIL_CHROMIUM ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => existsSync(p));
 const ready = chromium !== undefined && existsSync(join(root, 'dist/src/index.js'));
+// In CI (`.ci/run` installs Debian's chromium) a missing browser is a failure, never a skip.
+if (!ready && process.env.CI === 'true') {
+  throw new Error(`browser tests cannot run: ${chromium === undefined ? 'no Chromium found (apt-get install chromium, or set VEIL_CHROMIUM)' : 'dist/ is not built (npm run build)'}`);
+}
 
 /**
  * Serves the repository (COOP/COEP on every response), loads `page` in headless Chromium and returns
