@@ -31,7 +31,9 @@ function transpileEngine(): void {
       writeFileSync(join(dir, 'src', sub, f.replace(/\.ts$/, '.js')), out);
     }
   }
-  writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
+  // the package's private import of the Node-only backend, as in package.json
+  const imports = { '#pool-node': { node: './src/ckks/pool-node.js', default: './src/ckks/pool-node-absent.js' } };
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module', imports }));
   // a task module: sums ciphertexts given as shared descriptors, and doubles one with the pool's keys
   writeFileSync(join(dir, 'tasks.js'), `
 import { registerTask } from './src/ckks/pool-protocol.js';

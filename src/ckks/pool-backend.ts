@@ -60,7 +60,7 @@ export async function selectBackend(): Promise<WorkerBackend> {
     if (typeof SharedArrayBuffer === 'undefined') {
       throw new WorkerPoolUnavailableError('WorkerPool needs SharedArrayBuffer, which this Node runtime lacks', 'use Node ≥ 20');
     }
-    return (await import('./pool-backend-node.js')).nodeBackend();
+    return (await import('#pool-node')).nodeBackend();
   }
   if (typeof g.Worker === 'undefined') {
     throw new WorkerPoolUnavailableError(

@@ -48,6 +48,6 @@ export interface WorkerHost {
  */
 export async function workerHost(): Promise<WorkerHost> {
   const g = globalThis as { process?: { versions?: { node?: string } } };
-  if (g.process?.versions?.node) return (await import('./pool-host-node.js')).nodeHost();
+  if (g.process?.versions?.node) return (await import('#pool-node')).nodeHost();
   return webHost();
 }

@@ -70,15 +70,14 @@ export interface MemoryEstimate {
 }
 
 /**
- * Total memory of the machine, or 0 where unknown (browsers): the library has no static Node
- * imports so it loads in browsers too.
+ * Total memory of the machine, or 0 where unknown (browsers, Node before 20.16). Read through
+ * `process.getBuiltinModule`, which is synchronous and invisible to bundlers: the module keeps no
+ * `node:` import and no top-level await, so it loads in browsers and through `require()`.
  */
-let TOTAL_MEMORY = 0;
-try {
-  const os = await import('node:os');
-  TOTAL_MEMORY = os.totalmem();
-} catch {
-  /* not Node */
+function totalMemory(): number {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  const os = proc?.getBuiltinModule?.('node:os') as { totalmem?: () => number } | undefined;
+  return typeof os?.totalmem === 'function' ? os.totalmem() : 0;
 }
 
 /** Bytes of a ciphertext with `limbs` limbs at ring degree N. */
@@ -111,5 +110,5 @@ export function estimateMemory(g: IrGraph, P: Parameters, layout: Layout, galois
     for (const v of n.inputs) if (lastUse.get(v) === i) live.delete(v);
   });
   const keys = switchingKeyBytes(P) * (1 + galoisKeys);
-  return { peakCiphertexts: peak, keys, total: peak + keys, ciphertext: ciphertextBytes(P.N, P.limbsAt(P.levels)), available: TOTAL_MEMORY };
+  return { peakCiphertexts: peak, keys, total: peak + keys, ciphertext: ciphertextBytes(P.N, P.limbsAt(P.levels)), available: totalMemory() };
 }
