@@ -19,6 +19,7 @@ import type { IrGraph, IrNode, PolyNode, Tensor } from './graph.js';
 import { sizeOf } from './graph.js';
 import { encodeWeights, linearCombination, linearCombinations } from './lincomb.js';
 import { broadcastConstant } from './reference.js';
+import { coefficientsPerElement } from './polynomial.js';
 import { planLevels } from './compile.js';
 
 /** A tensor of ciphertexts: element e (row-major over `shape`) is `cts[e]`. */
@@ -347,16 +348,17 @@ export class BatchRunner {
 
   private poly(n: PolyNode, x: EncryptedTensor): (e: number) => Ciphertext {
     const plane = sizeOf(x.shape) / x.shape[0];
+    if (n.basis === 'power' && n.coeffs.length !== 3) throw new Error(`Poly '${n.name}': power basis is only used for quadratics`);
+    // one ciphertext per element: per-channel and per-element coefficients are scalars here
+    const perElement = n.coeffTensor ? coefficientsPerElement(n.coeffTensor, x.shape) : null;
     return (e) => {
       const b = this.backend();
       const ch = Math.floor(e / plane);
       let t = x.cts[e]!;
       if (!n.mapFolded) t = b.linear([t], [n.mapScale[ch]], n.mapShift[ch]);
-      if (n.basis === 'power') {
-        if (n.coeffs.length !== 3) throw new Error(`Poly '${n.name}': power basis is only used for quadratics`);
-        return evalQuadratic(b, t, n.coeffs[2], n.coeffs[1], n.coeffs[0]);
-      }
-      return evalChebyshev(b, t, n.coeffs);
+      const cs = perElement ? perElement.map((c) => c[e]) : n.coeffs;
+      if (n.basis === 'power') return evalQuadratic(b, t, cs[2], cs[1], cs[0]);
+      return evalChebyshev(b, t, cs);
     };
   }
 }

@@ -19,7 +19,8 @@
  * generated.
  */
 import { type Ciphertext, type CkksContext, type Decryptor, type Encoder, type Encryptor, type Evaluator, LevelError } from '../ckks/index.js';
-import { CkksPolyBackend, evalChebyshev, evalQuadratic } from '../approx/index.js';
+import { type Coef, CkksPolyBackend, evalChebyshev, evalQuadratic } from '../approx/index.js';
+import { coefficientsPerElement } from './polynomial.js';
 import { type IrGraph, type IrNode, type PolyNode, type Tensor, sizeOf } from './graph.js';
 import { linearCombination } from './lincomb.js';
 import { type LevelPlan, planLevels } from './compile.js';
@@ -382,16 +383,37 @@ export class ChannelRunner {
       for (let y = 0; y < L.H; y++) for (let xx = 0; xx < L.W; xx++) mask[slotOf(L, y, xx)] = 1;
     }
     const coef = (c: number) => (mask ? mask.map((m) => m * c) : c);
+    if (n.basis === 'power' && n.coeffs.length !== 3) throw new Error(`Poly '${n.name}': power basis is only used for quadratics`);
+    const perElement = n.coeffTensor ? coefficientsPerElement(n.coeffTensor, n.outShape) : null;
     const cts = x.cts.map((ct, ch) => {
       const b = this.backend();
       let t = ct;
       const c = x.layout ? ch : ch; // vectors: one element per ciphertext = its own channel
       if (!n.mapFolded) t = b.linear([t], [n.mapScale[c]], n.mapShift[c]);
-      if (n.basis === 'power' && !mask) return evalQuadratic(b, t, n.coeffs[2], n.coeffs[1], n.coeffs[0]);
-      if (n.basis === 'power') return evalQuadratic(b, t, coef(n.coeffs[2]), coef(n.coeffs[1]), coef(n.coeffs[0]));
-      return evalChebyshev(b, t, Array.from(n.coeffs, (v) => coef(v)));
+      const cs: Coef[] = perElement ? perElement.map((v) => this.channelCoef(v, c, x, mask)) : Array.from(n.coeffs, (v) => coef(v));
+      if (n.basis === 'power') return evalQuadratic(b, t, cs[2], cs[1], cs[0]);
+      return evalChebyshev(b, t, cs);
     });
     return { ...x, cts };
+  }
+
+  /**
+   * Coefficient of ciphertext `c` from per-element values `v` (row-major over the value): a scalar
+   * when it is the same over the channel's map and no mask is needed (so x² stays a one-level
+   * product when it is 1), else one value per slot, zero outside the map.
+   */
+  private channelCoef(v: Float64Array, c: number, x: ChannelTensor, mask: Float64Array | null): Coef {
+    const L = x.layout;
+    if (!L) return v[c];
+    const plane = L.H * L.W;
+    const first = v[c * plane];
+    let uniform = true;
+    for (let i = 1; i < plane && uniform; i++) uniform = v[c * plane + i] === first;
+    if (uniform && !mask) return first;
+    if (uniform) return mask!.map((m) => m * first);
+    const out = new Float64Array(this.ctx.params.slots);
+    for (let y = 0; y < L.H; y++) for (let xx = 0; xx < L.W; xx++) out[slotOf(L, y, xx)] = v[c * plane + y * L.W + xx];
+    return out;
   }
 }
 

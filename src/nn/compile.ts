@@ -27,6 +27,10 @@ import {
   isActivation, sizeOf, validateGraph,
 } from './graph.js';
 import { argmaxRows, runReference } from './reference.js';
+import { powerToCheb } from '../approx/chebyshev.js';
+import {
+  type TensorPoly, compactTensor, composeChannelMap, expandTo, packCoefficients, powerToChebyshevTensor, unpackCoefficients,
+} from './polynomial.js';
 
 /** Encrypted data layouts. */
 export type Layout = 'batch' | 'channel';
@@ -208,6 +212,7 @@ function cloneNode(n: IrNode): IrNode {
     c.mapScale = Float64Array.from(c.mapScale);
     c.mapShift = Float64Array.from(c.mapShift);
     c.coeffs = Float64Array.from(c.coeffs);
+    if (c.coeffTensor) c.coeffTensor = { shape: [...c.coeffTensor.shape], data: Float64Array.from(c.coeffTensor.data) };
   }
   return c;
 }
@@ -272,6 +277,15 @@ export function buildCompiled(base: IrGraph, fits: readonly ActivationFit[]): { 
     s.log.push(`${n.name}: ${n.op} → ${f.basis === 'power' ? 'x² (exact)' : `Chebyshev degree ${f.degree} on [${f.interval[0].toFixed(3)}, ${f.interval[1].toFixed(3)}]`}`);
     return p;
   });
+  // the model's own polynomials of degree ≥ 3: Chebyshev series of the same polynomial in the same
+  // variable (identity map), so they evaluate at depth ⌈log2(d+1)⌉ like fitted ones
+  for (const p of s.nodes) {
+    if (p.op !== 'Poly' || p.basis !== 'power' || p.coeffs.length <= 3) continue;
+    if (p.coeffTensor) p.coeffTensor = powerToChebyshevTensor(p.coeffTensor);
+    else p.coeffs = powerToCheb(p.coeffs);
+    p.basis = 'chebyshev';
+    s.log.push(`${p.name}: degree-${p.coeffs.length - 1} polynomial of the model, evaluated as a Chebyshev series`);
+  }
   // 3. BN → POLY (and through a residual Add when both branches are linear)
   for (const bn of s.nodes.filter((n) => n.op === 'BatchNormalization')) {
     if (bn.op !== 'BatchNormalization') continue;
@@ -292,6 +306,16 @@ export function buildCompiled(base: IrGraph, fits: readonly ActivationFit[]): { 
   // so redistribution can act on c2 directly, also where the map could not be folded (bypass paths)
   for (const p of s.nodes) {
     if (p.op !== 'Poly' || p.coeffs.length !== 3) continue;
+    if (p.coeffTensor) {
+      // coefficient tensors take any per-channel map exactly
+      if (p.basis === 'chebyshev') throw new Error(`internal: Chebyshev coefficient tensor on quadratic '${p.name}'`);
+      if (!isIdentityMap(p)) {
+        p.coeffTensor = packCoefficients(composeChannelMap(unpackCoefficients(p.coeffTensor), p.mapScale, p.mapShift));
+        p.mapScale.fill(1);
+        p.mapShift.fill(0);
+      }
+      continue;
+    }
     if (p.basis === 'chebyshev') {
       const [c0, c1, c2] = p.coeffs;
       p.coeffs = Float64Array.from([c0 - c2, c1, 2 * c2]);
@@ -320,6 +344,7 @@ export function buildCompiled(base: IrGraph, fits: readonly ActivationFit[]): { 
     const prod = s.producer(pool.inputs[0]);
     if (prod && prod.op === 'Poly' && s.only(prod.output) === pool && !(prod.basis === 'power' && prod.coeffs.length === 3)) {
       for (let i = 0; i < prod.coeffs.length; i++) prod.coeffs[i] /= div;
+      if (prod.coeffTensor) for (let i = 0; i < prod.coeffTensor.data.length; i++) prod.coeffTensor.data[i] /= div;
       pool.sum = true;
       s.log.push(`${pool.name}: divisor ${div} folded into ${prod.name}'s coefficients`);
     }
@@ -327,14 +352,18 @@ export function buildCompiled(base: IrGraph, fits: readonly ActivationFit[]): { 
   // 6. quadratics (already in the power basis): leading coefficient → next Conv/Dense
   for (const p of s.nodes) {
     if (p.op !== 'Poly' || p.coeffs.length !== 3 || p.basis !== 'power') continue;
+    if (p.coeffTensor) {
+      redistributeTensorForward(s, p);
+      continue;
+    }
     const lead = p.coeffs[2];
     if (lead === 1 || lead === 0) continue;
-    const lin = linearConsumer(s, p.output, true);
-    if (!lin) continue;
-    scaleInputs(lin, () => lead, lin.op === 'Conv' ? lin.weight.shape[1] : 1);
+    const lins = linearConsumers(s, p.output, true);
+    if (!lins) continue;
+    for (const lin of lins) scaleInputs(lin, () => lead, lin.op === 'Conv' ? lin.weight.shape[1] : 1);
     for (let i = 0; i < 3; i++) p.coeffs[i] /= lead;
     p.moved = new Float64Array(p.mapScale.length).fill(lead);
-    s.log.push(`${p.name}: leading coefficient ${lead.toFixed(5)} redistributed into ${lin.name}`);
+    s.log.push(`${p.name}: leading coefficient ${lead.toFixed(5)} redistributed into ${lins.map((l) => l.name).join(', ')}`);
   }
   // 4. polynomial input maps → producing Conv/Dense (or both producers of a residual Add)
   for (const p of s.nodes) {
@@ -362,25 +391,152 @@ export function buildCompiled(base: IrGraph, fits: readonly ActivationFit[]): { 
   }
   // 6b. quadratics whose leading coefficient could not move forward: push √|c2| backward into the
   //     producing Conv/Dense (x' = √|c2|·x, so c2·x² = ±x'²), compensating every other consumer
-  //     of that output (bypass paths) by 1/√|c2| (PAPER `redistribute_weights`, backward case).
+  //     of that output (bypass paths) by 1/√|c2| (PAPER `redistribute_weights`, backward case);
+  //     or into both branches of a residual Add (a branch that is not a Conv/Dense of its own takes
+  //     a per-channel MulConstant: a level on that branch only, which a skip path has to spare).
   for (const p of s.nodes) {
     if (p.op !== 'Poly' || p.basis !== 'power' || p.coeffs.length !== 3 || !p.mapFolded) continue;
+    if (p.coeffTensor) {
+      redistributeTensorBackward(s, p);
+      continue;
+    }
     const lead = p.coeffs[2];
     if (lead === 0 || Math.abs(lead) === 1) continue;
-    const prod = s.producer(p.inputs[0]);
-    if (!prod || (prod.op !== 'Conv' && prod.op !== 'Dense')) continue;
-    const others = s.consumers(prod.output).filter((c) => c !== p);
-    if (prod.output === s.g.output.name) continue;
-    if (others.some((c) => c.op !== 'Conv' && c.op !== 'Dense')) continue;
     const r = Math.sqrt(Math.abs(lead));
-    scaleRows(prod, new Float64Array(prod.weight.shape[0]).fill(r), null);
-    for (const c of others) {
-      if (c.op === 'Conv' || c.op === 'Dense') scaleInputs(c, () => 1 / r, c.op === 'Conv' ? c.weight.shape[1] : 1);
-    }
+    const where = pushBackward(s, p, new Float64Array(p.outShape[0]).fill(r));
+    if (!where) continue;
     p.coeffs = Float64Array.from([p.coeffs[0], p.coeffs[1] / r, Math.sign(lead)]);
-    s.log.push(`${p.name}: √|c2| = ${r.toFixed(5)} redistributed backward into ${prod.name}${others.length ? ` (bypass compensated in ${others.map((o) => o.name).join(', ')})` : ''}`);
+    s.log.push(`${p.name}: √|c2| = ${r.toFixed(5)} redistributed backward into ${where}`);
   }
   return { graph: s.result(), log: s.log };
+}
+
+/**
+ * Forward redistribution of a quadratic whose coefficients are tensors: the leading coefficient
+ * L (per layer, channel or element) moves into the next linear layer's input weights, and the
+ * node's coefficients are divided by L, so the node computes x² + (c1/L)·x + c0/L at one level.
+ * A Conv or a pool between takes per-channel factors only; a Dense right after (through
+ * Flatten/Reshape) takes any factor per input element.
+ */
+function redistributeTensorForward(s: Surgery, p: PolyNode): void {
+  const cs = unpackCoefficients(p.coeffTensor!);
+  const lead = compactTensor(cs[2]!);
+  if (lead.data.every((v) => v === 1) || lead.data.some((v) => v === 0 || !Number.isFinite(v))) return;
+  const perChannel = lead.shape.slice(1).every((d) => d === 1);
+  const C = p.outShape[0];
+  const chan = expandTo(lead, [C, ...p.outShape.slice(1).map(() => 1)]);
+  const lins = linearConsumers(s, p.output, perChannel);
+  if (!lins) return;
+  const f = expandTo(lead, p.outShape);
+  if (!perChannel && lins.some((l) => l.op === 'Conv' || l.weight.shape[1] !== f.length)) return;
+  for (const lin of lins) {
+    if (perChannel) scaleInputs(lin, (c) => chan[c], lin.op === 'Conv' ? lin.weight.shape[1] : C);
+    else {
+      // per element, straight into a Dense (flatten order = row-major element order)
+      const [o, i] = lin.weight.shape;
+      for (let r = 0; r < o; r++) for (let k = 0; k < i; k++) lin.weight.data[r * i + k] *= f[k];
+    }
+  }
+  p.coeffTensor = packCoefficients(divideCoefficients(cs, lead));
+  if (perChannel) p.moved = Float64Array.from(chan);
+  s.log.push(`${p.name}: leading coefficients (${lead.data.length === 1 ? 'per layer' : perChannel ? 'per channel' : 'per element'}) redistributed into ${lins.map((l) => l.name).join(', ')}`);
+}
+
+/**
+ * Backward redistribution for per-channel leading coefficients that could not move forward:
+ * √|L_c| into the producing Conv/Dense's output channel c, bypass consumers compensated by
+ * 1/√|L_c|; the node keeps sign(L_c)·x² (PAPER `redistribute_weights`, backward case).
+ */
+function redistributeTensorBackward(s: Surgery, p: PolyNode): void {
+  const cs = unpackCoefficients(p.coeffTensor!);
+  const lead = compactTensor(cs[2]!);
+  if (lead.data.every((v) => Math.abs(v) === 1) || lead.data.some((v) => v === 0 || !Number.isFinite(v))) return;
+  if (!lead.shape.slice(1).every((d) => d === 1)) return;
+  const C = p.outShape[0];
+  const r = Float64Array.from({ length: C }, (_, c) => Math.sqrt(Math.abs(lead.data[lead.data.length === 1 ? 0 : c])));
+  const where = pushBackward(s, p, r);
+  if (!where) return;
+  const shape = lead.shape;
+  const rt: Tensor = { shape, data: lead.data.length === 1 ? Float64Array.of(r[0]) : r };
+  const c1: Tensor = { shape: cs[1].shape, data: Float64Array.from(cs[1].data) };
+  const scaled: TensorPoly = [cs[0], divideTensor(c1, rt), { shape, data: lead.data.map((v) => Math.sign(v)) }];
+  p.coeffTensor = packCoefficients(scaled);
+  s.log.push(`${p.name}: ${lead.data.length === 1 ? '' : 'per-channel '}√|c2| redistributed backward into ${where}`);
+}
+
+/**
+ * Multiplies p's input by r (per channel) upstream, exactly: into the producing Conv/Dense's
+ * output rows (other consumers of that output compensated by 1/r), or into both branches of a
+ * producing residual Add (a Conv/Dense branch used only there is rescaled; any other branch gets a
+ * MulConstant). Returns a description of where it went, or undefined when neither applies.
+ */
+function pushBackward(s: Surgery, p: PolyNode, r: Float64Array): string | undefined {
+  const v = p.inputs[0];
+  const prod = s.producer(v);
+  if (!prod || v === s.g.output.name) return undefined;
+  if (prod.op === 'Conv' || prod.op === 'Dense') {
+    const others = s.consumers(v).filter((c) => c !== p);
+    if (others.some((c) => c.op !== 'Conv' && c.op !== 'Dense')) return undefined;
+    scaleRows(prod, r, null);
+    for (const c of others) if (c.op === 'Conv' || c.op === 'Dense') scaleInputs(c, (ch) => 1 / r[ch], c.op === 'Conv' ? c.weight.shape[1] : r.length);
+    return `${prod.name}${others.length ? ` (bypass compensated in ${others.map((o) => o.name).join(', ')})` : ''}`;
+  }
+  if (prod.op !== 'Add' || s.only(v) !== p || prod.inputs[0] === prod.inputs[1]) return undefined;
+  const done: string[] = [];
+  for (let k = 0; k < 2; k++) {
+    const u = prod.inputs[k];
+    const q = s.producer(u);
+    if (q && (q.op === 'Conv' || q.op === 'Dense') && s.only(u) === prod) {
+      scaleRows(q, r, null);
+      done.push(q.name);
+      continue;
+    }
+    const shape = p.outShape.map((d, i) => (i === 0 && !r.every((x) => x === r[0]) ? d : 1));
+    const m: IrNode = {
+      op: 'MulConstant', name: `${prod.name}#scale${k}`, inputs: [u], output: `${prod.output}#scale${k}`, outShape: [...p.outShape],
+      sources: [], constant: { shape, data: shape[0] === 1 ? Float64Array.of(r[0]) : Float64Array.from(r) },
+    };
+    s.nodes.splice(s.nodes.indexOf(prod), 0, m);
+    prod.inputs[k] = m.output;
+    done.push(`a scale on ${u}`);
+  }
+  return `both branches of ${prod.name} (${done.join(', ')})`;
+}
+
+/**
+ * Every consumer of v followed through single-consumer Flatten/Reshape (and pools when allowed)
+ * chains to a Conv/Dense; undefined unless all of them reach one (v must not be the graph output).
+ */
+function linearConsumers(s: Surgery, v: string, throughPools: boolean): (ConvNode | DenseNode)[] | undefined {
+  if (v === s.g.output.name) return undefined;
+  const cs = s.consumers(v);
+  if (cs.length === 0) return undefined;
+  const out: (ConvNode | DenseNode)[] = [];
+  for (const c of cs) {
+    if (c.inputs.filter((x) => x === v).length !== 1) return undefined;
+    if (c.op === 'Conv' || c.op === 'Dense') out.push(c);
+    else if (c.op === 'Flatten' || c.op === 'Reshape' || (throughPools && (c.op === 'AveragePool' || c.op === 'GlobalAveragePool'))) {
+      const l = linearConsumer(s, c.output, throughPools);
+      if (!l) return undefined;
+      out.push(l);
+    } else return undefined;
+  }
+  return out;
+}
+
+/** a / b element-wise with broadcasting. */
+function divideTensor(a: Tensor, b: Tensor): Tensor {
+  const shape = a.shape.map((d, i) => Math.max(d, b.shape[i]));
+  const x = expandTo(a, shape);
+  const y = expandTo(b, shape);
+  return { shape, data: x.map((v, i) => v / y[i]) };
+}
+
+/** Every coefficient divided by L (the leading one becomes exactly 1). */
+function divideCoefficients(cs: TensorPoly, lead: Tensor): TensorPoly {
+  const out = cs.map((c) => divideTensor(c, lead));
+  out[out.length - 1] = { shape: lead.shape.map(() => 1), data: Float64Array.of(1) };
+  return out;
 }
 
 function isIdentityMap(p: PolyNode): boolean {
@@ -416,14 +572,23 @@ export interface LevelPlan {
 
 /** Whether a Poly evaluates by the one-level quadratic path (leading coefficient ±1). */
 export function isFastQuadratic(p: PolyNode): boolean {
-  return p.basis === 'power' && p.coeffs.length === 3 && Math.abs(p.coeffs[2]) === 1;
+  return p.basis === 'power' && p.coeffs.length === 3 && leadIsUnit(p);
+}
+
+/** Leading coefficient ±1 everywhere (scalar, or every entry of a coefficient tensor). */
+function leadIsUnit(p: PolyNode): boolean {
+  if (!p.coeffTensor) return Math.abs(p.coeffs[p.coeffs.length - 1]) === 1;
+  const per = p.coeffTensor.data.length / p.coeffTensor.shape[0];
+  const d = p.coeffTensor.data;
+  for (let i = d.length - per; i < d.length; i++) if (Math.abs(d[i]) !== 1) return false;
+  return true;
 }
 
 /** Levels and ct×ct products of one Poly node in a layout. */
 export function polyCost(p: PolyNode, masked: boolean): { depth: number; ctMults: number } {
   const map = p.mapFolded ? 0 : 1;
   const deg = p.coeffs.length - 1;
-  if (p.basis === 'power' && deg === 2 && Math.abs(p.coeffs[2]) === 1 && !masked) return { depth: map + 1, ctMults: 1 };
+  if (p.basis === 'power' && deg === 2 && leadIsUnit(p) && !masked) return { depth: map + 1, ctMults: 1 };
   if (p.basis === 'power' && deg === 2 && !masked) return { depth: map + 2, ctMults: 1 };
   return { depth: map + polyDepth(deg), ctMults: deg <= 1 ? 0 : approxCost(deg).ctMults };
 }
@@ -469,8 +634,8 @@ export function planLevels(g: IrGraph, layout: Layout): LevelPlan {
 
 /**
  * Poly nodes on spatial tensors that must zero unused slots in the channel layout: those whose
- * output reaches a Conv, or a pool with padding (both read the zero margins), through pools, adds
- * and per-channel affine nodes.
+ * output reaches a Conv, a pool with padding (both read the zero margins) or a global pool (its
+ * rotate-and-sum adds every slot of the span), through pools, adds and per-channel affine nodes.
  */
 export function maskedPolys(g: IrGraph): Set<string> {
   const out = new Set<string>();
@@ -484,7 +649,7 @@ export function maskedPolys(g: IrGraph): Set<string> {
       if (seen.has(v)) continue;
       seen.add(v);
       for (const c of g.nodes.filter((n) => n.inputs.includes(v))) {
-        if (c.op === 'Conv' || (c.op === 'AveragePool' && c.pads.some((p) => p > 0))) reaches = true;
+        if (c.op === 'Conv' || c.op === 'GlobalAveragePool' || (c.op === 'AveragePool' && c.pads.some((p) => p > 0))) reaches = true;
         else if (c.op === 'AveragePool' || c.op === 'Add' || c.op === 'BatchNormalization' || c.op === 'MulConstant' || c.op === 'AddConstant') stack.push(c.output);
       }
     }

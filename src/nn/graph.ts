@@ -119,15 +119,17 @@ export interface GlobalAveragePoolNode extends IrNodeBase {
 }
 
 /**
- * A polynomial activation (compiler output, replaces Relu/Gelu/Square): per channel c of the
- * input (dimension 0), t = mapScale[c]·x + mapShift[c], then y = p(t) with p given by Chebyshev
- * (on [−1, 1]) or power coefficients. When `mapFolded` is set the map was folded into the
- * producing layer's weights, so the node's input already is t.
+ * A polynomial activation: fitted by the compiler (replaces Relu/Gelu/Square), or written in the
+ * model itself as standard ops and imported as one node (`replaces: 'Polynomial'`, e.g. PAPER's
+ * or BEAA's trained quadratics). Per channel c of the input (dimension 0),
+ * t = mapScale[c]·x + mapShift[c], then y = p(t) with p given by Chebyshev (on [−1, 1]) or power
+ * coefficients. When `mapFolded` is set the map was folded into the producing layer's weights, so
+ * the node's input already is t.
  */
 export interface PolyNode extends IrNodeBase {
   op: 'Poly';
-  /** The activation this polynomial replaces. */
-  replaces: 'Relu' | 'Gelu' | 'Square';
+  /** The activation this polynomial replaces ('Polynomial': the model's own polynomial). */
+  replaces: 'Relu' | 'Gelu' | 'Square' | 'Polynomial';
   mapScale: Float64Array;
   mapShift: Float64Array;
   mapFolded: boolean;
@@ -137,6 +139,13 @@ export interface PolyNode extends IrNodeBase {
   interval: [number, number];
   /** Per-channel factors moved into the next linear layer (weight redistribution), if any. */
   moved?: Float64Array;
+  /**
+   * Coefficients that vary per channel or per element, in `basis`: shape `[d+1, ...b]` with `b` of
+   * the value's rank and each dimension 1 or equal to the value's (NumPy broadcasting); coefficient
+   * k of element e is `coeffTensor[k, broadcast(e)]`. When set, `coeffs` has length d+1 and holds
+   * NaN, so code that reads `coeffs` without looking here fails loudly (non-finite output).
+   */
+  coeffTensor?: Tensor;
 }
 
 /** Row-major flatten of the per-sample value to `[F]` (a layout no-op on the data). */
@@ -199,11 +208,12 @@ export const SUPPORTED_ONNX_OPS: readonly string[] = [
   'Relu',
   'Gelu',
   'Erf (as part of the exported GELU pattern)',
-  'Mul',
-  'Pow (exponent 2)',
+  'Mul (by a constant, or polynomials in one value: x*x, Horner chains)',
+  'Pow (integer exponent 1…16)',
   'Div (by a constant)',
   'Add',
-  'Sub (a constant)',
+  'Sub (a constant, or polynomials in one value)',
+  'Neg (of a polynomial in one value)',
   'AveragePool',
   'Pad (zero, folded into the following AveragePool/Conv)',
   'GlobalAveragePool',
@@ -329,6 +339,13 @@ export function inferShape(node: IrNode, inShapes: readonly (readonly number[])[
     case 'Poly':
       if (node.mapScale.length !== x[0] || node.mapShift.length !== x[0]) fail(`Poly map has ${node.mapScale.length} channels, input has ${x[0]} (${fmt(x)})`);
       if (node.coeffs.length === 0) fail('Poly has no coefficients');
+      if (node.coeffTensor) {
+        const [k, ...b] = node.coeffTensor.shape;
+        if (k !== node.coeffs.length || b.length !== x.length || b.some((d, i) => d !== 1 && d !== x[i])) {
+          fail(`Poly coefficient tensor ${fmt(node.coeffTensor.shape)} does not hold ${node.coeffs.length} coefficients broadcasting to ${fmt(x)}`);
+        }
+        if (node.coeffTensor.data.length !== sizeOf(node.coeffTensor.shape)) fail('Poly coefficient tensor data length does not match its shape');
+      }
       return [...x];
     case 'Add': {
       const y = inShapes[1]!;
@@ -476,11 +493,21 @@ export function countParameters(graph: IrGraph): number {
       case 'MulConstant':
         n += node.constant.data.length;
         break;
+      case 'Poly':
+        if (node.replaces === 'Polynomial') n += node.coeffTensor?.data.length ?? node.coeffs.length;
+        break;
       default:
         break;
     }
   }
   return n;
+}
+
+/** 'per layer', 'per channel' or 'per element': how a polynomial's coefficients vary. */
+export function coefficientGrain(p: PolyNode): 'per layer' | 'per channel' | 'per element' {
+  const b = p.coeffTensor?.shape.slice(1);
+  if (!b || b.every((d) => d === 1)) return 'per layer';
+  return b.slice(1).every((d) => d === 1) ? 'per channel' : 'per element';
 }
 
 /**
@@ -504,7 +531,9 @@ export function describeGraph(graph: IrGraph): string {
         attrs = ` ${n.approximate}`;
         break;
       case 'Poly':
-        attrs = ` ${n.replaces}≈${n.basis} deg ${n.coeffs.length - 1} on [${n.interval.map((v) => +v.toFixed(3)).join(', ')}]${n.mapFolded ? ' (map folded)' : ''}`;
+        attrs = n.replaces === 'Polynomial'
+          ? ` ${n.basis} deg ${n.coeffs.length - 1} ${coefficientGrain(n)}${n.mapFolded ? ' (map folded)' : ''}`
+          : ` ${n.replaces}≈${n.basis} deg ${n.coeffs.length - 1} on [${n.interval.map((v) => +v.toFixed(3)).join(', ')}]${n.mapFolded ? ' (map folded)' : ''}`;
         break;
       case 'AddConstant':
       case 'MulConstant':

@@ -22,8 +22,12 @@ import {
   type GeluNode,
   type IrGraph,
   type IrNode,
+  type PolyNode,
   type Tensor,
 } from './graph.js';
+import {
+  type TensorPoly, identityPoly, isScalarPoly, packCoefficients, polyAdd, polyDegree, polyMul, polyPow, polyScale, scalarTensor,
+} from './polynomial.js';
 import {
   OnnxDataType, dataTypeName, decodeOnnxModel, findAttribute, type OnnxAttribute, type OnnxGraph, type OnnxModel, type OnnxNode,
   type OnnxTensor,
@@ -88,6 +92,24 @@ interface DynVal {
    * constant applied to it may be folded into the producing Conv/Dense.
    */
   exclusive?: boolean;
+  /**
+   * The value as a polynomial in another IR value (Mul/Add/Sub/Div/Pow/Neg over one dynamic input
+   * and constants, evaluated symbolically). When `ir` is '' the value is not materialised yet: the
+   * first non-polynomial consumer emits it as one node (see `materialize`).
+   */
+  poly?: PolyVal;
+}
+
+interface PolyVal {
+  /** The materialised IR value the polynomial is in (never itself a polynomial value). */
+  root: DynVal;
+  coeffs: TensorPoly;
+  /** ONNX nodes evaluated into the polynomial, in order. */
+  sources: string[];
+  /** The ONNX node that produced the value (names the IR node). */
+  node: OnnxNode;
+  /** The materialised value, once emitted (shared by aliases). */
+  done?: DynVal;
 }
 
 interface GeluMatch {
@@ -210,7 +232,8 @@ class Lowerer {
       throw new GraphError(`the model has ${g.outputs.length} outputs; Veil supports exactly one (the logits). Export a model returning a single tensor`);
     }
     const outName = g.outputs[0]!.name;
-    const out = this.dyn.get(outName);
+    const raw = this.dyn.get(outName);
+    const out = raw === undefined ? undefined : this.materialize(raw);
     if (out === undefined) {
       if (this.consts.has(outName)) throw new GraphError(`graph output '${outName}' is a constant that does not depend on the input`);
       throw new GraphError(`graph output '${outName}' is never produced`);
@@ -372,6 +395,11 @@ class Lowerer {
   }
 
   private dynIn(n: OnnxNode, index: number, allowPad = false): DynVal {
+    return this.materialize(this.dynRaw(n, index, allowPad));
+  }
+
+  /** Like {@link dynIn}, but a polynomial value stays symbolic. */
+  private dynRaw(n: OnnxNode, index: number, allowPad = false): DynVal {
     const name = n.inputs[index];
     if (name === undefined || name === '') throw new GraphError(`missing required input ${index}`, this.label(n));
     const v = this.dyn.get(name);
@@ -471,8 +499,9 @@ class Lowerer {
     if (n.outputs.length === 0 || n.outputs[0] === '') throw new GraphError('node has no output', this.label(n));
     const gelu = this.geluLast.get(n);
     if (gelu !== undefined) {
-      const xv = this.dyn.get(gelu.x);
-      if (xv === undefined) throw new GraphError(`GELU input '${gelu.x}' is not defined before use`, this.label(n));
+      const xr = this.dyn.get(gelu.x);
+      if (xr === undefined) throw new GraphError(`GELU input '${gelu.x}' is not defined before use`, this.label(n));
+      const xv = this.materialize(xr);
       if (xv.pad !== undefined) this.padNotFoldable(xv.pad, 'it feeds a GELU');
       const node: GeluNode = {
         ...this.base(n, [xv.ir]),
@@ -519,12 +548,11 @@ class Lowerer {
         return this.lowerGelu(n);
       case 'Add':
       case 'Sub':
-        return this.lowerAddSub(n);
       case 'Mul':
       case 'Div':
-        return this.lowerMulDiv(n);
       case 'Pow':
-        return this.lowerPow(n);
+      case 'Neg':
+        return this.lowerArithmetic(n);
       case 'AveragePool':
         return this.lowerAveragePool(n);
       case 'Pad':
@@ -544,7 +572,7 @@ class Lowerer {
       case 'MatMul':
         return this.lowerMatMul(n);
       case 'Identity':
-        this.alias(n, this.dynIn(n, 0, true), n.inputs[0]!);
+        this.alias(n, this.dynRaw(n, 0, true), n.inputs[0]!);
         return;
       case 'Dropout':
         return this.lowerDropout(n);
@@ -728,6 +756,141 @@ class Lowerer {
     this.emit(n, { ...this.base(n, [x.ir]), op: 'MulConstant', constant: k }, [x.shape]);
   }
 
+  // ------------------------------------------------------------------ polynomials
+
+  /**
+   * Add/Sub/Mul/Div/Pow/Neg. Whatever is a polynomial in one dynamic value is evaluated
+   * symbolically (`polynomial.ts`): a degree ≥ 2 result, or anything computed from a symbolic
+   * value, stays symbolic until a non-polynomial consumer needs it, and is then emitted as one
+   * node. Affine ops on a materialised value lower as before (MulConstant/AddConstant, or folded
+   * into the producing Conv/Dense) and remember their polynomial form for later ops.
+   */
+  private lowerArithmetic(n: OnnxNode): void {
+    const p = this.polynomialOf(n);
+    if (p === 'symbolic') return;
+    if (n.opType === 'Add' || n.opType === 'Sub') this.lowerAddSub(n);
+    else if (n.opType === 'Mul' || n.opType === 'Div') this.lowerMulDiv(n);
+    else if (n.opType === 'Pow') this.lowerPow(n);
+    else this.unsupported(n, undefined, 'negation of an input-dependent tensor', 'fold the negation into the preceding layer');
+    const out = this.dyn.get(n.outputs[0]!);
+    // a new node was emitted (not folded into a Conv/Dense, which changes what its IR value means)
+    if (p !== undefined && out !== undefined && out.ir === n.outputs[0]) out.poly = p;
+  }
+
+  /**
+   * The node's result as a polynomial. 'symbolic' when it was recorded as a symbolic value;
+   * undefined when it is not a polynomial in one value (the caller lowers it, or rejects it).
+   */
+  private polynomialOf(n: OnnxNode): PolyVal | 'symbolic' | undefined {
+    const arity = n.opType === 'Neg' ? 1 : 2;
+    if (n.inputs.length !== arity) return undefined;
+    const ins: ({ v: DynVal } | { c: ConstVal })[] = [];
+    for (const name of n.inputs) {
+      const c = this.constOf(name);
+      if (c !== undefined) ins.push({ c });
+      else {
+        const v = this.dyn.get(name);
+        if (v === undefined || v.pad !== undefined) return undefined;
+        ins.push({ v });
+      }
+    }
+    const dyn = ins.flatMap((x) => ('v' in x ? [x.v] : []));
+    const roots = dyn.map((v) => v.poly?.root ?? v);
+    const root = roots[0]!;
+    if (roots.some((r) => r.ir !== root.ir)) return undefined;
+    const rank = root.shape.length;
+    const asPoly = (x: { v: DynVal } | { c: ConstVal }, k: number): TensorPoly =>
+      'v' in x ? (x.v.poly?.coeffs ?? identityPoly(rank)) : [this.perSampleConstant(n, this.requireConst(n, k, 'constant'), root.shape)];
+    let r: TensorPoly;
+    const [a, b] = ins;
+    switch (n.opType) {
+      case 'Add':
+        r = polyAdd(asPoly(a!, 0), asPoly(b!, 1));
+        break;
+      case 'Sub':
+        r = polyAdd(asPoly(a!, 0), asPoly(b!, 1), -1);
+        break;
+      case 'Mul':
+        r = polyMul(asPoly(a!, 0), asPoly(b!, 1));
+        break;
+      case 'Neg':
+        r = polyScale(asPoly(a!, 0), scalarTensor(-1, rank));
+        break;
+      case 'Div': {
+        if (!('c' in b!)) return undefined;
+        const k = this.perSampleConstant(n, this.requireConst(n, 1, 'constant'), root.shape);
+        if (k.data.some((v) => v === 0)) throw new GraphError('division by a zero constant', this.label(n));
+        r = polyScale(asPoly(a!, 0), { shape: k.shape, data: k.data.map((v) => 1 / v) });
+        break;
+      }
+      case 'Pow': {
+        if (!('c' in b!) || !('v' in a!)) return undefined;
+        const e = b.c.data.length === 1 ? b.c.data[0]! : NaN;
+        if (!Number.isInteger(e) || e < 1 || e > 16) return undefined;
+        if (e === 1) {
+          this.dyn.set(n.outputs[0]!, { ...a.v, exclusive: false });
+          return 'symbolic';
+        }
+        r = polyPow(asPoly(a, 0), e);
+        break;
+      }
+      default:
+        return undefined;
+    }
+    const sources = [...new Set([...dyn.flatMap((v) => v.poly?.sources ?? []), this.label(n)])];
+    const pv: PolyVal = { root, coeffs: r, sources, node: n };
+    // what the affine lowering handles itself: x ± c, x·c, x/c on a materialised x
+    const affine = dyn.length === 1 && dyn[0]!.ir !== '' && polyDegree(r) <= 1 && n.opType !== 'Neg' && n.opType !== 'Pow' &&
+      !(n.opType === 'Sub' && 'c' in a!);
+    if (affine) return pv;
+    this.dyn.set(n.outputs[0]!, { ir: '', shape: [...root.shape], poly: pv });
+    return 'symbolic';
+  }
+
+  /** Emits a symbolic polynomial value as IR (once; aliases share the result). */
+  private materialize(v: DynVal): DynVal {
+    const p = v.poly;
+    if (p === undefined || v.ir !== '') return v;
+    if (p.done !== undefined) return p.done;
+    const coeffs = p.coeffs.slice(0, polyDegree(p.coeffs) + 1);
+    const deg = coeffs.length - 1;
+    const out = p.node.outputs[0]!;
+    const shape = p.root.shape;
+    const base = { inputs: [p.root.ir], outShape: [], sources: [...p.sources] };
+    const scalar = isScalarPoly(coeffs);
+    const cs = coeffs.map((c) => c.data[0]!);
+    let node: IrNode;
+    if (deg === 2 && scalar && cs[0] === 0 && cs[1] === 0 && cs[2] === 1) {
+      node = { ...base, name: this.nodeName(p.node), output: out, op: 'Square' };
+    } else if (deg >= 2) {
+      const C = shape[0]!;
+      const poly: PolyNode = {
+        ...base, name: this.nodeName(p.node), output: out, op: 'Poly', replaces: 'Polynomial',
+        mapScale: new Float64Array(C).fill(1), mapShift: new Float64Array(C), mapFolded: false, basis: 'power',
+        coeffs: scalar ? Float64Array.from(cs) : new Float64Array(coeffs.length).fill(NaN), interval: [-1, 1],
+      };
+      if (!scalar) poly.coeffTensor = packCoefficients(coeffs);
+      node = poly;
+    } else {
+      // degree ≤ 1 after cancellation: c1 ⊙ x + c0 as MulConstant then AddConstant
+      const scale = coeffs[1] ?? { shape: shape.map(() => 1), data: Float64Array.of(0) };
+      const mul: IrNode = { ...base, name: this.nodeName(p.node), output: `${out}#scale`, op: 'MulConstant', constant: scale };
+      mul.outShape = inferShape(mul, [shape]);
+      this.pushNode(mul);
+      node = { ...base, inputs: [mul.output], name: this.nodeName(p.node), output: out, op: 'AddConstant', constant: coeffs[0]! };
+    }
+    node.outShape = inferShape(node, [shape]);
+    this.pushNode(node);
+    p.done = { ir: out, shape: node.outShape, exclusive: true };
+    return p.done;
+  }
+
+  private pushNode(node: IrNode): void {
+    this.nodeNames.add(node.name);
+    this.nodes.push(node);
+    this.irProducer.set(node.output, node);
+  }
+
   private lowerAddSub(n: OnnxNode): void {
     if (n.inputs.length !== 2) throw new GraphError(`${n.opType} needs 2 inputs`, this.label(n));
     const [a, b] = n.inputs as [string, string];
@@ -801,7 +964,7 @@ class Lowerer {
       this.alias(n, x, n.inputs[0]!);
       return;
     }
-    this.unsupported(n, 'Y', `exponent ${e.data.length === 1 ? e.data[0] : `tensor [${e.shape}]`}`, 'only x**2 is supported (use x*x)');
+    this.unsupported(n, 'Y', `exponent ${e.data.length === 1 ? e.data[0] : `tensor [${e.shape}]`}`, 'use a scalar integer exponent from 1 to 16 (polynomial activations)');
   }
 
   private lowerPad(n: OnnxNode): void {

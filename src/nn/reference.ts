@@ -12,6 +12,7 @@ import { clenshaw } from '../approx/chebyshev.js';
 import { erf, erfc, gelu } from '../approx/activations.js';
 import { GraphError, sizeOf, type IrGraph, type IrNode, type Tensor } from './graph.js';
 import { InputShapeError, validateTensor, type TensorLike } from './io.js';
+import { coefficientsPerElement } from './polynomial.js';
 
 /** A node produced NaN or ±Infinity although its inputs were finite. */
 export class NumericalError extends Error {
@@ -166,6 +167,10 @@ export function evalNode(node: IrNode, inputs: readonly Tensor[], n: number): Te
       const data = new Float64Array(x.data.length);
       const cf = node.coeffs;
       const cheb = node.basis === 'chebyshev';
+      if (node.coeffTensor) {
+        polyPerElement(node, x.data, data, n, plane);
+        return { shape: outShape, data };
+      }
       for (let b = 0; b < n; b++) {
         for (let ch = 0; ch < c; ch++) {
           const a = node.mapFolded ? 1 : node.mapScale[ch]!;
@@ -311,6 +316,24 @@ function avgPool(
     }
   }
   return out;
+}
+
+/** A Poly node whose coefficients vary per channel or element (`coeffTensor`). */
+function polyPerElement(node: Extract<IrNode, { op: 'Poly' }>, x: Float64Array, out: Float64Array, n: number, plane: number): void {
+  const per = x.length / n;
+  const cs = coefficientsPerElement(node.coeffTensor!, node.outShape);
+  const col = new Float64Array(cs.length);
+  const cheb = node.basis === 'chebyshev';
+  for (let e = 0; e < per; e++) {
+    for (let k = 0; k < cs.length; k++) col[k] = cs[k]![e]!;
+    const ch = Math.floor(e / plane);
+    const a = node.mapFolded ? 1 : node.mapScale[ch]!;
+    const s = node.mapFolded ? 0 : node.mapShift[ch]!;
+    for (let b = 0; b < n; b++) {
+      const t = a * x[b * per + e]! + s;
+      out[b * per + e] = cheb ? clenshaw(col, t) : hornerEval(col, t);
+    }
+  }
 }
 
 /** Σ c_j·t^j by Horner's rule. */
