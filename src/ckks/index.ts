@@ -26,3 +26,5 @@ export {
   serializeGaloisKeys, deserializeGaloisKeys,
   type CiphertextSerializeOptions, type KeySerializeOptions,
 } from './serialize.js';
+export { LinearTransform, type LinearTransformOptions, type Diagonal } from './linear-transform.js';
+export { chooseSplit, splitWith, type BsgsSplit, type BsgsCosts } from './bsgs.js';
