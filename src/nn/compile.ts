@@ -33,7 +33,8 @@ import {
 } from './polynomial.js';
 
 /** Encrypted data layouts. */
-export type Layout = 'batch' | 'channel';
+/** Encrypted data layouts: one image per slot (batch), one ciphertext per channel (channel), one ciphertext per value (packed). */
+export type Layout = 'batch' | 'channel' | 'packed';
 
 /** Options of {@link compileModel}. */
 export interface CompileOptions {

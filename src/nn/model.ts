@@ -19,6 +19,7 @@ import { ChannelRunner, type ChannelTensor, type SlotLayout, decryptChannels, en
 import { type CompileOptions, type CompiledModel, type Layout, compileModel, planLevels, simulate } from './compile.js';
 import { type IrGraph, type Tensor, sizeOf } from './graph.js';
 import { importOnnx } from './onnx.js';
+import { type PackedLayoutSpec, type PackedPlan, decryptPacked, encryptPacked, layoutFromSpec, layoutSpec, PackedRunner, planPacked } from './packed/index.js';
 import { type ChooseOptions, type MemoryEstimate, chooseParameters, estimateMemory } from './params.js';
 
 /** The public part of a compiled model: what a client needs, no weights. JSON-serializable. */
@@ -34,6 +35,9 @@ export interface ModelPlan {
   rotations: number[];
   /** Input slot layout (channel layout). */
   channelInput?: SlotLayout;
+  /** Input and output slot layouts (packed layout). */
+  packedInput?: PackedLayoutSpec;
+  packedOutput?: PackedLayoutSpec;
 }
 
 /** Options of {@link Model.compile}. */
@@ -54,15 +58,25 @@ export class Model {
   readonly params: Parameters;
   readonly plan: ModelPlan;
   readonly layout: Layout;
+  /** The packed layout's plan (packed layout only). */
+  readonly packedPlan?: PackedPlan;
 
   private constructor(compiled: CompiledModel, layout: Layout, opts: ModelOptions) {
     this.compiled = compiled;
     this.layout = layout;
     const g = compiled.graph;
-    const depth = planLevels(g, layout).depth;
+    let depth = planLevels(g, layout).depth;
+    let minLogN = opts.minLogN ?? 13;
+    if (layout === 'packed') {
+      // the depth does not depend on the ring; the largest layout period sets the smallest ring
+      const probe = planPacked(g, 1 << 15);
+      depth = probe.levels.depth;
+      const period = Math.max(...[...probe.layouts.values()].map((l) => l.period));
+      minLogN = Math.max(minLogN, Math.log2(period) + 1);
+    }
     this.params = opts.params ? new Parameters(opts.params)
       : opts.insecureLogN ? new Parameters({ logN: opts.insecureLogN, levels: depth, insecure: true })
-        : chooseParameters(depth, { ...opts, minLogN: opts.minLogN ?? 13 });
+        : chooseParameters(depth, { ...opts, minLogN });
     if (this.params.levels < depth) throw new LevelError(depth, this.params.levels, `the compiled network in the ${layout} layout`);
     let rotations: number[] = [];
     let channelInput: SlotLayout | undefined;
@@ -71,9 +85,15 @@ export class Model {
       rotations = cp.rotations;
       channelInput = cp.input;
     }
+    let packed: { packedInput: PackedLayoutSpec; packedOutput: PackedLayoutSpec } | undefined;
+    if (layout === 'packed') {
+      this.packedPlan = planPacked(g, this.params.slots);
+      rotations = this.packedPlan.rotations;
+      packed = { packedInput: layoutSpec(this.packedPlan.input), packedOutput: layoutSpec(this.packedPlan.output) };
+    }
     this.plan = {
       format: 'veil-plan/1', name: g.name, layout, params: this.params.toLiteral(), inputShape: [...g.input.shape],
-      outputShape: [...g.output.shape], depth, rotations, ...(channelInput ? { channelInput } : {}),
+      outputShape: [...g.output.shape], depth, rotations, ...(channelInput ? { channelInput } : {}), ...(packed ?? {}),
     };
   }
 
@@ -145,6 +165,12 @@ export class Client {
     if (per.length !== want.length || per.some((d, i) => d !== want[i])) {
       throw new RangeError(`input shape [${x.shape}] does not match the model input [N,${want}]. Fix: reshape the input to [N,${want}]`);
     }
+    if (this.plan.layout === 'packed') {
+      if (x.shape[0] !== 1) throw new RangeError(`the packed layout encrypts one image, got ${x.shape[0]}. Fix: call encrypt once per image, or use the batch layout`);
+      if (!this.plan.packedInput) throw new BundleError('packed plan without an input layout');
+      const ct = encryptPacked(this.ctx, this.encoder, this.encryptor, layoutFromSpec(this.plan.packedInput, this.ctx.params.slots), x.data);
+      return packBundle({ kind: 'input', layout: 'packed', shape: per, count: 1 }, [serializeCiphertext(ct, { seeded: true })]);
+    }
     if (this.plan.layout === 'channel') {
       if (x.shape[0] !== 1) throw new RangeError(`the channel layout encrypts one image, got ${x.shape[0]}. Fix: call encrypt once per image, or use the batch layout`);
       if (!this.plan.channelInput) throw new BundleError('channel plan without an input layout');
@@ -163,6 +189,11 @@ export class Client {
     if (header.kind !== 'output') throw new BundleError(`expected an output bundle, got '${String(header.kind)}'`);
     const cts = chunks.map((c) => deserializeCiphertext(this.ctx, c));
     const shape = header.shape as number[];
+    if (header.layout === 'packed') {
+      if (!this.plan.packedOutput) throw new BundleError('packed plan without an output layout');
+      const values = decryptPacked(this.encoder, this.decryptor, layoutFromSpec(this.plan.packedOutput, this.ctx.params.slots), cts[0]);
+      return { shape: [1, ...this.plan.outputShape], data: values };
+    }
     if (header.layout === 'channel') {
       const layout = header.slotLayout as SlotLayout | undefined;
       return decryptChannels(this.encoder, this.decryptor, { shape, cts, ...(layout ? { layout } : {}) });
@@ -249,6 +280,12 @@ export class Server {
   /** Runs the model on an encrypted input bundle; returns the encrypted output bundle. */
   infer(input: Uint8Array, onProgress?: Progress): Uint8Array {
     const { header, cts, shape } = this.openInput(input);
+    if (this.model.layout === 'packed') {
+      const runner = new PackedRunner(this.model.graph, this.model.packedPlan!, this.evaluator, this.encoder, onProgress);
+      const out = runner.run(cts[0]);
+      this.timings = runner.timings;
+      return packBundle({ kind: 'output', layout: 'packed', shape: [...this.model.plan.outputShape], count: 1 }, [serializeCiphertext(out)]);
+    }
     if (this.model.layout === 'channel') {
       const plan = planChannel(this.model.graph, this.ctx.params.slots);
       const runner = new ChannelRunner(this.model.graph, this.evaluator, this.encoder, onProgress);

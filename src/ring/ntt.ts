@@ -67,12 +67,16 @@ export function bitReverse(x: number, bits: number): number {
   return r;
 }
 
-/** Builds the NTT tables of prime `mod` for ring degree N (a power of two, N ≥ 8: the radix-4 kernels run two butterflies per iteration). */
-export function makeNttTable(mod: Modulus, N: number): NttTable {
+/**
+ * Builds the NTT tables of prime `mod` for ring degree N (a power of two, N ≥ 8: the radix-4 kernels
+ * run two butterflies per iteration). `root` fixes ψ (a primitive 2N-th root of unity mod p): the
+ * tables of degree N/R with ψ_N^R evaluate m(Y) where the degree-N tables evaluate m(X^R), entry
+ * i >> log2(R) for entry i (periodic plaintexts, `ckks/periodic.ts`).
+ */
+export function makeNttTable(mod: Modulus, N: number, root = primitive2NthRoot(mod.p, N)): NttTable {
   const logN = Math.log2(N);
   if (!Number.isInteger(logN) || logN < 3) throw new RangeError(`N = ${N} must be a power of two ≥ 8`);
   const { p, pInv } = mod;
-  const root = primitive2NthRoot(p, N);
   const rootInv = invMod(root, p);
   const psi = new Int32Array(N);
   const psiF = new Float64Array(N);

@@ -1,0 +1,135 @@
+/**
+ * @module nn/packed/runner
+ * Encrypted execution of a packed plan (`plan.ts`): one ciphertext per value, every linear layer
+ * one diagonal transform (`ckks/linear-transform.ts`) then one rescale, polynomial activations
+ * slot-wise on the whole ciphertext (the approx evaluator at minimal depth), residual adds aligned
+ * by level. The client side places one image in the input layout and reads the output layout.
+ *
+ * Scales follow the parameters' level ladder: a value at level ℓ has scale t_ℓ, diagonals are
+ * encoded at t_ℓ, so after the rescale every linear layer lands exactly on t_{ℓ−1} and residual
+ * branches add equal scales.
+ */
+import {
+  type Ciphertext, type CkksContext, type Decryptor, type Encoder, type Encryptor, type Evaluator, LevelError, LinearTransform,
+} from '../../ckks/index.js';
+import { CkksPolyBackend, evalChebyshev, evalQuadratic } from '../../approx/index.js';
+import type { IrGraph, IrNode, PolyNode, Tensor } from '../graph.js';
+import { type NodeTiming, type Progress, executeGraph } from '../batch.js';
+import { broadcastConstant } from '../reference.js';
+import { type PackedLayout, PackedLayoutError, gather, scatter } from './layout.js';
+import { type PackedPlan, type PackedStep, stepDiagonals } from './plan.js';
+import { polyMap } from './simulate.js';
+
+/** Client side: one image (per-sample shape) placed in the input layout, encrypted at the top level. */
+export function encryptPacked(ctx: CkksContext, enc: Encoder, encr: Encryptor, layout: PackedLayout, image: ArrayLike<number>): Ciphertext {
+  const P = ctx.params;
+  return encr.encrypt(enc.encode(scatter(layout, image, P.slots), { level: P.levels, scale: P.scales[P.levels] }));
+}
+
+/** Client side: the output values (element order) of a packed ciphertext. */
+export function decryptPacked(enc: Encoder, dec: Decryptor, layout: PackedLayout, ct: Ciphertext): Float64Array {
+  return gather(layout, enc.decode(dec.decrypt(ct)));
+}
+
+/** Per-node operation counts of a run (for profiles). */
+export interface PackedNodeCost {
+  node: string;
+  diagonals: number;
+  babies: number;
+  giants: number;
+}
+
+/** Server side: runs a compiled graph in the packed layout on one ciphertext. */
+export class PackedRunner {
+  readonly timings: NodeTiming[] = [];
+
+  constructor(readonly graph: IrGraph, readonly plan: PackedPlan, readonly ev: Evaluator, readonly enc: Encoder, readonly onProgress?: Progress) {
+    const P = ev.ctx.params;
+    if (plan.slots !== P.slots) throw new PackedLayoutError(`the plan is for ${plan.slots} slots, the parameters have ${P.slots}`, 'plan with the parameters you run with');
+    if (plan.levels.depth > P.levels) throw new LevelError(plan.levels.depth, P.levels, `the network (depth ${plan.levels.depth} in the packed layout)`);
+  }
+
+  get ctx(): CkksContext {
+    return this.ev.ctx;
+  }
+
+  run(input: Ciphertext): Ciphertext {
+    return executeGraph(this.graph, input, (n, ins) => this.node(n, ins), (ct) => ({ level: ct.level, outputs: 1 }), this.timings, this.onProgress);
+  }
+
+  private node(n: IrNode, ins: Ciphertext[]): Ciphertext {
+    const step = this.plan.steps.get(n.name);
+    if (!step) throw new PackedLayoutError(`internal: node '${n.name}' is not in the plan`, 'plan the graph you run');
+    const x = ins[0];
+    switch (step.kind) {
+      case 'fused':
+      case 'relabel':
+        return x;
+      case 'transform':
+        return this.transform(n, step, x);
+      case 'rotsum': {
+        let acc = x;
+        for (const s of step.steps) acc = this.ev.add(acc, this.ev.rotate(acc, s));
+        return acc;
+      }
+      case 'slotwise':
+        return this.slotwise(n, ins);
+    }
+  }
+
+  /** One diagonal transform, one rescale, then the bias. */
+  private transform(n: IrNode, step: Extract<PackedStep, { kind: 'transform' }>, x: Ciphertext): Ciphertext {
+    const level = x.level;
+    if (level === 0) throw new LevelError(1, 0, `layer '${n.name}'`);
+    const P = this.ctx.params;
+    const set = stepDiagonals(step);
+    const lt = new LinearTransform(this.ctx, this.enc, set.diagonals, { level, scale: P.scales[level], babyStep: step.split.n1 });
+    const y = lt.evaluate(this.ev, x);
+    this.ev.rescaleInPlace(y);
+    y.scale = P.scales[level - 1];
+    if (set.bias) this.ev.addInPlace(y, this.enc.encode(set.bias, { level: level - 1, scale: y.scale, fill: 'repeat' }));
+    return y;
+  }
+
+  private slotwise(n: IrNode, ins: Ciphertext[]): Ciphertext {
+    const x = ins[0];
+    const S = this.ctx.params.slots;
+    const l = this.plan.layouts.get(n.output)!;
+    switch (n.op) {
+      case 'Add':
+        return this.backend(Math.max(x.level, ins[1].level)).add(x, ins[1]);
+      case 'AddConstant':
+        return this.ev.add(x, this.enc.encode(scatter(l, broadcastConstant(n.constant, n.outShape), S), { level: x.level, scale: x.scale }));
+      case 'Poly':
+        return this.poly(n, x, l);
+      default:
+        throw new PackedLayoutError(`internal: '${n.name}' (${n.op}) is not slot-wise`, 'report this as a bug');
+    }
+  }
+
+  private backend(level: number): CkksPolyBackend {
+    const P = this.ctx.params;
+    return new CkksPolyBackend(this.ev, this.enc, { level, scale: P.scales[level] });
+  }
+
+  private poly(n: PolyNode, x: Ciphertext, l: PackedLayout): Ciphertext {
+    const S = this.ctx.params.slots;
+    const b = this.backend(x.level);
+    let t = x;
+    const m = polyMap(n, n.outShape);
+    if (m) t = b.linear([t], [scatter(l, m.scale, S)], scatter(l, m.shift, S));
+    if (n.basis === 'power') {
+      if (n.coeffs.length !== 3) throw new PackedLayoutError(`polynomial '${n.name}' in the power basis has degree ${n.coeffs.length - 1}`, 'use the Chebyshev basis for degrees other than 2');
+      return evalQuadratic(b, t, n.coeffs[2], n.coeffs[1], n.coeffs[0]);
+    }
+    return evalChebyshev(b, t, Array.from(n.coeffs));
+  }
+}
+
+/** Runs the graph on one image given as a tensor [1, ...] (tests): encrypt, run, decrypt. */
+export function runPackedOnce(
+  graph: IrGraph, plan: PackedPlan, ev: Evaluator, enc: Encoder, encr: Encryptor, dec: Decryptor, image: Tensor,
+): Float64Array {
+  const ct = encryptPacked(ev.ctx, enc, encr, plan.input, image.data);
+  return decryptPacked(enc, dec, plan.output, new PackedRunner(graph, plan, ev, enc).run(ct));
+}
