@@ -17,6 +17,7 @@ import {
   Ciphertext, CkksContext, Decryptor, Encoder, Encryptor, Evaluator, KeyGenerator, WorkerPool, precisionStats,
 } from '../src/index.js';
 import { ChaCha20 } from '../src/ring/prng.js';
+import { primesBelow } from '../src/ring/primes.js';
 import { randomVector } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'veil-pool-'));
@@ -128,6 +129,32 @@ describe('worker pool (2 threads) = 1 thread, bit for bit', () => {
     e1.rescaleInPlace(e1.mul(x1, x1, x1));
     e2.rescaleInPlace(e2.mul(x2, x2, x2));
     same(x1, x2);
+  });
+
+  it('on a mixed chain (levels of one and two limbs): rescale, mulRelinRescale, rotate', async () => {
+    const primes = primesBelow(30, 1 << 10, 11);
+    const mctx = new CkksContext({
+      logN: 10, levels: 4, levelLimbs: [1, 2, 1, 2], baseLimbs: 2, q: primes.slice(0, 8), p: primes.slice(8), defaultScale: 2 ** 45, insecure: true,
+    });
+    const mpool = await WorkerPool.create(mctx, { threads: 2, workerUrl: pathToFileURL(join(dir, 'src', 'ckks', 'pool-worker.js')) });
+    try {
+      const kg = new KeyGenerator(mctx);
+      const sk = kg.genSecretKey();
+      const keys = { relin: kg.genRelinKey(sk), galois: kg.genGaloisKeys(sk, [1]) };
+      const enc = new Encoder(mctx);
+      const encr = new Encryptor(mctx, kg.genPublicKey(sk));
+      const e1 = new Evaluator(mctx, keys);
+      const e2 = new Evaluator(mctx, keys, { pool: mpool });
+      for (const level of [4, 3]) {
+        const a = encr.encrypt(enc.encode(randomVector(mctx.params.slots, level), { level, scale: 2 ** 40 }));
+        const b = encr.encrypt(enc.encode(randomVector(mctx.params.slots, 9), { level, scale: 2 ** 40 }));
+        same(e1.mulRelinRescale(a, b), e2.mulRelinRescale(a, b));
+        same(e1.rescale(e1.mul(a, b)), e2.rescale(e2.mul(a, b)));
+        same(e1.rotate(a, 1), e2.rotate(a, 1));
+      }
+    } finally {
+      await mpool.close();
+    }
   });
 });
 

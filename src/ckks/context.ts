@@ -16,7 +16,7 @@ import { Parameters, type ParametersLiteral } from './params.js';
 
 /** Constants of a ModDown merged with a rescale (see `CkksContext.modDownRescale`). */
 export interface ModDownRescale {
-  /** Q limbs kept (limbs − limbsPerLevel). */
+  /** Q limbs kept (limbs − the limbs of the level). */
   readonly keep: number;
   /** Converter from P ∪ {dropped Q limbs} (in that order) to the kept Q limbs. */
   readonly conv: BasisConverter;
@@ -108,13 +108,12 @@ export class CkksContext {
 
   /**
    * Constants of ModDown merged with a rescale at `limbs` Q limbs: divide by P·Q_d with rounding,
-   * Q_d the product of the top `limbsPerLevel` limbs (see `keyswitch.ts`). Cached per level.
+   * Q_d the product of the level's limbs (see `keyswitch.ts`). Cached per level.
    */
   modDownRescale(limbs: number): ModDownRescale {
     let m = this.modDownRescaleCache.get(limbs);
     if (!m) {
-      const lps = this.params.limbsPerLevel;
-      const keep = limbs - lps;
+      const keep = limbs - this.params.dropAt(limbs);
       const qm = this.ringQ.moduli;
       const conv = new BasisConverter(this.N, [...this.ringP.moduli, ...qm.slice(keep, limbs)], qm.slice(0, keep));
       const qdInv = new Int32Array(keep);

@@ -324,7 +324,8 @@ export class Evaluator {
     if (out === a) return this.rescaleInPlace(a);
     const P = this.ctx.params;
     const limbs = a.limbs;
-    const res = this.alloc(a.degree, limbs - P.limbsPerLevel, a.level - 1, a.scale / P.levelModulus(a.level), out);
+    // room for limbs − 1 limbs: a level of several limbs is divided one limb at a time
+    const res = this.alloc(a.degree, limbs - 1, a.level - 1, a.scale / P.levelModulus(a.level), out);
     this.rescalePolys(a.polys, res.polys, limbs);
     return res;
   }
@@ -340,9 +341,9 @@ export class Evaluator {
     return a;
   }
 
-  /** Rescale of every polynomial (inputs at `limbs` limbs) into outs (may alias), limbsPerLevel times. */
+  /** Rescale of every polynomial (inputs at `limbs` limbs) into outs (may alias), once per limb of the level. */
   private rescalePolys(ins: Poly[], outs: Poly[], limbs: number): void {
-    const lps = this.ctx.params.limbsPerLevel;
+    const lps = this.ctx.params.dropAt(limbs);
     let src = ins;
     for (let r = 0; r < lps; r++) {
       const l = limbs - r;
@@ -380,7 +381,7 @@ export class Evaluator {
     const limbs = P.limbsAt(level);
     const scale = (a.scale * b.scale) / P.levelModulus(level);
     const key = this.packedKey(this.relinKey.key);
-    const outLimbs = limbs - P.limbsPerLevel;
+    const outLimbs = limbs - P.levelLimbs[level];
     // inputs are fully read (tensor) before the outputs are written, so out may alias a or b
     const res = this.alloc(1, outLimbs, level - 1, scale, out);
     const [a0, a1] = a.polys;

@@ -44,7 +44,7 @@ export interface KeySwitchBuffers {
   readonly ext: Int32Array;
   /** Inner-product accumulators u0, u1 over QP: 2·S·N. */
   readonly acc: Int32Array;
-  /** ModDown y values per output poly: 2·(K + limbsPerLevel)·N. */
+  /** ModDown y values per output poly: 2·(K + the largest level's limbs)·N. */
   readonly Yd: Int32Array;
   /** Outputs before the permutation of a rotation: 2·nQ·N. */
   readonly tmp: Int32Array;
@@ -149,7 +149,7 @@ export class KeySwitcher {
     const pl = this.plan(limbs);
     let order = pl.order[fused ? 1 : 0];
     if (!order) {
-      const drop = limbs - this.ctx.params.limbsPerLevel;
+      const drop = limbs - this.ctx.params.dropAt(limbs);
       order = [];
       for (let k = 0; k < this.K; k++) order.push(this.nQ + k);
       if (fused) for (let i = drop; i < limbs; i++) order.push(i);
@@ -248,6 +248,7 @@ export class KeySwitcher {
     const md = fused ? this.ctx.modDownRescale(limbs) : undefined;
     const conv = md ? md.conv : this.ctx.convPtoQ;
     const ns = K + lps; // Yd stride per poly
+    const keep = limbs - this.ctx.params.dropAt(limbs);
     {
       const m = s < nQ ? qm[s] : pm[s - nQ];
       innerProduct(ext, key.b, key.a, acc, s * N, S * N, pl.dnum, N, m.p, m.pInv);
@@ -259,9 +260,9 @@ export class KeySwitcher {
           Yd.set(acc.subarray((pi * S + s) * N, (pi * S + s + 1) * N), yo);
           nttInverseScaled(Yd, yo, T, conv.hatInv(k));
         }
-      } else if (fused && s >= limbs - lps) {
+      } else if (fused && s >= keep) {
         // w = x·P + u on a dropped limb, then its y for the merged conversion
-        const d = s - (limbs - lps);
+        const d = s - keep;
         const c = this.ctx.pModQ[s];
         const T = this.ctx.ringQ.tables[s];
         for (let pi = 0; pi < 2; pi++) {
@@ -276,9 +277,9 @@ export class KeySwitcher {
 
   // ------------------------------------------------------------------------- phase C
 
-  /** Output limbs of phase C: ℓ, or ℓ − limbsPerLevel when merged with a rescale. */
+  /** Output limbs of phase C: ℓ, or ℓ − the level's limbs when merged with a rescale. */
   downLimbs(limbs: number, mode: DownMode): number {
-    return mode === DownMode.AddRescale ? limbs - this.ctx.params.limbsPerLevel : limbs;
+    return mode === DownMode.AddRescale ? limbs - this.ctx.params.dropAt(limbs) : limbs;
   }
 
   /**

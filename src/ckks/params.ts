@@ -1,7 +1,12 @@
 /**
  * @module ckks/params
- * CKKS parameters: ring degree, the modulus chain Q (base limbs, then one or two limbs per level),
+ * CKKS parameters: ring degree, the modulus chain Q (base limbs, then one or more limbs per level),
  * the special primes P for hybrid key switching, the default scale, and the 128-bit security check.
+ *
+ * A chain is uniform (every level `limbsPerLevel` limbs) or mixed (`levelLimbs`, one count per
+ * level): a level of two 30-bit limbs is a ≈ 2^60 scaling modulus, composite scaling in the sense of
+ * eprint 2023/1462 on 30-bit words (the bootstrapping chains of `src/bootstrap` mix 1- and 2-limb
+ * levels). Every per-level quantity is a table lookup, so mixed chains cost nothing on the hot paths.
  *
  * Levels count down: a fresh ciphertext is at level L, each rescale drops one level's limbs, level 0
  * keeps only the base limbs. The chain is chosen so that the canonical scale stays near Δ: with
@@ -30,6 +35,11 @@ export interface ParametersLiteral {
   levels: number;
   /** Limbs per level: 1 (scale near 2^30, neural networks) or 2 (scale near 2^50–2^60, precision). Default 1. */
   limbsPerLevel?: 1 | 2;
+  /**
+   * Limbs of each level 1..L, bottom up (length `levels`, entries 1..4): a mixed chain. Needs
+   * explicit primes `q` and a scale (`defaultScale` or `logScale`); overrides `limbsPerLevel`.
+   */
+  levelLimbs?: readonly number[];
   /** log2 of the default scale Δ. Default: the chain's own (≈ 30·limbsPerLevel, just below). */
   logScale?: number;
   /** The default scale Δ exactly (overrides logScale; used when reloading serialized parameters). */
@@ -61,7 +71,12 @@ export class Parameters {
   /** Complex slots, N/2. */
   readonly slots: number;
   readonly levels: number;
-  readonly limbsPerLevel: 1 | 2;
+  /** Limbs per level of a uniform chain; of a mixed chain, the largest level's limb count. */
+  readonly limbsPerLevel: number;
+  /** True when every level has `limbsPerLevel` limbs. */
+  readonly uniform: boolean;
+  /** Limbs of level ℓ at index ℓ (1..L); index 0 holds the base limb count. */
+  readonly levelLimbs: Int32Array;
   readonly baseLimbs: number;
   /** All Q primes, base first. */
   readonly q: readonly number[];
@@ -80,24 +95,46 @@ export class Parameters {
   readonly insecure: boolean;
   /** 16 hex digits identifying these parameters (in serialized objects). */
   readonly hash: string;
+  /** Q limbs at each level 0..L. */
+  private readonly limbsTable: Int32Array;
+  /** Level of a ciphertext with k Q limbs at index k (−1 between level boundaries). */
+  private readonly levelTable: Int32Array;
 
   constructor(lit: ParametersLiteral) {
     const { logN, levels } = lit;
     if (!Number.isInteger(logN) || logN < 3 || logN > 17) throw new ParameterError(`logN = ${logN} is out of range`, 'use logN in 12..16');
     if (logN < 12 && !lit.insecure) throw new ParameterError(`logN = ${logN} is below 12, which is never 128-bit secure with a useful modulus`, 'use logN ≥ 12, or pass { insecure: true } for tests');
     if (!Number.isInteger(levels) || levels < 0) throw new ParameterError(`levels = ${levels} must be a non-negative integer`, 'pass the multiplicative depth you need');
-    const lps = lit.limbsPerLevel ?? 1;
+    let lps = lit.limbsPerLevel ?? 1;
     if (lps !== 1 && lps !== 2) throw new ParameterError(`limbsPerLevel = ${lps}`, 'use 1 or 2');
+    const mixed = lit.levelLimbs;
+    if (mixed) {
+      if (mixed.length !== levels) throw new ParameterError(`levelLimbs has ${mixed.length} entries for ${levels} levels`, 'give one limb count per level, bottom up');
+      for (const k of mixed) if (!Number.isInteger(k) || k < 1 || k > 4) throw new ParameterError(`a level of ${k} limbs`, 'use 1 to 4 limbs per level');
+      if (!lit.q) throw new ParameterError('a mixed chain (levelLimbs) without explicit primes', 'pass the primes q (base first, then each level bottom up), e.g. from bootstrapParameters()');
+    }
+    // a levelLimbs list of equal 1s or 2s is the uniform chain it describes (same hash)
+    const uniform = !mixed || levels === 0 || (mixed.every((k) => k === mixed[0]) && (mixed[0] === 1 || mixed[0] === 2));
+    if (mixed && uniform && levels > 0) lps = mixed[0] as 1 | 2;
     this.logN = logN;
     this.N = 1 << logN;
     this.slots = this.N >> 1;
     this.levels = levels;
-    this.limbsPerLevel = lps;
+    this.uniform = uniform;
+    this.limbsPerLevel = uniform ? lps : Math.max(...mixed!);
     this.baseLimbs = lit.baseLimbs ?? (lps === 1 ? 2 : 3);
     if (!Number.isInteger(this.baseLimbs) || this.baseLimbs < 1) throw new ParameterError(`baseLimbs = ${this.baseLimbs}`, 'use at least 1 base limb');
+    this.levelLimbs = new Int32Array(levels + 1);
+    this.levelLimbs[0] = this.baseLimbs;
+    for (let l = 1; l <= levels; l++) this.levelLimbs[l] = mixed ? mixed[l - 1] : lps;
+    this.limbsTable = new Int32Array(levels + 1);
+    this.limbsTable[0] = this.baseLimbs;
+    for (let l = 1; l <= levels; l++) this.limbsTable[l] = this.limbsTable[l - 1] + this.levelLimbs[l];
     this.hammingWeight = lit.hammingWeight;
     this.insecure = !!lit.insecure;
-    const nQ = this.baseLimbs + levels * lps;
+    const nQ = this.limbsTable[levels];
+    this.levelTable = new Int32Array(nQ + 1).fill(-1);
+    for (let l = 0; l <= levels; l++) this.levelTable[this.limbsTable[l]] = l;
 
     let q: number[];
     let p: number[];
@@ -105,10 +142,10 @@ export class Parameters {
     if (lit.q) {
       q = [...lit.q];
       p = [...(lit.p ?? [])];
-      if (q.length !== nQ) throw new ParameterError(`${q.length} Q primes given, ${nQ} needed (${this.baseLimbs} base + ${levels}×${lps})`, 'pass base + levels·limbsPerLevel primes');
+      if (q.length !== nQ) throw new ParameterError(`${q.length} Q primes given, ${nQ} needed (${this.baseLimbs} base + ${mixed ? `levels of ${mixed.join('+')}` : `${levels}×${lps}`})`, 'pass base + levels·limbsPerLevel primes');
       if (p.length === 0) throw new ParameterError('no special primes P given', 'pass at least one P prime');
       validatePrimes([...q, ...p], this.N);
-      delta = lit.defaultScale ?? (lit.logScale !== undefined ? 2 ** lit.logScale : levelProduct(q, this.baseLimbs, levels, lps));
+      delta = lit.defaultScale ?? (lit.logScale !== undefined ? 2 ** lit.logScale : levels === 0 ? 2 ** 30 : this.levelModulusOf(q, levels));
       if (!(delta > 1) || !Number.isFinite(delta)) throw new ParameterError(`scale ${delta}`, 'use a finite scale above 1');
     } else {
       const K = lit.specialLimbs ?? defaultSpecialLimbs(logN, nQ, lit.insecure ?? false);
@@ -145,24 +182,31 @@ export class Parameters {
     this.hash = hashParams(this);
   }
 
-  /** Number of Q limbs of a ciphertext at `level`. */
+  /** Number of Q limbs of a ciphertext at `level` (0..L). */
   limbsAt(level: number): number {
-    return this.baseLimbs + level * this.limbsPerLevel;
+    return this.limbsTable[level];
   }
 
   /** Level of a ciphertext with `limbs` Q limbs, or −1 if that is not a level boundary. */
   levelOfLimbs(limbs: number): number {
-    const d = limbs - this.baseLimbs;
-    if (d < 0 || d % this.limbsPerLevel !== 0) return -1;
-    const l = d / this.limbsPerLevel;
-    return l <= this.levels ? l : -1;
+    return limbs >= 0 && limbs < this.levelTable.length ? this.levelTable[limbs] : -1;
   }
 
-  /** Product of the limbs dropped when rescaling from `level` (a float; ≤ 2^60). */
+  /** Limbs a rescale drops from a ciphertext with `limbs` Q limbs (those of its level; 0 at level 0). */
+  dropAt(limbs: number): number {
+    const l = this.levelOfLimbs(limbs);
+    return l > 0 ? this.levelLimbs[l] : 0;
+  }
+
+  /** Product of the limbs dropped when rescaling from `level` (a float; ≤ 2^120). */
   levelModulus(level: number): number {
-    const s = this.limbsAt(level - 1);
+    return this.levelModulusOf(this.q, level);
+  }
+
+  private levelModulusOf(q: readonly number[], level: number): number {
+    const s = this.limbsTable[level - 1];
     let m = 1;
-    for (let i = s; i < s + this.limbsPerLevel; i++) m *= this.q[i];
+    for (let i = s; i < this.limbsTable[level]; i++) m *= q[i];
     return m;
   }
 
@@ -185,8 +229,11 @@ export class Parameters {
 
   /** A literal that reconstructs exactly these parameters (same primes, scale and hash). */
   toLiteral(): ParametersLiteral {
+    const shape: Partial<ParametersLiteral> = this.uniform
+      ? { limbsPerLevel: this.limbsPerLevel as 1 | 2 }
+      : { levelLimbs: Array.from(this.levelLimbs.subarray(1)) };
     return {
-      logN: this.logN, levels: this.levels, limbsPerLevel: this.limbsPerLevel, baseLimbs: this.baseLimbs,
+      logN: this.logN, levels: this.levels, ...shape, baseLimbs: this.baseLimbs,
       digitLimbs: this.digitLimbs, defaultScale: this.defaultScale, hammingWeight: this.hammingWeight,
       insecure: this.insecure, q: [...this.q], p: [...this.p],
     };
@@ -194,7 +241,8 @@ export class Parameters {
 
   /** A short description. */
   toString(): string {
-    return `CKKS N=2^${this.logN} L=${this.levels}×${this.limbsPerLevel} limbs, base ${this.baseLimbs}, K=${this.p.length}, α=${this.digitLimbs}, ` +
+    const shape = this.uniform ? `${this.levels}×${this.limbsPerLevel}` : `${this.levels} (${this.limbsTable[this.levels] - this.baseLimbs} limbs)`;
+    return `CKKS N=2^${this.logN} L=${shape} limbs, base ${this.baseLimbs}, K=${this.p.length}, α=${this.digitLimbs}, ` +
       `Δ=2^${Math.log2(this.defaultScale).toFixed(2)}, log2(QP)=${this.logQP.toFixed(1)}${this.insecure ? ' (INSECURE)' : ''}`;
   }
 
@@ -202,7 +250,7 @@ export class Parameters {
   describe(): Record<string, unknown> {
     return {
       logN: this.logN, slots: this.slots, levels: this.levels, limbsPerLevel: this.limbsPerLevel,
-      baseLimbs: this.baseLimbs, specialLimbs: this.p.length, digitLimbs: this.digitLimbs, dnum: this.dnum,
+      ...(this.uniform ? {} : { levelLimbs: Array.from(this.levelLimbs.subarray(1)) }), baseLimbs: this.baseLimbs, specialLimbs: this.p.length, digitLimbs: this.digitLimbs, dnum: this.dnum,
       logScale: +Math.log2(this.defaultScale).toFixed(3), logQ: +this.logQ.toFixed(2), logP: +this.logP.toFixed(2),
       logQP: +this.logQP.toFixed(2), bound128: HE_STANDARD_128[this.logN] ?? null, insecure: this.insecure, hash: this.hash,
     };
@@ -257,14 +305,6 @@ function validatePrimes(ps: readonly number[], N: number): void {
     if (seen.has(x)) throw new ParameterError(`prime ${x} appears twice`, 'use distinct primes');
     seen.add(x);
   }
-}
-
-function levelProduct(q: readonly number[], base: number, levels: number, lps: number): number {
-  if (levels === 0) return 2 ** 30;
-  let m = 1;
-  const s = base + (levels - 1) * lps;
-  for (let i = s; i < s + lps; i++) m *= q[i];
-  return m;
 }
 
 /** Greedy scale-stable chain (see module header). */
@@ -326,7 +366,9 @@ function generateChain(
 
 /** FNV-1a (two 32-bit lanes) over the canonical description: an identity check, not a MAC. */
 function hashParams(P: Parameters): string {
-  const parts = [P.logN, P.levels, P.limbsPerLevel, P.baseLimbs, P.digitLimbs, P.hammingWeight ?? 0, P.defaultScale, ...P.q, -1, ...P.p];
+  // a mixed chain appends its level shape (uniform chains keep the hashes they always had)
+  const shape = P.uniform ? [] : [-2, ...P.levelLimbs.subarray(1)];
+  const parts = [P.logN, P.levels, P.limbsPerLevel, P.baseLimbs, P.digitLimbs, P.hammingWeight ?? 0, P.defaultScale, ...P.q, -1, ...P.p, ...shape];
   const bytes = new Uint8Array(parts.length * 8);
   const dv = new DataView(bytes.buffer);
   parts.forEach((x, i) => dv.setFloat64(8 * i, x, true));
