@@ -31,7 +31,7 @@ export interface ComplexVector {
 
 /** Options of `encode`. */
 export interface EncodeOptions {
-  /** Level to encode at (default: the top level). */
+  /** Level to encode at (default: the parameters' default level, normally the top). */
   level?: number;
   /** Scale (default: the canonical scale of that level). */
   scale?: number;
@@ -255,7 +255,7 @@ export class Encoder {
    */
   encode(values: ArrayLike<number> | ComplexVector, opts: EncodeOptions = {}): Plaintext {
     const P = this.ctx.params;
-    const level = opts.level ?? P.levels;
+    const level = opts.level ?? P.defaultLevel;
     const scale = opts.scale ?? P.scales[level];
     const pt = new Plaintext(this.ctx, new Poly(this.ctx.N, P.limbsAt(level)), level, scale);
     this.encodeInto(values, pt, opts.fill ?? 'zero');
@@ -383,7 +383,7 @@ export class Encoder {
   /** Plaintext of a real constant (every slot = c), without an FFT: in the NTT domain all entries equal round(c·scale). */
   encodeConstant(c: number, opts: { level?: number; scale?: number } = {}): Plaintext {
     const P = this.ctx.params;
-    const level = opts.level ?? P.levels;
+    const level = opts.level ?? P.defaultLevel;
     this.checkLevel(level);
     const scale = opts.scale ?? P.scales[level];
     if (!Number.isFinite(c)) throw new InvalidArgumentError(`constant ${c}`, 'pass a finite number');

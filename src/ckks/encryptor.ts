@@ -63,7 +63,7 @@ export class Encryptor {
   }
 
   /** A fresh encryption of zero at `level` with scale `scale` (default: the level's canonical scale). */
-  encryptZero(level = this.ctx.params.levels, scale = this.ctx.params.scales[level]): Ciphertext {
+  encryptZero(level = this.ctx.params.defaultLevel, scale = this.ctx.params.scales[level]): Ciphertext {
     const limbs = this.ctx.params.limbsAt(level);
     const ct = new Ciphertext(this.ctx, [new Poly(this.ctx.N, limbs), new Poly(this.ctx.N, limbs)], level, scale);
     if (this.pk) this.encryptZeroPk(ct);

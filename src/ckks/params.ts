@@ -44,6 +44,12 @@ export interface ParametersLiteral {
   logScale?: number;
   /** The default scale Δ exactly (overrides logScale; used when reloading serialized parameters). */
   defaultScale?: number;
+  /**
+   * The level fresh encodings and encryptions use by default, where `defaultScale` is the canonical
+   * scale (default: the top level L). A bootstrapping chain sets it to the highest level the user
+   * computes on: the levels above it belong to the bootstrapping circuit (`src/bootstrap`).
+   */
+  defaultLevel?: number;
   /** Limbs of the base modulus q_0 (what is left at level 0). Default 2 (1-limb levels) or 3. */
   baseLimbs?: number;
   /** Bit size of base primes (default 30). */
@@ -84,9 +90,15 @@ export class Parameters {
   readonly p: readonly number[];
   /** Key-switching digit size α (in Q limbs). */
   readonly digitLimbs: number;
-  /** Default scale Δ (the canonical scale of the top level). */
+  /** Default scale Δ (the canonical scale of the default level). */
   readonly defaultScale: number;
-  /** Canonical scale at each level 0..L: S_L = Δ, S_{ℓ−1} = S_ℓ² / (level ℓ's limbs). */
+  /** Level of fresh encodings and encryptions by default (the top level L unless the literal says otherwise). */
+  readonly defaultLevel: number;
+  /**
+   * Canonical scale at each level 0..L: S_D = Δ at the default level D, S_{ℓ−1} = S_ℓ²/(level ℓ's
+   * modulus) below it (a product rescaled lands on the next level's canonical scale) and
+   * S_ℓ = √(S_{ℓ−1}·q_ℓ) above it.
+   */
   readonly scales: Float64Array;
   readonly logQ: number;
   readonly logP: number;
@@ -161,9 +173,13 @@ export class Parameters {
     this.digitLimbs = lit.digitLimbs ?? Math.max(1, Math.min(K, nQ));
     if (!Number.isInteger(this.digitLimbs) || this.digitLimbs < 1) throw new ParameterError(`digitLimbs = ${this.digitLimbs}`, 'use a positive integer');
 
+    const D = lit.defaultLevel ?? levels;
+    if (!Number.isInteger(D) || D < 0 || D > levels) throw new ParameterError(`defaultLevel = ${D}`, `use a level in 0..${levels}`);
+    this.defaultLevel = D;
     this.scales = new Float64Array(levels + 1);
-    this.scales[levels] = delta;
-    for (let l = levels; l >= 1; l--) this.scales[l - 1] = (this.scales[l] * this.scales[l]) / this.levelModulus(l);
+    this.scales[D] = delta;
+    for (let l = D; l >= 1; l--) this.scales[l - 1] = (this.scales[l] * this.scales[l]) / this.levelModulus(l);
+    for (let l = D + 1; l <= levels; l++) this.scales[l] = Math.sqrt(this.scales[l - 1] * this.levelModulus(l));
 
     this.logQ = q.reduce((s, x) => s + Math.log2(x), 0);
     this.logP = p.reduce((s, x) => s + Math.log2(x), 0);
@@ -234,6 +250,7 @@ export class Parameters {
       : { levelLimbs: Array.from(this.levelLimbs.subarray(1)) };
     return {
       logN: this.logN, levels: this.levels, ...shape, baseLimbs: this.baseLimbs,
+      ...(this.defaultLevel !== this.levels ? { defaultLevel: this.defaultLevel } : {}),
       digitLimbs: this.digitLimbs, defaultScale: this.defaultScale, hammingWeight: this.hammingWeight,
       insecure: this.insecure, q: [...this.q], p: [...this.p],
     };
@@ -250,7 +267,8 @@ export class Parameters {
   describe(): Record<string, unknown> {
     return {
       logN: this.logN, slots: this.slots, levels: this.levels, limbsPerLevel: this.limbsPerLevel,
-      ...(this.uniform ? {} : { levelLimbs: Array.from(this.levelLimbs.subarray(1)) }), baseLimbs: this.baseLimbs, specialLimbs: this.p.length, digitLimbs: this.digitLimbs, dnum: this.dnum,
+      ...(this.uniform ? {} : { levelLimbs: Array.from(this.levelLimbs.subarray(1)) }),
+      ...(this.defaultLevel !== this.levels ? { defaultLevel: this.defaultLevel } : {}), baseLimbs: this.baseLimbs, specialLimbs: this.p.length, digitLimbs: this.digitLimbs, dnum: this.dnum,
       logScale: +Math.log2(this.defaultScale).toFixed(3), logQ: +this.logQ.toFixed(2), logP: +this.logP.toFixed(2),
       logQP: +this.logQP.toFixed(2), bound128: HE_STANDARD_128[this.logN] ?? null, insecure: this.insecure, hash: this.hash,
     };
@@ -367,7 +385,7 @@ function generateChain(
 /** FNV-1a (two 32-bit lanes) over the canonical description: an identity check, not a MAC. */
 function hashParams(P: Parameters): string {
   // a mixed chain appends its level shape (uniform chains keep the hashes they always had)
-  const shape = P.uniform ? [] : [-2, ...P.levelLimbs.subarray(1)];
+  const shape = [...(P.uniform ? [] : [-2, ...P.levelLimbs.subarray(1)]), ...(P.defaultLevel !== P.levels ? [-3, P.defaultLevel] : [])];
   const parts = [P.logN, P.levels, P.limbsPerLevel, P.baseLimbs, P.digitLimbs, P.hammingWeight ?? 0, P.defaultScale, ...P.q, -1, ...P.p, ...shape];
   const bytes = new Uint8Array(parts.length * 8);
   const dv = new DataView(bytes.buffer);

@@ -1,0 +1,23 @@
+/**
+ * @module bootstrap
+ * CKKS bootstrapping on 30-bit words: parameter sets (`params.ts`), the DFT factors (`dft.ts`),
+ * their BSGS evaluation (`bsgs.ts`), EvalMod (`evalmod.ts`), sparse-secret encapsulation and
+ * ModRaise (`encapsulation.ts`), and the pipeline (`bootstrapper.ts`).
+ */
+export {
+  BootstrapParameters, BOOTSTRAP_PRESETS, bootstrapPreset, failureProbabilityLog2, cosineDegree, polyLevels,
+  type BootstrapParametersLiteral, type EvalModLiteral, type EvalModParameters,
+} from './params.js';
+export {
+  dftFactors, stageMatrix, multiplyMatrices, applyMatrix, productMatrix, stageGroups,
+  type ComplexArray, type DiagonalMatrix, type DftKind, type DftOptions,
+} from './dft.js';
+export { BsgsTransform, bestBabySteps, type BsgsOptions } from './bsgs.js';
+export { evalModPlan, evalMod, evalModFloat, type EvalModPlan } from './evalmod.js';
+export {
+  Encapsulation, genEncapsulationKeys, expandEncapsulationUniform, encapsulationKeyLimbs, LEVEL0_SPECIAL_LIMBS,
+  type EncapsulationKeys, type FlatKey,
+} from './encapsulation.js';
+export {
+  Bootstrapper, genBootstrapKeys, bootstrapRotations, bootstrapFactors, type BootstrapKeys,
+} from './bootstrapper.js';
