@@ -16,11 +16,44 @@ const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], {
 const built = existsSync(cli);
 
 describe.runIf(built)('veil CLI', () => {
-  it('prints usage with exit code 2', () => {
-    const r = run('--help');
-    expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/veil inspect MODEL\.onnx/);
-    expect(run('frobnicate', 'x').status).toBe(2);
+  it('--help, -h and help print the usage to stdout with exit code 0; --version prints the version', () => {
+    for (const h of ['--help', '-h', 'help']) {
+      const r = run(h);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/veil inspect MODEL\.onnx/);
+      expect(r.stdout).toMatch(/--layout: auto \(default\)/);
+      expect(r.stderr).toBe('');
+    }
+    const v = run('--version');
+    expect(v.status).toBe(0);
+    expect(v.stdout.trim()).toBe(`veil-fhe ${JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version}`);
+  });
+
+  it('validates the command line before any work: typed errors with a fix, exit code 1', () => {
+    const one = join(tmp, 'valid-one.f32');
+    writeFileSync(one, readFileSync(fx('digits64.f32')).subarray(0, 784 * 4));
+    const base = ['infer', fx('mnist_relu_bn.onnx'), '--input', one, '--shape', '1,1,28,28', '--out', join(tmp, 'v.json')];
+    const cases: [string[], RegExp][] = [
+      [['frobnicate', 'x'], /CliError: unknown command 'frobnicate'\. Fix: use veil inspect or veil infer/],
+      [[...base, '--threads', '0'], /CliError: --threads 0 is not a thread count\. Fix: give an integer from 1/],
+      [[...base, '--layout', 'diagonal'], /CliError: unknown layout 'diagonal'\. Fix: use --layout auto, --layout batch, --layout channel/],
+      [['infer', join(tmp, 'missing.onnx'), '--input', one, '--shape', '1,1,28,28', '--out', join(tmp, 'v.json')], /CliError: model file \S+missing\.onnx does not exist .*Fix: check the path/],
+      [[...base.slice(0, 3), join(tmp, 'nope.f32'), ...base.slice(4)], /CliError: input file \(--input\) \S+nope\.f32 does not exist/],
+      [[...base, '--calibration', join(tmp, 'nope.f32')], /CliError: calibration file \(--calibration\) \S+ does not exist/],
+      [[...base.slice(0, -1), join(tmp, 'no-such-dir', 'v.json')], /CliError: the directory of --out .* does not exist\. Fix: create it/],
+      [[...base, '--simulate', '--plain'], /--simulate and --plain exclude each other/],
+      [[...base, '--json'], /--json is an option of veil inspect, not of veil infer/],
+      [[...base, '--frob'], /unknown option --frob/],
+    ];
+    for (const [args, re] of cases) {
+      const t = performance.now();
+      const r = run(...args);
+      expect(r.status, args.join(' ')).toBe(1);
+      expect(r.stderr).toMatch(re);
+      expect(r.stderr).not.toMatch(/ENOENT|\n\s+at /); // no bare system error, no stack trace
+      expect(r.stderr).not.toMatch(/compiling|generating keys/); // refused before any work
+      expect(performance.now() - t).toBeLessThan(5000);
+    }
   });
 
   it('inspect: layers, depth, parameters, Galois keys and memory per layout', () => {
@@ -55,13 +88,23 @@ describe.runIf(built)('veil CLI', () => {
     const one = join(tmp, 'one.f32');
     writeFileSync(one, readFileSync(fx('digits64.f32')).subarray(0, 784 * 4));
     const calib = fx('digits64.f32');
-    const a = run('infer', fx('mnist_square.onnx'), '--input', one, '--shape', '1,1,28,28', '--calibration', calib, '--calibration-shape', '64,1,28,28', '--layout', 'channel', '--out', join(tmp, 'enc.json'));
+    // --layout auto (the default): for one image the channel layout is predicted far cheaper
+    const a = run('infer', fx('mnist_square.onnx'), '--input', one, '--shape', '1,1,28,28', '--calibration', calib, '--calibration-shape', '64,1,28,28', '--out', join(tmp, 'enc.json'));
     expect(a.status, a.stderr).toBe(0);
+    expect(a.stderr).toMatch(/→ channel: 1 run\(s\) × .* for 1 image\(s\), memory/);
+    expect(a.stderr).toMatch(/ {4}batch: 1 run\(s\) × /);
+    expect(a.stderr).toMatch(/layout: channel \(fastest predicted that fits in memory/);
+    expect(a.stderr).toMatch(/inference on ciphertexts \[.*\]: 100%.* elapsed, done/);
     const b = run('infer', fx('mnist_square.onnx'), '--input', one, '--shape', '1,1,28,28', '--calibration', calib, '--calibration-shape', '64,1,28,28', '--simulate', '--out', join(tmp, 'sim1.json'));
     expect(b.status, b.stderr).toBe(0);
     const enc = JSON.parse(readFileSync(join(tmp, 'enc.json'), 'utf8'));
     const sim = JSON.parse(readFileSync(join(tmp, 'sim1.json'), 'utf8'));
     expect(enc.mode).toBe('encrypted');
+    expect(enc.layout).toBe('channel');
+    expect(enc.layout_choice.choice).toBe('channel');
+    const [ch, ba] = enc.layout_choice.estimates;
+    expect(ba.seconds).toBeGreaterThan(ch.seconds);
+    expect(enc.predicted_server_s).toBeGreaterThan(0);
     expect(enc.predictions).toEqual(sim.predictions);
     // the chosen parameters have Δ ≈ 2^25.5 at N = 2^13: allow 2% of the largest logit
     const big = Math.max(...sim.logits[0].map(Math.abs));
@@ -89,6 +132,6 @@ describe.runIf(built)('veil CLI', () => {
     const junk = join(tmp, 'junk.onnx');
     writeFileSync(junk, 'this is not a model');
     bad(['inspect', junk], /Onnx|parse|protobuf/i);
-    bad(['infer', fx('mnist_square.onnx'), '--input', join(tmp, 'missing.f32'), '--shape', '1,1,28,28', '--out', join(tmp, 'x.json')], /cannot read/);
+    bad(['infer', fx('mnist_square.onnx'), '--input', join(tmp, 'missing.f32'), '--shape', '1,1,28,28', '--out', join(tmp, 'x.json')], /input file \(--input\) \S+missing\.f32 does not exist/);
   });
 });

@@ -1,16 +1,19 @@
 #!/usr/bin/env node
 /**
  * @module cli/veil
- * Command line:
- *   veil inspect model.onnx [--calibration FILE --shape …] [--layout batch|channel] [--degrees …] [--json]
+ * Command line (`veil --help` prints the usage):
+ *   veil inspect model.onnx [--calibration FILE --shape …] [--layout auto|batch|channel] [--degrees …] [--json]
  *   veil infer model.onnx --input FILE [--shape N,C,H,W] --out result.json
- *              [--layout batch|channel] [--degrees ola|uniform:N|FILE.json] [--calibration FILE]
- *              [--labels FILE] [--simulate] [--plain] [--threads N]
- * Inputs: raw float32 little-endian NCHW (.f32/.bin/.raw, needs --shape), .npy, or .json.
- * Progress goes to stderr; results to --out (JSON) and a summary to stdout.
+ *              [--layout auto|batch|channel] [--degrees ola|uniform:N|FILE.json] [--calibration FILE]
+ *              [--labels FILE] [--simulate | --plain] [--threads N]
+ * The command line is validated first (`args.ts`); `--layout auto` (the default) compiles each
+ * layout, predicts its time and memory for the image count (`nn/layout-choice.ts`) and runs the
+ * fastest that fits. Progress with an estimate of the time left goes to stderr; results to --out
+ * (JSON) and a summary to stdout.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { VeilError } from '../ckks/errors.js';
 import { Client, Model, Server, type ModelOptions } from '../nn/model.js';
 import { type Tensor, describeGraph } from '../nn/graph.js';
 import { importOnnx } from '../nn/onnx.js';
@@ -19,53 +22,44 @@ import { argmaxRows, runReference } from '../nn/reference.js';
 import { parseDegreeSpec } from '../nn/approximate.js';
 import { planLevels, type Layout } from '../nn/compile.js';
 import { sizeOf } from '../nn/graph.js';
+import { type LayoutEstimate, chooseLayout, estimateLayouts } from '../nn/layout-choice.js';
+import { measureOpTimes, predictRun, type RunPrediction } from '../nn/cost-model.js';
+import { CliError, type Command, parseCommandLine } from './args.js';
+import { ProgressReporter, formatDuration } from './progress.js';
 
 const USAGE = `veil: private neural-network inference with CKKS (pure TypeScript)
 
 usage:
-  veil inspect MODEL.onnx [--calibration FILE [--shape N,C,H,W]] [--layout batch|channel] [--degrees SPEC] [--json]
+  veil inspect MODEL.onnx [--calibration FILE [--shape N,C,H,W]] [--layout auto|batch|channel] [--degrees SPEC] [--json]
   veil infer   MODEL.onnx --input FILE [--shape N,C,H,W] --out RESULT.json
-               [--layout batch|channel] [--degrees SPEC] [--calibration FILE] [--labels FILE]
-               [--simulate | --plain] [--threads N] [--cluster K]
+               [--layout auto|batch|channel] [--degrees SPEC] [--calibration FILE [--calibration-shape N,C,H,W]]
+               [--labels FILE] [--simulate | --plain] [--threads N] [--cluster K] [--min-log-scale B]
+  veil --help | --version
 
-  SPEC: ola (default) | uniform:N | a JSON file {"<activation node>": degree}
-  FILE: raw float32 little-endian NCHW (.f32 .bin .raw; needs --shape), .npy, or .json
+  --layout: auto (default) picks the layout with the least predicted time that fits in memory for
+            the number of images: channel (one image per run) or batch (one image per slot, all
+            slots per run); the choice and the prediction are printed
+  SPEC:     ola (default) | uniform:N | a JSON file {"<activation node>": degree}
+  FILE:     raw float32 little-endian NCHW (.f32 .bin .raw; needs --shape), .npy, or .json
   --labels: uint8 file or JSON array of class labels (for accuracy and OLA's target)
+  --plain:  float64 model, no encryption;  --simulate: float64 with the compiled polynomials
+
+examples:
+  veil inspect fixtures/mnist_square.onnx
+  veil infer fixtures/mnist_relu_bn.onnx --input fixtures/digits64.f32 --shape 64,1,28,28 --out result.json
 `;
 
-/** A CLI usage error (exit code 2). */
-class UsageError extends Error {}
-
-function parseArgs(argv: string[]): { cmd: string; model: string; opts: Map<string, string | true> } {
-  const [cmd, model, ...rest] = argv;
-  if (!cmd || cmd === '--help' || cmd === '-h') throw new UsageError('');
-  if (cmd !== 'inspect' && cmd !== 'infer') throw new UsageError(`unknown command '${cmd}'`);
-  if (!model) throw new UsageError(`${cmd} needs a model file`);
-  const opts = new Map<string, string | true>();
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i];
-    if (!a.startsWith('--')) throw new UsageError(`unexpected argument '${a}'`);
-    const eq = a.indexOf('=');
-    if (eq > 0) opts.set(a.slice(2, eq), a.slice(eq + 1));
-    else if (i + 1 < rest.length && !rest[i + 1].startsWith('--')) opts.set(a.slice(2), rest[++i]);
-    else opts.set(a.slice(2), true);
+/** The package version (package.json two or three folders up: sources or dist/). */
+function version(): string {
+  for (const rel of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'veil-fhe' && pkg.version) return pkg.version;
+    } catch {
+      /* try the next */
+    }
   }
-  const known = new Set(['calibration', 'shape', 'layout', 'degrees', 'json', 'input', 'out', 'labels', 'simulate', 'plain', 'threads', 'calibration-shape', 'min-log-scale', 'cluster']);
-  for (const k of opts.keys()) if (!known.has(k)) throw new UsageError(`unknown option --${k}`);
-  return { cmd, model, opts };
-}
-
-const str = (o: Map<string, string | true>, k: string): string | undefined => {
-  const v = o.get(k);
-  if (v === true) throw new UsageError(`--${k} needs a value`);
-  return v;
-};
-
-function parseShape(s: string | undefined): number[] | undefined {
-  if (s === undefined) return undefined;
-  const dims = s.split(',').map((x) => Number(x.trim()));
-  if (dims.length < 2 || dims.some((d) => !Number.isInteger(d) || d <= 0)) throw new UsageError(`--shape ${s}: give positive integers like 64,1,28,28`);
-  return dims;
+  return 'unknown';
 }
 
 /** Reads an input tensor from a file by extension. */
@@ -79,7 +73,7 @@ function readTensorFile(path: string, shape: number[] | undefined): Tensor {
   const lower = path.toLowerCase();
   if (lower.endsWith('.npy')) return readNpy(bytes);
   if (lower.endsWith('.json')) return readJsonTensor(new TextDecoder().decode(bytes));
-  if (!shape) throw new UsageError(`${path} is raw float32: pass --shape N,C,H,W`);
+  if (!shape) throw new CliError('VEIL_CLI_OPTION', `${path} is raw float32 and needs a shape`, 'pass --shape N,C,H,W');
   return readRawFloat32(bytes, shape);
 }
 
@@ -87,7 +81,7 @@ function readLabels(path: string): number[] {
   const bytes = new Uint8Array(readFileSync(path));
   if (path.toLowerCase().endsWith('.json')) {
     const v = JSON.parse(new TextDecoder().decode(bytes)) as unknown;
-    if (!Array.isArray(v) || v.some((x) => !Number.isInteger(x))) throw new UsageError(`${path}: labels must be a JSON array of integers`);
+    if (!Array.isArray(v) || v.some((x) => !Number.isInteger(x))) throw new CliError('VEIL_CLI_INPUT', `${path}: labels must be a JSON array of integers`, 'write the labels as [7, 2, 1, …] or as one uint8 per image');
     return v as number[];
   }
   return Array.from(bytes);
@@ -110,51 +104,39 @@ function checkRange(x: Tensor, calib: Tensor): void {
   for (let i = 0; i < x.data.length; i++) {
     const v = x.data[i];
     if (v < lo - slack || v > hi + slack) {
-      throw new RangeError(`input value ${v} (flat index ${i}) is far outside the calibrated range [${lo}, ${hi}]. ` +
-        'Fix: normalise the input as the model expects (e.g. pixels/255), or recalibrate with --calibration on representative data');
+      throw new CliError('VEIL_CLI_INPUT', `input value ${v} (flat index ${i}) is far outside the calibrated range [${lo}, ${hi}]`,
+        'normalise the input as the model expects (e.g. pixels/255), or recalibrate with --calibration on representative data');
     }
   }
 }
 
-const progress = (msg: string) => process.stderr.write(`[veil] ${msg}\n`);
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
-function modelOptions(opts: Map<string, string | true>, labels?: number[]): ModelOptions {
-  const layout = (str(opts, 'layout') ?? 'batch') as Layout;
-  if (layout !== 'batch' && layout !== 'channel') throw new UsageError(`--layout ${layout}: use batch or channel`);
-  const deg = str(opts, 'degrees');
+function modelOptions(c: Command, labels?: number[]): ModelOptions {
   let degrees: ModelOptions['degrees'];
-  if (deg) {
-    if (deg.toLowerCase().endsWith('.json')) degrees = parseDegreeSpec(readFileSync(deg, 'utf8'));
-    else degrees = parseDegreeSpec(deg);
-  }
-  const mls = str(opts, 'min-log-scale');
-  const cluster = str(opts, 'cluster');
-  if (cluster !== undefined && !(Number.isInteger(Number(cluster)) && Number(cluster) >= 2)) throw new UsageError(`--cluster ${cluster}: give the number of weight values per layer (≥ 2)`);
+  if (c.degrees) degrees = parseDegreeSpec(c.degrees.toLowerCase().endsWith('.json') ? readFileSync(c.degrees, 'utf8') : c.degrees);
   return {
-    layout, ...(degrees ? { degrees } : {}), ...(labels ? { labels } : {}), ...(mls ? { minLogScale: Number(mls) } : {}),
-    ...(cluster ? { cluster: Number(cluster) } : {}),
+    ...(degrees ? { degrees } : {}), ...(labels ? { labels } : {}), ...(c.minLogScale !== undefined ? { minLogScale: c.minLogScale } : {}),
+    ...(c.cluster ? { cluster: c.cluster } : {}),
   };
 }
 
-function inspect(modelPath: string, opts: Map<string, string | true>): void {
-  const graph = importOnnx(new Uint8Array(readFileSync(modelPath)));
-  const calibPath = str(opts, 'calibration');
+function inspect(c: Command, reporter: ProgressReporter): void {
+  const graph = importOnnx(new Uint8Array(readFileSync(c.model)));
   const needsCalib = graph.nodes.some((n) => n.op === 'Relu' || n.op === 'Gelu');
   const lines: string[] = [describeGraph(graph), ''];
-  if (!calibPath && needsCalib) {
+  if (!c.calibration && needsCalib) {
     lines.push('This model has ReLU/GELU activations: pass --calibration FILE (representative inputs) to choose their polynomials, depth and parameters.');
     process.stdout.write(lines.join('\n') + '\n');
     return;
   }
-  const calib = calibPath ? fitShape(readTensorFile(calibPath, parseShape(str(opts, 'shape'))), graph.input.shape) : { shape: [1, ...graph.input.shape], data: new Float64Array(sizeOf(graph.input.shape)) };
-  const labelsPath = str(opts, 'labels');
-  const labels = labelsPath ? readLabels(labelsPath).slice(0, calib.shape[0]) : undefined;
-  const mo = modelOptions(opts, labels);
-  const report: Record<string, unknown> = { model: modelPath, input: graph.input.shape, output: graph.output.shape };
-  const layouts: Layout[] = opts.has('layout') ? [mo.layout!] : ['batch', 'channel'];
+  const calib = c.calibration ? fitShape(readTensorFile(c.calibration, c.shape), graph.input.shape) : { shape: [1, ...graph.input.shape], data: new Float64Array(sizeOf(graph.input.shape)) };
+  const labels = c.labels ? readLabels(c.labels).slice(0, calib.shape[0]) : undefined;
+  const mo = modelOptions(c, labels);
+  const report: Record<string, unknown> = { model: c.model, input: graph.input.shape, output: graph.output.shape };
+  const layouts: Layout[] = c.layout === 'auto' ? ['batch', 'channel'] : [c.layout];
   for (const layout of layouts) {
-    progress(`compiling for the ${layout} layout...`);
+    reporter.log(`compiling for the ${layout} layout...`);
     const m = Model.compile(graph, calib, { ...mo, layout });
     const mem = m.memory();
     const plan = planLevels(m.graph, layout);
@@ -172,25 +154,26 @@ function inspect(modelPath: string, opts: Map<string, string | true>): void {
     lines.push(`   memory: fresh ciphertext ${mib(mem.ciphertext)}, peak ciphertexts ${mib(mem.peakCiphertexts)}, evaluation keys ${mib(mem.keys)}, total ${mib(mem.total)} (machine ${mib(mem.available)})`);
     lines.push('');
   }
-  if (opts.has('json')) process.stdout.write(JSON.stringify(report, (_k, v) => (v instanceof Float64Array ? Array.from(v) : v), 2) + '\n');
+  if (c.json) process.stdout.write(JSON.stringify(report, (_k, v) => (v instanceof Float64Array ? Array.from(v) : v), 2) + '\n');
   else process.stdout.write(lines.join('\n'));
 }
 
-async function infer(modelPath: string, opts: Map<string, string | true>): Promise<void> {
-  const inputPath = str(opts, 'input');
-  const outPath = str(opts, 'out');
-  if (!inputPath) throw new UsageError('infer needs --input FILE');
-  if (!outPath) throw new UsageError('infer needs --out RESULT.json');
+/** One line per layout estimate, for stderr and the result file. */
+function describeEstimate(e: LayoutEstimate, images: number): string {
+  return `${e.layout}: ${e.runs} run(s) × ${formatDuration(e.secondsPerRun)} = ${formatDuration(e.seconds)} for ${images} image(s), ` +
+    `memory ${mib(e.memory)}${e.fits ? '' : ' (over the memory budget)'}, ${e.model.params.toString()}`;
+}
+
+async function infer(c: Command, reporter: ProgressReporter): Promise<void> {
+  const outPath = c.out!;
   const t0 = performance.now();
-  const graph = importOnnx(new Uint8Array(readFileSync(modelPath)));
-  const x = fitShape(readTensorFile(inputPath, parseShape(str(opts, 'shape'))), graph.input.shape);
-  const calibPath = str(opts, 'calibration');
-  const calib = calibPath ? fitShape(readTensorFile(calibPath, parseShape(str(opts, 'calibration-shape') ?? str(opts, 'shape'))), graph.input.shape) : x;
-  const labelsPath = str(opts, 'labels');
-  const labels = labelsPath ? readLabels(labelsPath) : undefined;
+  const graph = importOnnx(new Uint8Array(readFileSync(c.model)));
+  const x = fitShape(readTensorFile(c.input!, c.shape), graph.input.shape);
+  const calib = c.calibration ? fitShape(readTensorFile(c.calibration, c.calibrationShape ?? c.shape), graph.input.shape) : x;
+  const labels = c.labels ? readLabels(c.labels) : undefined;
   const n = x.shape[0];
   const timings: Record<string, unknown> = {};
-  const result: Record<string, unknown> = { model: modelPath, images: n };
+  const result: Record<string, unknown> = { model: c.model, images: n };
   const finish = (logits: Tensor, mode: string) => {
     const preds = argmaxRows(logits);
     const rows: number[][] = [];
@@ -210,66 +193,100 @@ async function infer(modelPath: string, opts: Map<string, string | true>): Promi
     process.stdout.write(`${mode}: ${n} image(s), predictions ${preds.slice(0, 20).join(' ')}${n > 20 ? ' …' : ''}` +
       `${result.accuracy !== undefined ? `, accuracy ${((result.accuracy as number) * 100).toFixed(2)}%` : ''}; wrote ${outPath}\n`);
   };
-  if (opts.has('plain')) {
+  if (c.plain) {
     finish(runReference(graph, x), 'plain');
     return;
   }
   checkRange(x, calib);
-  progress(`compiling (calibration on ${calib.shape[0]} input(s))...`);
+  const mo = modelOptions(c, labels && calib === x ? labels : undefined);
   const tc = performance.now();
-  const model = Model.compile(graph, calib, modelOptions(opts, labels && calib === x ? labels : undefined));
+  let model: Model;
+  let prediction: RunPrediction | undefined;
+  if (c.simulate) {
+    // the simulation does not depend on the run's cost: auto compiles for the channel layout
+    reporter.log(`compiling (calibration on ${calib.shape[0]} input(s))...`);
+    model = Model.compile(graph, calib, { ...mo, layout: c.layout === 'auto' ? 'channel' : c.layout });
+  } else if (c.layout === 'auto') {
+    reporter.log(`choosing a layout for ${n} image(s): compiling each layout and timing its operations at its parameters...`);
+    const estimates = estimateLayouts(graph, calib, n, mo, { onOption: (l) => reporter.log(`  ${l} layout: compiling and measuring...`) });
+    const { choice, reason } = chooseLayout(estimates);
+    for (const e of estimates) reporter.log(`  ${e === choice ? '→' : ' '} ${describeEstimate(e, n)}`);
+    reporter.log(`layout: ${choice.layout} (${reason})`);
+    result.layout_choice = {
+      choice: choice.layout, reason,
+      estimates: estimates.map((e) => ({ layout: e.layout, runs: e.runs, seconds_per_run: e.secondsPerRun, seconds: e.seconds, memory_bytes: e.memory, fits: e.fits })),
+    };
+    model = choice.model;
+    prediction = predictRun(model.graph, model.params, model.layout, choice.opTimes);
+  } else {
+    reporter.log(`compiling for the ${c.layout} layout (calibration on ${calib.shape[0]} input(s))...`);
+    model = Model.compile(graph, calib, { ...mo, layout: c.layout });
+  }
   timings.compile_s = (performance.now() - tc) / 1000;
   result.params = model.params.describe();
   result.layout = model.layout;
   result.depth = model.plan.depth;
   result.activations = model.compiled.fits.map((f) => ({ node: f.node, replaces: f.replaces, degree: f.degree }));
-  if (opts.has('simulate')) {
+  if (c.simulate) {
     finish(model.simulate(x), 'simulate');
     return;
   }
   const mem = model.memory();
   result.memory_predicted = { peakCiphertexts: mem.peakCiphertexts, keys: mem.keys, total: mem.total };
   if (mem.total > 0.85 * os.totalmem()) {
-    throw new RangeError(`the ${model.layout} layout needs about ${mib(mem.total)} (ciphertexts ${mib(mem.peakCiphertexts)} + keys ${mib(mem.keys)}); this machine has ${mib(os.totalmem())}. ` +
-      `Fix: use ${model.layout === 'batch' ? '--layout channel (one image at a time)' : 'a smaller model'} or lower degrees (--degrees uniform:2)`);
+    throw new CliError('VEIL_CLI_MEMORY', `the ${model.layout} layout needs about ${mib(mem.total)} (ciphertexts ${mib(mem.peakCiphertexts)} + keys ${mib(mem.keys)}); this machine has ${mib(os.totalmem())}`,
+      `use ${model.layout === 'batch' ? '--layout channel (one image at a time)' : 'a smaller model'} or lower degrees (--degrees uniform:2)`);
   }
-  progress(`${model.params.toString()}; layout ${model.layout}, depth ${model.plan.depth}, predicted memory ${mib(mem.total)}`);
+  if (!prediction) prediction = predictRun(model.graph, model.params, model.layout, measureOpTimes(model.params));
+  const runs = Math.ceil(n / model.imagesPerRun);
+  result.predicted_server_s = prediction.seconds * runs;
+  reporter.log(`${model.params.toString()}; layout ${model.layout}, depth ${model.plan.depth}, predicted memory ${mib(mem.total)}, ` +
+    `predicted server time ${formatDuration(prediction.seconds * runs)} (${runs} run(s))`);
   // client
   let tk = performance.now();
+  reporter.log('generating keys...');
   const client = new Client(model.plan);
   const keys = client.evaluationKeys();
   timings.keygen_s = (performance.now() - tk) / 1000;
   result.key_bytes = keys.length;
-  const threads = Number(str(opts, 'threads') ?? '1');
-  if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`--threads ${str(opts, 'threads')}: give a positive integer`);
-  const server = await Server.create(model, keys, { threads });
-  result.threads = threads;
+  const server = await Server.create(model, keys, { threads: c.threads });
+  result.threads = c.threads;
   const chunk = model.imagesPerRun;
   const all = new Float64Array(n * sizeOf(graph.output.shape));
   let encS = 0;
   let runS = 0;
   let decS = 0;
   const perNode = new Map<string, number>();
-  for (let start = 0; start < n; start += chunk) {
-    const count = Math.min(chunk, n - start);
-    const per = sizeOf(graph.input.shape);
-    const part: Tensor = { shape: [count, ...graph.input.shape], data: x.data.subarray(start * per, (start + count) * per) };
-    progress(`encrypting images ${start + 1}–${start + count}...`);
-    tk = performance.now();
-    const enc = client.encrypt(part, (d, t) => { if (d === t || d % 256 === 0) progress(`  encrypted ${d}/${t} ciphertexts`); });
-    encS += (performance.now() - tk) / 1000;
-    result.input_bytes = ((result.input_bytes as number) ?? 0) + enc.length;
-    tk = performance.now();
-    const out = await server.inferAsync(enc, (p) => progress(`  ${p.op} ${p.node} (${p.index}/${p.total}) ${p.seconds.toFixed(1)} s`));
-    runS += (performance.now() - tk) / 1000;
-    for (const t of server.timings) perNode.set(`${t.op} ${t.node}`, (perNode.get(`${t.op} ${t.node}`) ?? 0) + t.seconds);
-    result.output_bytes = ((result.output_bytes as number) ?? 0) + out.length;
-    tk = performance.now();
-    const y = client.decrypt(out);
-    decS += (performance.now() - tk) / 1000;
-    all.set(y.data, start * sizeOf(graph.output.shape));
+  // progress in predicted seconds, so the estimate of the time left weighs layers by their cost
+  const before = new Map<string, number>();
+  let acc = 0;
+  for (const nc of prediction.nodes) {
+    acc += nc.seconds;
+    before.set(nc.node, acc);
   }
-  await server.close();
+  const perRun = Math.max(acc, 1e-9);
+  try {
+    for (let start = 0, r = 0; start < n; start += chunk, r++) {
+      const count = Math.min(chunk, n - start);
+      const per = sizeOf(graph.input.shape);
+      const part: Tensor = { shape: [count, ...graph.input.shape], data: x.data.subarray(start * per, (start + count) * per) };
+      tk = performance.now();
+      const enc = client.encrypt(part, (d, t) => reporter.update(`encrypting images ${start + 1}–${start + count}`, d, t));
+      encS += (performance.now() - tk) / 1000;
+      result.input_bytes = ((result.input_bytes as number) ?? 0) + enc.length;
+      tk = performance.now();
+      const out = await server.inferAsync(enc, (p) => reporter.update('inference on ciphertexts', r * perRun + (before.get(p.node) ?? 0), runs * perRun, `${p.op} ${p.node}${runs > 1 ? `, run ${r + 1}/${runs}` : ''}`));
+      runS += (performance.now() - tk) / 1000;
+      for (const t of server.timings) perNode.set(`${t.op} ${t.node}`, (perNode.get(`${t.op} ${t.node}`) ?? 0) + t.seconds);
+      result.output_bytes = ((result.output_bytes as number) ?? 0) + out.length;
+      tk = performance.now();
+      const y = client.decrypt(out);
+      decS += (performance.now() - tk) / 1000;
+      all.set(y.data, start * sizeOf(graph.output.shape));
+    }
+  } finally {
+    await server.close();
+  }
   timings.encrypt_s = encS;
   timings.server_s = runS;
   timings.decrypt_s = decS;
@@ -279,20 +296,27 @@ async function infer(modelPath: string, opts: Map<string, string | true>): Promi
   finish({ shape: [n, ...graph.output.shape], data: all }, 'encrypted');
 }
 
+/** Runs the command line; returns the exit code (0 ok, 1 any error). */
 async function main(argv: string[]): Promise<number> {
   try {
-    const { cmd, model, opts } = parseArgs(argv);
-    if (cmd === 'inspect') inspect(model, opts);
-    else await infer(model, opts);
+    const parsed = parseCommandLine(argv);
+    if (parsed.kind === 'help') {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    if (parsed.kind === 'version') {
+      process.stdout.write(`veil-fhe ${version()}\n`);
+      return 0;
+    }
+    const reporter = new ProgressReporter();
+    if (parsed.command.cmd === 'inspect') inspect(parsed.command, reporter);
+    else await infer(parsed.command, reporter);
     return 0;
   } catch (e) {
-    if (e instanceof UsageError) {
-      if (e.message) process.stderr.write(`veil: ${e.message}\n\n`);
-      process.stderr.write(USAGE);
-      return 2;
-    }
-    const err = e as Error;
-    process.stderr.write(`veil: ${err.name && err.name !== 'Error' ? `${err.name}: ` : ''}${err.message}\n`);
+    const err = e instanceof Error ? e : new Error(String(e));
+    const name = err.name && err.name !== 'Error' ? `${err.name}: ` : '';
+    process.stderr.write(`veil: ${name}${err.message}\n`);
+    if (!(err instanceof VeilError) && !/Fix:/.test(err.message)) process.stderr.write('veil: (unexpected error; set VEIL_DEBUG=1 for the stack trace and report it)\n');
     if (process.env.VEIL_DEBUG) process.stderr.write(`${err.stack}\n`);
     return 1;
   }

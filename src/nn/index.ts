@@ -19,3 +19,5 @@ export { register as registerBatchTasks } from './batch-tasks.js';
 export * from './channel.js';
 export * from './bundle.js';
 export * from './model.js';
+export * from './cost-model.js';
+export * from './layout-choice.js';
