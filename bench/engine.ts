@@ -17,7 +17,7 @@ import os from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import {
-  CkksContext, Decryptor, Encoder, Encryptor, Evaluator, KeyGenerator, Parameters, PRESETS, WorkerPool, type Ciphertext, type Plaintext,
+  CkksContext, Decryptor, Encoder, Encryptor, Evaluator, KeyGenerator, Parameters, PRESETS, type PresetName, WorkerPool, type Ciphertext, type Plaintext,
 } from '../src/index.js';
 import { nttForward, nttPlainLoop } from '../src/ring/ntt.js';
 import { args, fmtUs, measure, type Spec } from './measure.js';
@@ -51,7 +51,7 @@ const emit = (o: Record<string, unknown>) => {
 function benchParameters(logN: number, twoLimb = false): Parameters {
   const depth: Record<number, number> = { 13: 2, 14: 7, 15: 16 };
   if (!(logN in depth)) throw new Error(`no bench shape for logN=${logN} (use 13, 14, 15)`);
-  if (!twoLimb) return new Parameters(PRESETS[`N${logN}-D${depth[logN]}`]);
+  if (!twoLimb) return new Parameters(PRESETS[`N${logN}-D${depth[logN]}` as PresetName]);
   const shape: Record<number, { specialLimbs: number; digitLimbs: number }> = {
     13: { specialLimbs: 1, digitLimbs: 1 }, 14: { specialLimbs: 4, digitLimbs: 4 }, 15: { specialLimbs: 6, digitLimbs: 6 },
   };

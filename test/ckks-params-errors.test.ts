@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   CkksContext, ContextMismatchError, Encoder, Encryptor, Evaluator, HE_STANDARD_128, InsecureParametersError, InvalidArgumentError,
-  KeyGenerator, LevelError, MissingGaloisKeyError, MissingRelinKeyError, PRESETS, ParameterError, Parameters, ScaleMismatchError,
+  KeyGenerator, LevelError, MissingGaloisKeyError, MissingRelinKeyError, PRESETS, type PresetName, ParameterError, Parameters, ScaleMismatchError,
   ValueTooLargeError, preset,
 } from '../src/index.js';
 import { isPrime } from '../src/ring/primes.js';
@@ -13,7 +13,7 @@ import { makeKit, randomVector } from './helpers.js';
 describe('parameters', () => {
   it('every preset is within its 128-bit bound, with distinct NTT-friendly primes below 2^30', () => {
     for (const name of Object.keys(PRESETS)) {
-      const P = preset(name);
+      const P = preset(name as PresetName);
       expect(P.logQP).toBeLessThanOrEqual(HE_STANDARD_128[P.logN]);
       const all = [...P.q, ...P.p];
       expect(new Set(all).size).toBe(all.length);
@@ -50,7 +50,9 @@ describe('parameters', () => {
     expect(() => new Parameters({ logN: 14, levels: -1 })).toThrow(ParameterError);
     expect(() => new Parameters({ logN: 12, levels: 1, q: [17, 97], p: [193] })).toThrow(ParameterError);
     expect(() => new Parameters({ logN: 14, levels: 2, hammingWeight: 64 })).toThrow(ParameterError);
+    // @ts-expect-error: not a preset name (TypeScript refuses it; JavaScript callers get the run-time check)
     expect(() => preset('nope')).toThrow(ParameterError);
+    expect(() => preset('toString' as PresetName)).toThrow(/unknown preset 'toString'.*Fix: use one of N12-L2, N13-L4/);
   });
 
   it('explicit primes are validated and hashed', () => {

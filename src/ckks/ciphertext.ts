@@ -5,6 +5,7 @@
  */
 import { Poly } from '../ring/poly.js';
 import type { CkksContext } from './context.js';
+import { inspectCustom, log2Form, shortForm } from './inspect.js';
 
 /** An encoded message: one polynomial (NTT domain) at a level, with its scale. */
 export class Plaintext {
@@ -18,6 +19,11 @@ export class Plaintext {
   /** Number of Q limbs. */
   get limbs(): number {
     return this.poly.limbs;
+  }
+
+  /** `Plaintext { level: 5, scale: 2^30.0, N: 8192 }` for console.log. */
+  [inspectCustom](): string {
+    return shortForm('Plaintext', { level: this.level, scale: log2Form(this.scale), N: this.ctx.N });
   }
 }
 
@@ -51,6 +57,11 @@ export class Ciphertext {
   /** Bytes held by the residues. */
   get byteLength(): number {
     return this.polys.reduce((s, p) => s + p.limbs * p.N * 4, 0);
+  }
+
+  /** `Ciphertext { level: 5, scale: 2^30.0, degree: 1, N: 8192 }` for console.log. */
+  [inspectCustom](): string {
+    return shortForm('Ciphertext', { level: this.level, scale: log2Form(this.scale), degree: this.degree, N: this.ctx.N });
   }
 }
 

@@ -13,6 +13,7 @@ import { invMod, mulMod, reduce, shoup } from '../ring/modulus.js';
 import { Ring } from '../ring/ring.js';
 import { ContextMismatchError } from './errors.js';
 import { Parameters, type ParametersLiteral } from './params.js';
+import { inspectCustom, shortForm } from './inspect.js';
 
 /** Constants of a ModDown merged with a rescale (see `CkksContext.modDownRescale`). */
 export interface ModDownRescale {
@@ -166,6 +167,11 @@ export class CkksContext {
   }
 
   /** Throws ContextMismatchError unless `other` has the same parameters. */
+  /** `CkksContext { N: 8192, levels: 4, params: … }` instead of its tables, for console.log. */
+  [inspectCustom](): string {
+    return shortForm('CkksContext', { N: this.N, levels: this.params.levels, params: this.params.hash });
+  }
+
   check(other: { readonly ctx: CkksContext }, what: string): void {
     if (other.ctx !== this && other.ctx.params.hash !== this.params.hash) throw new ContextMismatchError(what);
   }

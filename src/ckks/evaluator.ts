@@ -29,6 +29,7 @@ import { DownMode, KeySwitcher, type PackedKey } from './keyswitch.js';
 import {
   keySwitchProgram, mulRelinRescaleProgram, rescaleProgram, rotateHoistedProgram, solo, tensorVec,
 } from './phases.js';
+import { inspectCustom, shortForm } from './inspect.js';
 
 /** Relative scale difference below which two scales are treated as equal. */
 export const SCALE_TOLERANCE = 1e-9;
@@ -89,6 +90,11 @@ export class Evaluator {
     this.ks = new KeySwitcher(ctx, undefined, !!opts.pool);
     this.d = [new Poly(ctx.N, nQ), new Poly(ctx.N, nQ), new Poly(ctx.N, nQ)];
     if (opts.pool && opts.pool.threads > 1) this.par = opts.pool.attachEvaluator(ctx, this.ks);
+  }
+
+  /** `Evaluator { N: 8192, relin: true, galoisKeys: 3, pool: false }` for console.log. */
+  [inspectCustom](): string {
+    return shortForm('Evaluator', { N: this.ctx.N, relin: !!this.relinKey, galoisKeys: this.galoisKeys?.keys.size ?? 0, pool: !!this.par });
   }
 
   /** The packed (and, with a pool, shared) form of a switching key. */

@@ -2,7 +2,7 @@
  * @module ckks
  * Public API of the CKKS engine.
  */
-export { Parameters, HE_STANDARD_128, PRESETS, preset, type ParametersLiteral } from './params.js';
+export { Parameters, HE_STANDARD_128, PRESETS, preset, type ParametersLiteral, type PresetName } from './params.js';
 export { precisionStats, type PrecisionStats } from './precision.js';
 export { CkksContext } from './context.js';
 export { Plaintext, Ciphertext } from './ciphertext.js';

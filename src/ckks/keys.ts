@@ -22,10 +22,16 @@ import { InvalidArgumentError } from './errors.js';
 import type { PackedKey } from './keyswitch.js';
 import { KeyKind, PK_SPECIAL_LIMBS, publicKeyProgram, secretKeyProgram, switchingKeyProgram } from './keygen-phases.js';
 import { solo } from './phases.js';
+import { inspectCustom, shortForm } from './inspect.js';
 
 /** The secret s (ternary), kept in the NTT domain over all Q and P primes. */
 export class SecretKey {
   constructor(readonly ctx: CkksContext, readonly sQ: Poly, readonly sP: Poly) {}
+
+  /** `SecretKey { N: 8192, params: … }` (never its coefficients). */
+  [inspectCustom](): string {
+    return shortForm('SecretKey', { N: this.ctx.N, params: this.ctx.params.hash });
+  }
 }
 
 /**
@@ -41,6 +47,11 @@ export class PublicKey {
     /** Seed of the uniform half (a), if it was generated from one. */
     readonly seed?: Uint8Array,
   ) {}
+
+  /** `PublicKey { N: 8192, params: … }` for console.log. */
+  [inspectCustom](): string {
+    return shortForm('PublicKey', { N: this.ctx.N, params: this.ctx.params.hash });
+  }
 }
 
 /** A hybrid switching key: dnum pairs (b_j, a_j) over QP, NTT domain. */
@@ -116,6 +127,11 @@ export class SwitchingKey {
 /** Relinearization key (s² → s). */
 export class RelinKey {
   constructor(readonly ctx: CkksContext, readonly key: SwitchingKey) {}
+
+  /** `RelinKey { N: 8192, params: … }` for console.log. */
+  [inspectCustom](): string {
+    return shortForm('RelinKey', { N: this.ctx.N, params: this.ctx.params.hash });
+  }
 }
 
 /** Galois keys indexed by Galois element. */
@@ -125,6 +141,11 @@ export class GaloisKeys {
 
   has(galoisElement: number): boolean {
     return this.keys.has(galoisElement);
+  }
+
+  /** `GaloisKeys { keys: 3, N: 8192, params: … }` for console.log. */
+  [inspectCustom](): string {
+    return shortForm('GaloisKeys', { keys: this.keys.size, N: this.ctx.N, params: this.ctx.params.hash });
   }
 
   /** Galois elements present. */

@@ -21,6 +21,7 @@
 import { primesBelow, primesNear } from '../ring/primes.js';
 import { MAX_MODULUS_BITS } from '../ring/modulus.js';
 import { InsecureParametersError, ParameterError } from './errors.js';
+import { inspectCustom, log2Form, shortForm } from './inspect.js';
 
 /** Maximum log2(QP) for 128-bit classical security with a uniform ternary secret, σ = 3.2. */
 export const HE_STANDARD_128: Readonly<Record<number, number>> = Object.freeze({
@@ -257,6 +258,14 @@ export class Parameters {
   }
 
   /** A short description. */
+  /** `Parameters { N: 2^13, levels: 4, scale: 2^30.0, logQP: 218.0, hash: … }` for console.log. */
+  [inspectCustom](): string {
+    return shortForm('Parameters', {
+      N: `2^${this.logN}`, levels: this.levels, scale: log2Form(this.defaultScale), logQP: this.logQP.toFixed(1),
+      ...(this.insecure ? { insecure: true } : {}), hash: this.hash,
+    });
+  }
+
   toString(): string {
     const shape = this.uniform ? `${this.levels}×${this.limbsPerLevel}` : `${this.levels} (${this.limbsTable[this.levels] - this.baseLimbs} limbs)`;
     return `CKKS N=2^${this.logN} L=${shape} limbs, base ${this.baseLimbs}, K=${this.p.length}, α=${this.digitLimbs}, ` +
@@ -280,7 +289,7 @@ export class Parameters {
  * "-P" sets use two limbs per level (Δ ≈ 2^58) for precision; "D" sets mirror the depth of the
  * node-seal peer benchmark (logN 13, 14, 15 with 2, 7, 16 levels).
  */
-export const PRESETS: Readonly<Record<string, ParametersLiteral>> = Object.freeze({
+const PRESET_TABLE = {
   /** Tiny: 2 levels at Δ ≈ 2^25 (about 11 bits of precision); tests and demos only. */
   'N12-L2': { logN: 12, levels: 2, baseLimbs: 1, logBase: 29, logScale: 25, specialLimbs: 1, logP: 29 },
   'N13-L4': { logN: 13, levels: 4 },
@@ -296,11 +305,19 @@ export const PRESETS: Readonly<Record<string, ParametersLiteral>> = Object.freez
   'N13-D2': { logN: 13, levels: 2, specialLimbs: 2, digitLimbs: 2 },
   'N14-D7': { logN: 14, levels: 7, specialLimbs: 5, digitLimbs: 5 },
   'N15-D16': { logN: 15, levels: 16, specialLimbs: 10, digitLimbs: 9 },
-});
+} as const satisfies Record<string, ParametersLiteral>;
+
+/** The names of the parameter presets. */
+export type PresetName = keyof typeof PRESET_TABLE;
+
+/** Named parameter sets (see `preset`). */
+export const PRESETS: Readonly<Record<PresetName, ParametersLiteral>> = Object.freeze(PRESET_TABLE);
+
 
 /** Parameters of a named preset (see `PRESETS`). */
-export function preset(name: string, overrides: Partial<ParametersLiteral> = {}): Parameters {
-  const lit = PRESETS[name];
+export function preset(name: PresetName, overrides: Partial<ParametersLiteral> = {}): Parameters {
+  // JavaScript callers can pass any string: checked at run time too
+  const lit = Object.hasOwn(PRESETS, name) ? PRESETS[name] : undefined;
   if (!lit) throw new ParameterError(`unknown preset '${name}'`, `use one of ${Object.keys(PRESETS).join(', ')}`);
   return new Parameters({ ...lit, ...overrides });
 }
