@@ -21,3 +21,4 @@ export * from './bundle.js';
 export * from './model.js';
 export * from './cost-model.js';
 export * from './layout-choice.js';
+export { writeOnnx, type WriteOnnxOptions } from './onnx-writer.js';
