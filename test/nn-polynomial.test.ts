@@ -419,6 +419,13 @@ describe('encrypted inference of imported polynomial models equals the simulatio
     const x = images(1, 406, 4);
     expect(maxRelDiff(roundTrip(m, x).data, m.simulate(x).data)).toBeLessThan(1e-3);
   });
+  it('packed layout: ResNet blocks per channel, and per-element coefficients', () => {
+    for (const [net, hw] of [[resnetNet('channel'), 4], [plainNet(horner, 'element', 'channel'), 6]] as [Net, number][]) {
+      const m = Model.compile(importOnnx(build(net)), images(32, 407, hw), { degrees: { kind: 'uniform', degree: 2 }, layout: 'packed', insecureLogN: 11 });
+      const x = images(1, 408, hw);
+      expect(maxRelDiff(roundTrip(m, x).data, m.simulate(x).data)).toBeLessThan(1e-3);
+    }
+  });
   for (const [gA, gB] of [['channel', 'element'], ['element', 'layer']] as [Grain, Grain][]) {
     it(`batch layout, A per ${gA}, B per ${gB}`, () => {
       const m = Model.compile(importOnnx(build(plainNet(horner, gA, gB))), calib, { degrees: { kind: 'uniform', degree: 2 }, insecureLogN: 10 });

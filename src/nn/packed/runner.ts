@@ -18,7 +18,7 @@ import { type NodeTiming, type Progress, executeGraph } from '../batch.js';
 import { broadcastConstant } from '../reference.js';
 import { type PackedLayout, PackedLayoutError, gather, scatter } from './layout.js';
 import { type PackedPlan, type PackedStep, stepDiagonals } from './plan.js';
-import { polyMap } from './simulate.js';
+import { polyMap, polySlotCoefficients } from './simulate.js';
 
 /** Client side: one image (per-sample shape) placed in the input layout, encrypted at the top level. */
 export function encryptPacked(ctx: CkksContext, enc: Encoder, encr: Encryptor, layout: PackedLayout, image: ArrayLike<number>): Ciphertext {
@@ -118,11 +118,12 @@ export class PackedRunner {
     let t = x;
     const m = polyMap(n, n.outShape);
     if (m) t = b.linear([t], [scatter(l, m.scale, S)], scatter(l, m.shift, S));
+    const cs = polySlotCoefficients(n, l, S);
     if (n.basis === 'power') {
       if (n.coeffs.length !== 3) throw new PackedLayoutError(`polynomial '${n.name}' in the power basis has degree ${n.coeffs.length - 1}`, 'use the Chebyshev basis for degrees other than 2');
-      return evalQuadratic(b, t, n.coeffs[2], n.coeffs[1], n.coeffs[0]);
+      return evalQuadratic(b, t, cs[2], cs[1], cs[0]);
     }
-    return evalChebyshev(b, t, Array.from(n.coeffs));
+    return evalChebyshev(b, t, cs);
   }
 }
 

@@ -8,6 +8,7 @@
  */
 import type { IrGraph, IrNode, PolyNode, Tensor } from '../graph.js';
 import { broadcastConstant } from '../reference.js';
+import { coefficientsPerElement } from '../polynomial.js';
 import { applyDiagonals } from './diagonals.js';
 import { type PackedLayout, PackedLayoutError, gather, scatter } from './layout.js';
 import { type PackedPlan, stepDiagonals } from './plan.js';
@@ -22,9 +23,8 @@ export interface PackedSimulation {
   maxAbs: Map<string, number>;
 }
 
-/** Horner / Clenshaw evaluation of a Poly node's polynomial at t. */
-export function polyAt(n: PolyNode, t: number): number {
-  const c = n.coeffs;
+/** Horner / Clenshaw evaluation of a Poly node's polynomial at t (coefficients `c`, default the node's scalars). */
+export function polyAt(n: PolyNode, t: number, c: ArrayLike<number> = n.coeffs): number {
   if (n.basis === 'power') {
     let y = 0;
     for (let k = c.length - 1; k >= 0; k--) y = y * t + c[k];
@@ -38,6 +38,16 @@ export function polyAt(n: PolyNode, t: number): number {
     b1 = b0;
   }
   return t * b1 - b2 + c[0];
+}
+
+/**
+ * A Poly node's coefficients for the packed run: its scalars, or for coefficients per channel or
+ * element (`coeffTensor`) one number where a coefficient is the same for every element and else a
+ * slot vector (zero in unused slots).
+ */
+export function polySlotCoefficients(n: PolyNode, l: PackedLayout, slots: number): (number | Float64Array)[] {
+  if (!n.coeffTensor) return Array.from(n.coeffs);
+  return coefficientsPerElement(n.coeffTensor, n.outShape).map((v) => (v.every((u) => u === v[0]) ? v[0] : scatter(l, v, slots)));
 }
 
 /** Per-slot values of a per-element quantity (zero in unused slots). */
@@ -116,7 +126,12 @@ function slotwise(n: IrNode, plan: PackedPlan, ins: Float64Array[], S: number): 
       const m = polyMap(n, n.outShape);
       const a = m ? slotVector(l, m.scale, S) : null;
       const b = m ? slotVector(l, m.shift, S) : null;
-      return x.map((v, z) => polyAt(n, a ? a[z] * v + b![z] : v));
+      const cs = polySlotCoefficients(n, l, S);
+      const col = new Float64Array(n.coeffs.length);
+      return x.map((v, z) => {
+        for (let k = 0; k < col.length; k++) col[k] = typeof cs[k] === 'number' ? (cs[k] as number) : (cs[k] as Float64Array)[z];
+        return polyAt(n, a ? a[z] * v + b![z] : v, col);
+      });
     }
     default:
       throw new PackedLayoutError(`internal: '${n.name}' (${n.op}) is not slot-wise`, 'report this as a bug');
