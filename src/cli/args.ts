@@ -26,7 +26,7 @@ const VALUED = new Set(['calibration', 'shape', 'calibration-shape', 'layout', '
 const FLAGS = new Set(['json', 'simulate', 'plain']);
 const FOR: Record<string, 'inspect' | 'infer' | 'both'> = {
   calibration: 'both', shape: 'both', 'calibration-shape': 'infer', layout: 'both', degrees: 'both', input: 'infer', out: 'infer', labels: 'both',
-  threads: 'infer', 'min-log-scale': 'both', cluster: 'both', json: 'inspect', simulate: 'infer', plain: 'infer',
+  threads: 'both', 'min-log-scale': 'both', cluster: 'both', json: 'inspect', simulate: 'infer', plain: 'infer',
 };
 
 /** A parsed, validated command. */
@@ -42,6 +42,8 @@ export interface Command {
   layout: LayoutChoice;
   degrees?: string;
   threads: number;
+  /** Whether --threads was given (otherwise compilation and simulation use every core). */
+  threadsGiven: boolean;
   minLogScale?: number;
   cluster?: number;
   json: boolean;
@@ -112,7 +114,7 @@ export function parseCommandLine(argv: readonly string[], maxThreads = 256): Par
     throw new CliError('VEIL_CLI_OPTION', `unknown layout '${layout}'`, `use --layout ${LAYOUT_CHOICES.join(', --layout ')}`);
   }
   const c: Command = {
-    cmd, model, layout: layout as LayoutChoice, threads: 1, json: o.has('json'), simulate: o.has('simulate'), plain: o.has('plain'),
+    cmd, model, layout: layout as LayoutChoice, threads: 1, threadsGiven: s('threads') !== undefined, json: o.has('json'), simulate: o.has('simulate'), plain: o.has('plain'),
   };
   if (s('shape') !== undefined) c.shape = parseShape('shape', s('shape')!);
   if (s('calibration-shape') !== undefined) c.calibrationShape = parseShape('calibration-shape', s('calibration-shape')!);

@@ -20,7 +20,8 @@ import { importOnnx } from '../nn/onnx.js';
 import { readJsonTensor, readNpy, readRawFloat32, validateTensor } from '../nn/io.js';
 import { argmaxRows, runReference } from '../nn/reference.js';
 import { parseDegreeSpec } from '../nn/approximate.js';
-import { planLevels, type Layout } from '../nn/compile.js';
+import { type Layout, type ParallelOptions, compileModelAsync, planLevels, simulateAsync } from '../nn/compile.js';
+import { ForwardPool } from '../nn/forward-pool.js';
 import { sizeOf } from '../nn/graph.js';
 import { type LayoutEstimate, chooseLayout, estimateLayouts } from '../nn/layout-choice.js';
 import { measureOpTimes, predictRun, type RunPrediction } from '../nn/cost-model.js';
@@ -30,7 +31,7 @@ import { ProgressReporter, formatDuration } from './progress.js';
 const USAGE = `veil: private neural-network inference with CKKS (pure TypeScript)
 
 usage:
-  veil inspect MODEL.onnx [--calibration FILE [--shape N,C,H,W]] [--layout auto|batch|channel] [--degrees SPEC] [--json]
+  veil inspect MODEL.onnx [--calibration FILE [--shape N,C,H,W]] [--layout auto|batch|channel] [--degrees SPEC] [--threads N] [--json]
   veil infer   MODEL.onnx --input FILE [--shape N,C,H,W] --out RESULT.json
                [--layout auto|batch|channel] [--degrees SPEC] [--calibration FILE [--calibration-shape N,C,H,W]]
                [--labels FILE] [--simulate | --plain] [--threads N] [--cluster K] [--min-log-scale B]
@@ -43,6 +44,8 @@ usage:
   FILE:     raw float32 little-endian NCHW (.f32 .bin .raw; needs --shape), .npy, or .json
   --labels: uint8 file or JSON array of class labels (for accuracy and OLA's target)
   --plain:  float64 model, no encryption;  --simulate: float64 with the compiled polynomials
+  --threads: worker threads for compilation and --simulate (default: every core; the result does
+            not depend on it) and for the encrypted server (default 1)
 
 examples:
   veil inspect fixtures/mnist_square.onnx
@@ -121,7 +124,25 @@ function modelOptions(c: Command, labels?: number[]): ModelOptions {
   };
 }
 
-function inspect(c: Command, reporter: ProgressReporter): void {
+/** Worker threads for compilation and simulation: --threads, else every core. */
+const compileThreads = (c: Command) => (c.threadsGiven ? c.threads : Math.max(1, Math.min(256, os.availableParallelism())));
+
+/** Runs f with a forward pool of the command's thread count (none for one thread). */
+async function withForwardPool<T>(c: Command, f: (opts: ParallelOptions) => Promise<T>): Promise<T> {
+  const threads = compileThreads(c);
+  if (threads <= 1) return f({});
+  const pool = await ForwardPool.create(threads);
+  try {
+    return await f({ pool });
+  } finally {
+    await pool.close();
+  }
+}
+
+/** Progress of the compile-time stages on the reporter. */
+const stageProgress = (reporter: ProgressReporter) => (stage: string, done: number, total: number) => reporter.update(stage, done, total);
+
+async function inspect(c: Command, reporter: ProgressReporter): Promise<void> {
   const graph = importOnnx(new Uint8Array(readFileSync(c.model)));
   const needsCalib = graph.nodes.some((n) => n.op === 'Relu' || n.op === 'Gelu');
   const lines: string[] = [describeGraph(graph), ''];
@@ -135,9 +156,10 @@ function inspect(c: Command, reporter: ProgressReporter): void {
   const mo = modelOptions(c, labels);
   const report: Record<string, unknown> = { model: c.model, input: graph.input.shape, output: graph.output.shape };
   const layouts: Layout[] = c.layout === 'auto' ? ['batch', 'channel'] : [c.layout];
+  reporter.log(`compiling (calibration on ${calib.shape[0]} input(s), ${compileThreads(c)} thread(s))...`);
+  const compiled = await withForwardPool(c, (p) => compileModelAsync(graph, calib, { ...mo, ...p, onProgress: stageProgress(reporter) }));
   for (const layout of layouts) {
-    reporter.log(`compiling for the ${layout} layout...`);
-    const m = Model.compile(graph, calib, { ...mo, layout });
+    const m = Model.fromCompiled(compiled, { ...mo, layout });
     const mem = m.memory();
     const plan = planLevels(m.graph, layout);
     report[layout] = {
@@ -202,13 +224,30 @@ async function infer(c: Command, reporter: ProgressReporter): Promise<void> {
   const tc = performance.now();
   let model: Model;
   let prediction: RunPrediction | undefined;
+  // the compilation does not depend on the layout: once, on every core, for every layout considered
+  reporter.log(`compiling (calibration on ${calib.shape[0]} input(s), ${compileThreads(c)} thread(s))...`);
   if (c.simulate) {
-    // the simulation does not depend on the run's cost: auto compiles for the channel layout
-    reporter.log(`compiling (calibration on ${calib.shape[0]} input(s))...`);
-    model = Model.compile(graph, calib, { ...mo, layout: c.layout === 'auto' ? 'channel' : c.layout });
-  } else if (c.layout === 'auto') {
-    reporter.log(`choosing a layout for ${n} image(s): compiling each layout and timing its operations at its parameters...`);
-    const estimates = estimateLayouts(graph, calib, n, mo, { onOption: (l) => reporter.log(`  ${l} layout: compiling and measuring...`) });
+    // the simulation does not depend on the run's cost: auto takes the channel layout
+    const sim = await withForwardPool(c, async (p) => {
+      const compiled = await compileModelAsync(graph, calib, { ...mo, ...p, onProgress: stageProgress(reporter) });
+      timings.compile_s = (performance.now() - tc) / 1000;
+      const ts = performance.now();
+      const logits = await simulateAsync(compiled, x, { ...p, onProgress: stageProgress(reporter) });
+      timings.simulate_s = (performance.now() - ts) / 1000;
+      return { compiled, logits };
+    });
+    model = Model.fromCompiled(sim.compiled, { ...mo, layout: c.layout === 'auto' ? 'channel' : c.layout });
+    result.params = model.params.describe();
+    result.layout = model.layout;
+    result.depth = model.plan.depth;
+    result.activations = model.compiled.fits.map((f) => ({ node: f.node, replaces: f.replaces, degree: f.degree }));
+    finish(sim.logits, 'simulate');
+    return;
+  }
+  const compiled = await withForwardPool(c, (p) => compileModelAsync(graph, calib, { ...mo, ...p, onProgress: stageProgress(reporter) }));
+  if (c.layout === 'auto') {
+    reporter.log(`choosing a layout for ${n} image(s): timing each layout's operations at its parameters...`);
+    const estimates = estimateLayouts(graph, calib, n, mo, { compiled, onOption: (l) => reporter.log(`  ${l} layout: measuring...`) });
     const { choice, reason } = chooseLayout(estimates);
     for (const e of estimates) reporter.log(`  ${e === choice ? '→' : ' '} ${describeEstimate(e, n)}`);
     reporter.log(`layout: ${choice.layout} (${reason})`);
@@ -219,18 +258,13 @@ async function infer(c: Command, reporter: ProgressReporter): Promise<void> {
     model = choice.model;
     prediction = predictRun(model.graph, model.params, model.layout, choice.opTimes);
   } else {
-    reporter.log(`compiling for the ${c.layout} layout (calibration on ${calib.shape[0]} input(s))...`);
-    model = Model.compile(graph, calib, { ...mo, layout: c.layout });
+    model = Model.fromCompiled(compiled, { ...mo, layout: c.layout });
   }
   timings.compile_s = (performance.now() - tc) / 1000;
   result.params = model.params.describe();
   result.layout = model.layout;
   result.depth = model.plan.depth;
   result.activations = model.compiled.fits.map((f) => ({ node: f.node, replaces: f.replaces, degree: f.degree }));
-  if (c.simulate) {
-    finish(model.simulate(x), 'simulate');
-    return;
-  }
   const mem = model.memory();
   result.memory_predicted = { peakCiphertexts: mem.peakCiphertexts, keys: mem.keys, total: mem.total };
   if (mem.total > 0.85 * os.totalmem()) {
@@ -309,7 +343,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     const reporter = new ProgressReporter();
-    if (parsed.command.cmd === 'inspect') inspect(parsed.command, reporter);
+    if (parsed.command.cmd === 'inspect') await inspect(parsed.command, reporter);
     else await infer(parsed.command, reporter);
     return 0;
   } catch (e) {

@@ -112,16 +112,8 @@ interface Acc {
   hist?: Histogram;
 }
 
-/**
- * Runs the reference executor over calibration data and records activation input statistics.
- *
- * @param graph - the IR graph
- * @param data - calibration inputs `[N, ...graph.input.shape]`
- * @param options - see {@link CalibrationOptions}
- * @returns per-activation statistics, histograms and samples
- * @throws CalibrationError for invalid options; the reference executor's input errors for bad data
- */
-export function calibrate(graph: IrGraph, data: TensorLike, options: CalibrationOptions = {}): CalibrationResult {
+/** Validated calibration options with defaults. */
+function resolveOptions(options: CalibrationOptions): Required<Omit<CalibrationOptions, 'ops'>> & Pick<CalibrationOptions, 'ops'> {
   const bins = options.bins ?? 64;
   const margin = options.margin ?? 0.05;
   const maxSamples = options.maxSamples ?? 4096;
@@ -133,50 +125,55 @@ export function calibrate(graph: IrGraph, data: TensorLike, options: Calibration
     throw new CalibrationError(`maxSamples must be a non-negative integer or Infinity, got ${maxSamples}`);
   }
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new CalibrationError(`batchSize must be a positive integer, got ${batchSize}`);
+  return { bins, margin, maxSamples, batchSize, seed, ...(options.ops ? { ops: options.ops } : {}) };
+}
 
-  const x = validateTensor(data);
-  const n = x.shape[0]!;
-  const per = x.data.length / n;
-  const wanted = (node: IrNode): boolean => (options.ops === undefined ? isActivation(node) : options.ops.includes(node.op));
-  const shapes = new Map<string, number[]>([[graph.input.name, graph.input.shape]]);
-  for (const node of graph.nodes) shapes.set(node.output, node.outShape);
+/**
+ * The statistics of {@link calibrate}, fed with the recorded nodes' inputs batch by batch: pass 1
+ * ({@link addRange}: moments, ranges, reservoir), {@link closeRanges}, pass 2 ({@link addHistogram}),
+ * then {@link result}. Each pass must see every image once, in image order (the reservoir and the
+ * histogram counts then do not depend on how the images were batched; the moments are merged per
+ * batch, so the mean and std change in the last bits with the batching).
+ */
+export class CalibrationAccumulator {
+  /** Names of the recorded nodes, in graph order (their first input is recorded). */
+  readonly nodes: string[];
+  private readonly accs = new Map<string, Acc>();
+  private readonly opts: ReturnType<typeof resolveOptions>;
 
-  const accs = new Map<string, Acc>();
-  let salt = 0;
-  for (const node of graph.nodes) {
-    if (!wanted(node)) continue;
-    const shape = shapes.get(node.inputs[0]!) ?? node.outShape;
-    const c = shape[0] ?? 1;
-    accs.set(node.name, {
-      node,
-      shape: [...shape],
-      count: 0,
-      min: Infinity,
-      max: -Infinity,
-      mean: 0,
-      m2: 0,
-      cmin: new Float64Array(c).fill(Infinity),
-      cmax: new Float64Array(c).fill(-Infinity),
-      reservoir: [],
-      rand: prng((seed ^ Math.imul(++salt, 0x9e3779b1)) >>> 0),
-    });
-  }
-
-  const forEachBatch = (fn: (node: IrNode, values: Float64Array) => void): void => {
-    for (let start = 0; start < n; start += batchSize) {
-      const k = Math.min(batchSize, n - start);
-      const batch = { shape: [k, ...x.shape.slice(1)], data: x.data.subarray(start * per, (start + k) * per) };
-      runReference(graph, batch, {
-        onNode: (node, inputs) => {
-          if (accs.has(node.name)) fn(node, inputs[0]!.data);
-        },
+  /** @throws CalibrationError for invalid options */
+  constructor(graph: IrGraph, options: CalibrationOptions = {}) {
+    this.opts = resolveOptions(options);
+    const wanted = (node: IrNode): boolean => (options.ops === undefined ? isActivation(node) : options.ops.includes(node.op));
+    const shapes = new Map<string, number[]>([[graph.input.name, graph.input.shape]]);
+    for (const node of graph.nodes) shapes.set(node.output, node.outShape);
+    let salt = 0;
+    for (const node of graph.nodes) {
+      if (!wanted(node)) continue;
+      const shape = shapes.get(node.inputs[0]!) ?? node.outShape;
+      const c = shape[0] ?? 1;
+      this.accs.set(node.name, {
+        node,
+        shape: [...shape],
+        count: 0,
+        min: Infinity,
+        max: -Infinity,
+        mean: 0,
+        m2: 0,
+        cmin: new Float64Array(c).fill(Infinity),
+        cmax: new Float64Array(c).fill(-Infinity),
+        reservoir: [],
+        rand: prng((this.opts.seed ^ Math.imul(++salt, 0x9e3779b1)) >>> 0),
       });
     }
-  };
+    this.nodes = [...this.accs.keys()];
+  }
 
-  // Pass 1: moments, ranges, reservoir.
-  forEachBatch((node, values) => {
-    const a = accs.get(node.name)!;
+  /** Pass 1: moments, ranges and reservoir of a batch of node `name`'s input (images in order). */
+  addRange(name: string, values: Float64Array): void {
+    const a = this.accs.get(name);
+    if (!a || values.length === 0) return;
+    const maxSamples = this.opts.maxSamples;
     const c = a.cmin.length;
     const plane = sizeOf(a.shape) / c;
     let bmin = Infinity;
@@ -211,20 +208,25 @@ export function calibrate(graph: IrGraph, data: TensorLike, options: Calibration
       }
     }
     a.count = tot;
-  });
-
-  // Histogram ranges.
-  for (const a of accs.values()) {
-    const span = a.max > a.min ? a.max - a.min : Math.max(Math.abs(a.max), 1);
-    const lo = a.min - margin * span;
-    let hi = a.max + margin * span;
-    if (!(hi > lo)) hi = lo + span;
-    a.hist = { lo, hi, counts: new Float64Array(bins), binWidth: (hi - lo) / bins };
   }
 
-  // Pass 2: histograms.
-  forEachBatch((node, values) => {
-    const h = accs.get(node.name)!.hist!;
+  /** Ends pass 1: the histogram ranges, [min, max] widened by the margin. */
+  closeRanges(): void {
+    const { bins, margin } = this.opts;
+    for (const a of this.accs.values()) {
+      const span = a.max > a.min ? a.max - a.min : Math.max(Math.abs(a.max), 1);
+      const lo = a.min - margin * span;
+      let hi = a.max + margin * span;
+      if (!(hi > lo)) hi = lo + span;
+      a.hist = { lo, hi, counts: new Float64Array(bins), binWidth: (hi - lo) / bins };
+    }
+  }
+
+  /** Pass 2: histogram counts of a batch of node `name`'s input. */
+  addHistogram(name: string, values: Float64Array): void {
+    const h = this.accs.get(name)?.hist;
+    if (!h) return;
+    const bins = h.counts.length;
     const scale = bins / (h.hi - h.lo);
     for (let k = 0; k < values.length; k++) {
       let b = Math.floor((values[k]! - h.lo) * scale);
@@ -232,25 +234,61 @@ export function calibrate(graph: IrGraph, data: TensorLike, options: Calibration
       else if (b >= bins) b = bins - 1;
       h.counts[b]!++;
     }
-  });
-
-  const activations: ActivationStats[] = [];
-  for (const a of accs.values()) {
-    activations.push({
-      node: a.node.name,
-      op: a.node.op,
-      input: a.node.inputs[0]!,
-      shape: a.shape,
-      count: a.count,
-      min: a.min,
-      max: a.max,
-      mean: a.mean,
-      std: Math.sqrt(a.m2 / a.count),
-      maxAbs: Math.max(Math.abs(a.min), Math.abs(a.max)),
-      perChannel: { min: a.cmin, max: a.cmax, maxAbs: a.cmin.map((v, i) => Math.max(Math.abs(v), Math.abs(a.cmax[i]!))) },
-      histogram: a.hist!,
-      samples: Float64Array.from(a.reservoir),
-    });
   }
-  return { images: n, activations, byNode: new Map(activations.map((s) => [s.node, s])) };
+
+  /** The statistics of `images` images. */
+  result(images: number): CalibrationResult {
+    const activations: ActivationStats[] = [];
+    for (const a of this.accs.values()) {
+      activations.push({
+        node: a.node.name,
+        op: a.node.op,
+        input: a.node.inputs[0]!,
+        shape: a.shape,
+        count: a.count,
+        min: a.min,
+        max: a.max,
+        mean: a.mean,
+        std: Math.sqrt(a.m2 / a.count),
+        maxAbs: Math.max(Math.abs(a.min), Math.abs(a.max)),
+        perChannel: { min: a.cmin, max: a.cmax, maxAbs: a.cmin.map((v, i) => Math.max(Math.abs(v), Math.abs(a.cmax[i]!))) },
+        histogram: a.hist!,
+        samples: Float64Array.from(a.reservoir),
+      });
+    }
+    return { images, activations, byNode: new Map(activations.map((s) => [s.node, s])) };
+  }
+}
+
+/**
+ * Runs the reference executor over calibration data and records activation input statistics.
+ *
+ * @param graph - the IR graph
+ * @param data - calibration inputs `[N, ...graph.input.shape]`
+ * @param options - see {@link CalibrationOptions}
+ * @returns per-activation statistics, histograms and samples
+ * @throws CalibrationError for invalid options; the reference executor's input errors for bad data
+ */
+export function calibrate(graph: IrGraph, data: TensorLike, options: CalibrationOptions = {}): CalibrationResult {
+  const acc = new CalibrationAccumulator(graph, options);
+  const { batchSize } = resolveOptions(options);
+  const x = validateTensor(data);
+  const n = x.shape[0]!;
+  const per = x.data.length / n;
+  const wanted = new Set(acc.nodes);
+  const forEachBatch = (fn: (node: string, values: Float64Array) => void): void => {
+    for (let start = 0; start < n; start += batchSize) {
+      const k = Math.min(batchSize, n - start);
+      const batch = { shape: [k, ...x.shape.slice(1)], data: x.data.subarray(start * per, (start + k) * per) };
+      runReference(graph, batch, {
+        onNode: (node, inputs) => {
+          if (wanted.has(node.name)) fn(node.name, inputs[0]!.data);
+        },
+      });
+    }
+  };
+  forEachBatch((node, values) => acc.addRange(node, values));
+  acc.closeRanges();
+  forEachBatch((node, values) => acc.addHistogram(node, values));
+  return acc.result(n);
 }

@@ -15,18 +15,22 @@
  * Every pass is exact (the compiled graph computes the same function as the polynomial network),
  * which `simulate` (= the reference executor on the compiled graph) checks in tests. Then the level
  * plan: levels each node consumes in a layout, and the network depth.
+ * The forward work (calibration, OLA's sensitivity and degree sweep, simulation) is in
+ * `ola-search.ts`, as job steps that run on the calling thread or on worker threads.
  */
 import { cost as approxCost, polyDepth } from '../approx/index.js';
-import {
-  type ActivationFit, type DegreeSpec, activationsWithStats, fitActivation, fitAll, layerSensitivity, olaFront, polyFields,
-} from './approximate.js';
+import { type ActivationFit, type DegreeSpec, polyFields } from './approximate.js';
 import { type CalibrationResult, calibrate } from './calibrate.js';
 import { clusterWeights } from './cluster.js';
 import {
-  type ConvNode, type DenseNode, type IrGraph, type IrNode, type PolyNode, type Tensor, foldBatchNorm,
+  type ConvNode, type DenseNode, type IrGraph, type IrNode, type PolyNode, type Tensor,
   isActivation, sizeOf, validateGraph,
 } from './graph.js';
-import { argmaxRows, runReference } from './reference.js';
+import { ForwardPool } from './forward-pool.js';
+import { type ProgressCallback, runStepsSync } from './jobs.js';
+import { compileSteps, simulateSteps } from './ola-search.js';
+import { argmaxRows, checkInput, runReference } from './reference.js';
+import type { TensorLike } from './io.js';
 import { powerToCheb } from '../approx/chebyshev.js';
 import {
   type TensorPoly, compactTensor, composeChannelMap, expandTo, packCoefficients, powerToChebyshevTensor, unpackCoefficients,
@@ -58,6 +62,11 @@ export interface CompileOptions {
   compareUniform?: readonly number[];
   /** Parameter clustering: snap each Conv/Dense layer's weights to k k-means centroids. */
   cluster?: number;
+  /**
+   * Progress: `onProgress(stage, done, total)` per chunk of images, layer or point of the degree
+   * search (stages `calibration`, `layer sensitivity`, `degree search`, `uniform comparison`).
+   */
+  onProgress?: ProgressCallback;
 }
 
 /** One step of the OLA sweep (for reports). */
@@ -65,7 +74,14 @@ export interface OlaStep {
   degrees: Record<string, number>;
   depth: number;
   ctMults: number;
+  /**
+   * Accuracy (or agreement) on the calibration images. Exact when `evaluated` is the image count;
+   * a point stopped early (its disagreements already exceed what the target allows) records the
+   * upper bound (N − disagreements so far)/N, which is below the target.
+   */
   accuracy: number;
+  /** Images evaluated before the verdict was known. */
+  evaluated: number;
 }
 
 /** A compiled model. */
@@ -87,90 +103,69 @@ export interface CompiledModel {
   };
 }
 
-/** Compiles an imported graph for encrypted inference, calibrating on `calibData` ([N, ...input]). */
-export function compileModel(graph: IrGraph, calibData: Tensor, opts: CompileOptions = {}): CompiledModel {
-  const base = foldBatchNorm(graph);
-  const calibration = calibrate(base, calibData, { bins: opts.bins ?? 64, margin: opts.margin ?? 0.05 });
-  const spec = opts.degrees ?? { kind: 'ola' };
-  if (spec.kind !== 'ola') {
-    const fits = fitAll(base, calibration, spec);
-    const { graph: g, log } = buildCompiled(base, fits);
-    return withClustering({ original: graph, graph: g, fits, log, calibration }, opts);
-  }
-  // OLA: walk the front from cheapest, simulate, keep the first that meets the target.
-  const actNames = activationsWithStats(base, calibration).filter((a) => a.node.op !== 'Square').map((a) => a.node.name);
-  const sens = opts.sensitivity === false ? undefined
-    : layerSensitivity(base, sliceBatch(calibData, Math.min(256, calibData.shape[0])), actNames);
-  const plan = olaFront(base, calibration, spec.candidates ?? opts.olaDegrees, sens);
-  const squares = activationsWithStats(base, calibration).filter((a) => a.node.op === 'Square');
-  const origPred = argmaxRows(runReference(graph, calibData));
-  const labels = opts.labels;
-  const metric = labels ? 'accuracy' : 'agreement';
-  const score = (pred: number[]) => {
-    let ok = 0;
-    for (let i = 0; i < pred.length; i++) if (pred[i] === (labels ? labels[i] : origPred[i])) ok++;
-    return ok / pred.length;
-  };
-  const original = score(origPred);
-  const target = opts.targetAccuracy ?? spec.targetAccuracy ?? (labels ? original - 0.01 : 0.99);
-  const fitsFor = (degrees: number[]) => {
-    const fits: ActivationFit[] = plan.nodes.map((n, i) => fitActivation(n, plan.stats[i], degrees[i]));
-    for (const s of squares) fits.push(fitActivation(s.node, s.stats, 2));
-    return fits;
-  };
-  const steps: OlaStep[] = [];
-  let chosen = -1;
-  let best: { fits: ActivationFit[]; graph: IrGraph; log: string[] } | undefined;
-  const front = plan.front.length ? plan.front : [{ degrees: [], cost: 0, error: 0 }];
-  for (const p of front) {
-    const fits = fitsFor(p.degrees);
-    const c = buildCompiled(base, fits);
-    const acc = score(argmaxRows(runReference(c.graph, calibData, { checkFinite: false })));
-    const lv = planLevels(c.graph, 'batch');
-    steps.push({
-      degrees: Object.fromEntries(plan.nodes.map((n, i) => [n.name, p.degrees[i]])), depth: lv.depth,
-      ctMults: lv.ctMults, accuracy: acc,
-    });
-    if (acc >= target) {
-      chosen = steps.length - 1;
-      best = { fits, ...c };
-      break;
-    }
-  }
-  if (!best) {
-    // nothing met the target: take the most accurate point and say so in the log
-    let bi = 0;
-    for (let i = 1; i < steps.length; i++) if (steps[i].accuracy > steps[bi].accuracy) bi = i;
-    chosen = bi;
-    const fits = fitsFor(front[bi].degrees);
-    best = { fits, ...buildCompiled(base, fits) };
-    best.log.push(`OLA: no degree assignment reached the target ${metric} ${target.toFixed(4)}; using the most accurate (${steps[bi].accuracy.toFixed(4)})`);
-  }
-  const uniform: { degree: number; depth: number; ctMults: number; accuracy: number }[] = [];
-  if (actNames.length) {
-    for (const d of opts.compareUniform ?? [2, 3, 4, 5, 7, 15]) {
-      const fits = fitAll(base, calibration, { kind: 'uniform', degree: d });
-      const c = buildCompiled(base, fits);
-      const lv = planLevels(c.graph, 'batch');
-      uniform.push({ degree: d, depth: lv.depth, ctMults: lv.ctMults, accuracy: score(argmaxRows(runReference(c.graph, calibData, { checkFinite: false }))) });
-    }
-  }
-  return withClustering({
-    original: graph, graph: best.graph, fits: best.fits, log: best.log, calibration,
-    ola: { steps, chosen, target, original, metric, uniform, ...(sens ? { sensitivity: Object.fromEntries(sens) } : {}) },
-  }, opts);
+/**
+ * Compiles an imported graph for encrypted inference, calibrating on `calibData` (`[N, ...input]`),
+ * on the calling thread. {@link compileModelAsync} does the same work on worker threads, with the
+ * same result.
+ *
+ * @example
+ * ```ts
+ * const m = compileModel(importOnnx(bytes), calib, { onProgress: (s, d, t) => console.error(s, d, t) });
+ * const logits = simulate(m, images);
+ * ```
+ * @throws InputShapeError / NonFiniteInputError for bad calibration data, NumericalError if the
+ *   model overflows on it, ApproximationError for a bad degree specification
+ */
+export function compileModel(graph: IrGraph, calibData: TensorLike, opts: CompileOptions = {}): CompiledModel {
+  return runStepsSync(compileSteps(graph, checkInput(graph, calibData), opts), opts.onProgress);
 }
 
-function withClustering(m: CompiledModel, opts: CompileOptions): CompiledModel {
+/** Where {@link compileModelAsync} and {@link simulateAsync} run their chunks. */
+export interface ParallelOptions {
+  /**
+   * Worker threads to start for this call (default 1: the calling thread). Results do not depend
+   * on it.
+   */
+  threads?: number;
+  /** A pool to use (and leave open), e.g. shared by a compilation and a simulation. */
+  pool?: ForwardPool;
+  /** Progress of the simulation (for compilation, {@link CompileOptions.onProgress}). */
+  onProgress?: ProgressCallback;
+}
+
+/**
+ * {@link compileModel} on worker threads (Node `worker_threads` or Web Workers): the chunks of every
+ * pass run in parallel; the result is the same as on one thread.
+ *
+ * @example
+ * ```ts
+ * const m = await compileModelAsync(graph, calib, { threads: 2, onProgress: (s, d, t) => console.error(s, d, t) });
+ * ```
+ * @throws as {@link compileModel}; WorkerPoolUnavailableError where no worker threads exist
+ */
+export async function compileModelAsync(graph: IrGraph, calibData: TensorLike, opts: CompileOptions & ParallelOptions = {}): Promise<CompiledModel> {
+  const x = checkInput(graph, calibData);
+  return withPool(opts, (pool) => (pool ? pool.runSteps(compileSteps(graph, x, opts), opts.onProgress) : compileModel(graph, x, opts)));
+}
+
+async function withPool<T>(opts: ParallelOptions, f: (pool: ForwardPool | undefined) => T | Promise<T>): Promise<T> {
+  if (opts.pool) return f(opts.pool);
+  const threads = opts.threads ?? 1;
+  if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new RangeError(`threads = ${threads}: use an integer in 1..256`);
+  if (threads === 1) return f(undefined);
+  const pool = await ForwardPool.create(threads);
+  try {
+    return await f(pool);
+  } finally {
+    await pool.close();
+  }
+}
+
+/** Adds weight clustering to a compiled model when asked for. */
+export function withClustering(m: CompiledModel, opts: CompileOptions): CompiledModel {
   if (!opts.cluster) return m;
   const c = clusterWeights(m.graph, opts.cluster);
   return { ...m, graph: c.graph, log: [...m.log, ...c.log.map((l) => `cluster: ${l}`)] };
-}
-
-/** The first n samples of a batch. */
-function sliceBatch(t: Tensor, n: number): Tensor {
-  const per = t.data.length / t.shape[0];
-  return { shape: [n, ...t.shape.slice(1)], data: t.data.subarray(0, n * per) };
 }
 
 // --------------------------------------------------------------------------- graph surgery
@@ -667,9 +662,19 @@ export function accuracyOf(g: IrGraph, data: Tensor, labels: ArrayLike<number>):
   return ok / pred.length;
 }
 
-/** Runs the compiled graph in float64 (the simulation of encrypted inference). */
-export function simulate(model: CompiledModel, data: Tensor): Tensor {
-  return runReference(model.graph, data, { checkFinite: false });
+/**
+ * Runs the compiled graph in float64 (the simulation of encrypted inference), on the calling thread.
+ *
+ * @param onProgress - progress of the `simulation` stage (chunks of images)
+ */
+export function simulate(model: CompiledModel, data: TensorLike, onProgress?: ProgressCallback): Tensor {
+  return runStepsSync(simulateSteps(model.graph, checkInput(model.graph, data)), onProgress);
+}
+
+/** {@link simulate} on worker threads; the same result. */
+export async function simulateAsync(model: CompiledModel, data: TensorLike, opts: ParallelOptions = {}): Promise<Tensor> {
+  const x = checkInput(model.graph, data);
+  return withPool(opts, (pool) => (pool ? pool.runSteps(simulateSteps(model.graph, x), opts.onProgress) : simulate(model, x, opts.onProgress)));
 }
 
 export { calibrate };

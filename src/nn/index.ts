@@ -11,6 +11,8 @@ export * from './io.js';
 export * from './calibrate.js';
 export * from './approximate.js';
 export * from './compile.js';
+export { ForwardPool } from './forward-pool.js';
+export type { ProgressCallback } from './jobs.js';
 export * from './params.js';
 export * from './lincomb.js';
 export * from './cluster.js';

@@ -10,7 +10,7 @@
  */
 import type { Parameters } from '../ckks/index.js';
 import { type OpTimes, measureOpTimes, predictRun } from './cost-model.js';
-import type { Layout } from './compile.js';
+import type { CompiledModel, Layout } from './compile.js';
 import type { IrGraph, Tensor } from './graph.js';
 import { Model, type ModelOptions } from './model.js';
 
@@ -56,6 +56,8 @@ export interface EstimateOptions {
   measure?: (P: Parameters) => OpTimes;
   /** Called before each option is compiled and measured. */
   onOption?: (layout: Layout) => void;
+  /** A compilation of `graph` with `modelOptions` to reuse (it does not depend on the layout). */
+  compiled?: CompiledModel;
 }
 
 /** Compiles `graph` for each layout option and predicts the time and memory of `images` images. */
@@ -64,7 +66,8 @@ export function estimateLayouts(graph: IrGraph, calibration: Tensor, images: num
   const measure = opts.measure ?? ((P: Parameters) => measureOpTimes(P));
   return rows.map((row) => {
     opts.onOption?.(row.layout);
-    const model = Model.compile(graph, calibration, { ...modelOptions, layout: row.layout });
+    const model = opts.compiled ? Model.fromCompiled(opts.compiled, { ...modelOptions, layout: row.layout })
+      : Model.compile(graph, calibration, { ...modelOptions, layout: row.layout });
     const t = performance.now();
     const opTimes = measure(model.params);
     const measureSeconds = (performance.now() - t) / 1000;

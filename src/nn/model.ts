@@ -16,7 +16,9 @@ import type { RandomSource } from '../ring/prng.js';
 import { type NodeTiming, type Progress, BatchRunner, decryptBatch, encryptBatchEach } from './batch.js';
 import { BundleError, packBundle, unpackBundle } from './bundle.js';
 import { ChannelRunner, type ChannelTensor, type SlotLayout, decryptChannels, encryptChannels, planChannel } from './channel.js';
-import { type CompileOptions, type CompiledModel, type Layout, compileModel, planLevels, simulate } from './compile.js';
+import {
+  type CompileOptions, type CompiledModel, type Layout, type ParallelOptions, compileModel, compileModelAsync, planLevels, simulate, simulateAsync,
+} from './compile.js';
 import { type IrGraph, type Tensor, sizeOf } from './graph.js';
 import { importOnnx } from './onnx.js';
 import { type PackedLayoutSpec, type PackedPlan, decryptPacked, encryptPacked, layoutFromSpec, layoutSpec, PackedRunner, planPacked } from './packed/index.js';
@@ -102,6 +104,27 @@ export class Model {
     return new Model(compileModel(graph, calibration, opts), opts.layout ?? 'batch', opts);
   }
 
+  /**
+   * {@link compile} with the compilation's passes on worker threads (`threads`, or a shared `pool`);
+   * the same model. `onProgress` reports each stage.
+   *
+   * @example
+   * ```ts
+   * const model = await Model.compileAsync(graph, calib, { threads: 2, onProgress: (s, d, t) => console.error(`${s} ${d}/${t}`) });
+   * ```
+   */
+  static async compileAsync(graph: IrGraph, calibration: Tensor, opts: ModelOptions & ParallelOptions = {}): Promise<Model> {
+    return new Model(await compileModelAsync(graph, calibration, opts), opts.layout ?? 'batch', opts);
+  }
+
+  /**
+   * A model for another layout or parameter choice from an existing compilation (the compilation
+   * does not depend on the layout, so nothing is recompiled).
+   */
+  static fromCompiled(compiled: CompiledModel, opts: ModelOptions = {}): Model {
+    return new Model(compiled, opts.layout ?? 'batch', opts);
+  }
+
   /** Imports ONNX bytes and compiles. */
   static fromOnnx(onnx: Uint8Array, calibration: Tensor, opts: ModelOptions = {}): Model {
     return Model.compile(importOnnx(onnx), calibration, opts);
@@ -114,6 +137,11 @@ export class Model {
   /** Float64 simulation of the encrypted computation (polynomials, folded weights). */
   simulate(x: Tensor): Tensor {
     return simulate(this.compiled, x);
+  }
+
+  /** {@link simulate} on worker threads (`threads` or a shared `pool`); the same result. */
+  simulateAsync(x: Tensor, opts: ParallelOptions = {}): Promise<Tensor> {
+    return simulateAsync(this.compiled, x, opts);
   }
 
   /** Predicted memory of one run (ciphertexts + evaluation keys). */

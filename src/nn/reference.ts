@@ -42,16 +42,12 @@ export interface ReferenceOptions {
 }
 
 /**
- * Runs the graph in float64 on a batch.
+ * Validates a batch for a graph: numeric, finite, shape `[N, ...graph.input.shape]`.
  *
- * @param graph - the IR graph
- * @param input - `[N, ...graph.input.shape]`, any numeric array type
- * @param options - see {@link ReferenceOptions}
- * @returns the output, `[N, ...graph.output.shape]` (logits for classifiers)
- * @throws InputShapeError for a wrong shape, NonFiniteInputError (from `io.ts`) for NaN/Inf in the input,
- *   NumericalError if an intermediate overflows
+ * @returns the batch as a float64 tensor
+ * @throws InputShapeError for a wrong shape (with the reshape that would fit), NonFiniteInputError for NaN/Inf
  */
-export function runReference(graph: IrGraph, input: TensorLike, options: ReferenceOptions = {}): Tensor {
+export function checkInput(graph: IrGraph, input: TensorLike): Tensor {
   const x = validateTensor(input);
   const want = graph.input.shape;
   if (x.shape.length !== want.length + 1 || want.some((d, i) => d !== x.shape[i + 1])) {
@@ -67,6 +63,21 @@ export function runReference(graph: IrGraph, input: TensorLike, options: Referen
       x.shape,
     );
   }
+  return x;
+}
+
+/**
+ * Runs the graph in float64 on a batch.
+ *
+ * @param graph - the IR graph
+ * @param input - `[N, ...graph.input.shape]`, any numeric array type
+ * @param options - see {@link ReferenceOptions}
+ * @returns the output, `[N, ...graph.output.shape]` (logits for classifiers)
+ * @throws InputShapeError for a wrong shape, NonFiniteInputError (from `io.ts`) for NaN/Inf in the input,
+ *   NumericalError if an intermediate overflows
+ */
+export function runReference(graph: IrGraph, input: TensorLike, options: ReferenceOptions = {}): Tensor {
+  const x = checkInput(graph, input);
   const n = x.shape[0]!;
   const check = options.checkFinite ?? true;
   const values = new Map<string, Tensor>([[graph.input.name, x]]);

@@ -1,0 +1,318 @@
+/**
+ * @module nn/ola-search
+ *
+ * The compilation's forward work as job steps (`jobs.ts`), so it runs on one thread or on a pool
+ * of workers with the same result: calibration, OLA's layer sensitivity and degree sweep (Lee et
+ * al., arXiv 2310.10349, digest §1.4; `approximate.ts`), the uniform-degree comparison, and the
+ * simulation. What makes it fast, every lever exact:
+ *  - one pass over the calibration data records the activation inputs for both calibration passes
+ *    (kept while they fit in {@link KEEP_BYTES}), the clean output and the values after each
+ *    activation for the sensitivity probe, whose noisy passes then run only the layers after the
+ *    noise;
+ *  - the degree sweep evaluates a front point chunk by chunk in image order and stops as soon as
+ *    the disagreements exceed what the target allows (the point's verdict is then known); a point
+ *    restarts each chunk after the last activation its graph shares with the chunk's previous one;
+ *  - chunks run on the pool's workers (`forward-pool.ts`).
+ * Images are split into chunks of a size that depends only on the image count, never on the
+ * thread count, so results do not depend on the thread count.
+ */
+
+import { DEFAULT_OLA_DEGREES } from '../approx/index.js';
+import {
+  type ActivationFit, activationsWithStats, fitActivation, fitAll, olaFront,
+} from './approximate.js';
+import { CalibrationAccumulator } from './calibrate.js';
+import {
+  type CompileOptions, type CompiledModel, type OlaStep, buildCompiled, planLevels, withClustering,
+} from './compile.js';
+import type { ForwardResult, ForwardTask } from './forward.js';
+import { type IrGraph, type Tensor, foldBatchNorm, sizeOf } from './graph.js';
+import type { Job, Steps } from './jobs.js';
+import { argmaxRows, evalNode } from './reference.js';
+
+/** Calibration inputs kept between the two calibration passes up to this many bytes (else a second pass). */
+export const KEEP_BYTES = 512 * 2 ** 20;
+
+/** Images the sensitivity probe uses (the first ones). */
+const SENSITIVITY_IMAGES = 256;
+
+/** Seed of the sensitivity probe's noise. */
+const SENSITIVITY_SEED = 7;
+
+/**
+ * Images per chunk for a batch of n: a power of two near n/16, at most 32 (so it divides the
+ * sensitivity probe's 256 images), depending on n only.
+ */
+export function chunkSize(n: number): number {
+  let c = 1;
+  while (c * 2 <= 32 && c * 2 * 16 <= n) c *= 2;
+  return c;
+}
+
+interface Chunk {
+  start: number;
+  count: number;
+  chunk: number;
+}
+
+function chunksOf(n: number): Chunk[] {
+  const size = chunkSize(n);
+  const out: Chunk[] = [];
+  for (let start = 0, i = 0; start < n; start += size, i++) out.push({ start, count: Math.min(size, n - start), chunk: i });
+  return out;
+}
+
+/** Concatenates chunk outputs (in order) into one `[n, ...shape]` tensor. */
+function concat(results: readonly ForwardResult[], n: number, shape: readonly number[]): Tensor {
+  const per = sizeOf(shape);
+  const data = new Float64Array(n * per);
+  let off = 0;
+  for (const r of results) {
+    data.set(r.output, off);
+    off += r.output.length;
+  }
+  return { shape: [n, ...shape], data };
+}
+
+/** Calibration of `base` on `data`: both passes, plus what the sensitivity probe reuses. */
+function* calibrationSteps(
+  base: IrGraph, data: Tensor, opts: CompileOptions, extra: ForwardTask[], sensImages: number,
+): Steps<{ calibration: ReturnType<CalibrationAccumulator['result']>; extra: ForwardResult[]; sens: ForwardResult[] }> {
+  const n = data.shape[0]!;
+  const acc = new CalibrationAccumulator(base, { bins: opts.bins ?? 64, margin: opts.margin ?? 0.05 });
+  const capture = acc.nodes;
+  const shapes = new Map<string, number[]>([[base.input.name, base.input.shape]]);
+  for (const node of base.nodes) shapes.set(node.output, node.outShape);
+  const perImage = base.nodes.filter((v) => capture.includes(v.name)).reduce((s, v) => s + sizeOf(shapes.get(v.inputs[0]!) ?? v.outShape), 0);
+  const chunks = chunksOf(n);
+  // images per job: all of them if their captured inputs fit in KEEP_BYTES (then pass 2 reuses them)
+  const size = chunkSize(n);
+  const groupImages = Math.max(size, Math.floor(KEEP_BYTES / Math.max(1, 8 * perImage) / size) * size);
+  const keep = n <= groupImages;
+  const task = (c: Chunk): ForwardTask => ({ graph: base, data, ...c, capture, ...(c.start < sensImages ? { slot: 'sens' } : {}) });
+  const kept: ForwardResult[] = [];
+  const sens: ForwardResult[] = [];
+  let extraResults: ForwardResult[] = [];
+  const total = keep ? chunks.length + extra.length : 2 * chunks.length + extra.length;
+  let before = 0;
+  for (let g = 0; g < n; g += groupImages) {
+    const part = chunks.filter((c) => c.start >= g && c.start < g + groupImages);
+    const job: Job = { stage: 'calibration', tasks: [...part.map(task), ...(g === 0 ? extra : [])], progress: { before, total } };
+    const rs = yield job;
+    before += job.tasks.length;
+    if (g === 0) extraResults = rs.slice(part.length);
+    part.forEach((c, i) => {
+      const r = rs[i]!;
+      capture.forEach((name, k) => acc.addRange(name, r.captured![k]!));
+      if (c.start < sensImages) sens.push(r);
+      if (keep) kept.push(r);
+    });
+  }
+  acc.closeRanges();
+  if (keep) {
+    for (const r of kept) capture.forEach((name, k) => acc.addHistogram(name, r.captured![k]!));
+  } else {
+    for (let g = 0; g < n; g += groupImages) {
+      const part = chunks.filter((c) => c.start >= g && c.start < g + groupImages);
+      const job: Job = { stage: 'calibration', tasks: part.map((c) => ({ graph: base, data, ...c, capture })), progress: { before, total } };
+      const rs = yield job;
+      before += job.tasks.length;
+      for (const r of rs) capture.forEach((name, k) => acc.addHistogram(name, r.captured![k]!));
+    }
+  }
+  return { calibration: acc.result(n), extra: extraResults, sens };
+}
+
+/**
+ * OLA's layer sensitivity (see `layerSensitivity` in `approximate.ts`, same probe, same numbers)
+ * from the calibration pass's results on the first `sensImages` images: their clean output, the
+ * activation inputs (hence outputs), and the values kept after each activation.
+ */
+function* sensitivitySteps(base: IrGraph, data: Tensor, names: readonly string[], sens: readonly ForwardResult[], capture: readonly string[], sensImages: number): Steps<Map<string, number>> {
+  const res = new Map<string, number>();
+  if (names.length === 0) return res;
+  const clean = concat(sens, sensImages, base.output.shape).data;
+  const chunks = chunksOf(data.shape[0]!).filter((c) => c.start < sensImages);
+  const spread = new Map<string, number>();
+  for (const name of names) {
+    const node = base.nodes.find((v) => v.name === name)!;
+    const k = capture.indexOf(name);
+    // the activation's output, recomputed from its captured input (evalNode is elementwise here)
+    let m = 0;
+    let m2 = 0;
+    let len = 0;
+    chunks.forEach((c, i) => {
+      const input = sens[i]!.captured![k]!;
+      const out = evalNode(node, [{ shape: [c.count, ...node.outShape], data: input }], c.count).data;
+      for (const v of out) {
+        m += v;
+        m2 += v * v;
+      }
+      len += out.length;
+    });
+    m /= len;
+    spread.set(name, Math.sqrt(Math.max(1e-24, m2 / len - m * m)));
+  }
+  const tasks: ForwardTask[] = [];
+  for (const name of names) {
+    const node = base.nodes.find((v) => v.name === name)!;
+    const sigma = 0.01 * (spread.get(name) ?? 1);
+    const per = sizeOf(node.outShape);
+    for (const c of chunks) {
+      tasks.push({ graph: base, data, ...c, slot: 'sens', checkFinite: false, noise: { node: name, sigma, seed: SENSITIVITY_SEED, offset: c.start * per } });
+    }
+  }
+  const rs = yield { stage: 'layer sensitivity', tasks };
+  names.forEach((name, l) => {
+    const noisy = concat(rs.slice(l * chunks.length, (l + 1) * chunks.length), sensImages, base.output.shape).data;
+    const sigma = 0.01 * (spread.get(name) ?? 1);
+    let mse = 0;
+    for (let i = 0; i < clean.length; i++) mse += (noisy[i]! - clean[i]!) ** 2;
+    res.set(name, mse / clean.length / (sigma * sigma));
+  });
+  return res;
+}
+
+/** A front point's evaluation: exact accuracy, or an upper bound once it is known to miss the target. */
+interface Evaluation {
+  accuracy: number;
+  /** Images evaluated (all of them: `accuracy` is exact). */
+  evaluated: number;
+}
+
+/**
+ * Scores a compiled graph on the calibration data against `want` (labels or the original
+ * predictions); with `target`, stops once (n − disagreements)/n < target.
+ */
+function* scoreSteps(
+  g: IrGraph, data: Tensor, want: ArrayLike<number>, stage: string, progress: Job['progress'], target?: number,
+): Steps<Evaluation> {
+  const n = data.shape[0]!;
+  const chunks = chunksOf(n);
+  const k = sizeOf(g.output.shape);
+  let ok = 0;
+  let bad = 0;
+  let evaluated = 0;
+  let stopped = false;
+  yield {
+    stage, progress,
+    tasks: chunks.map((c) => ({ graph: g, data, ...c, slot: 'sweep', checkFinite: false })),
+    consume: (i, r) => {
+      const c = chunks[i]!;
+      const pred = argmaxRows({ shape: [c.count, k], data: r.output });
+      pred.forEach((p, j) => (p === want[c.start + j] ? ok++ : bad++));
+      evaluated += c.count;
+      if (target !== undefined && (n - bad) / n < target && evaluated < n) {
+        stopped = true;
+        return false;
+      }
+      return true;
+    },
+  };
+  return { accuracy: stopped ? (n - bad) / n : ok / n, evaluated };
+}
+
+/** The whole compilation (see `compileModel`). */
+export function* compileSteps(graph: IrGraph, calibData: Tensor, opts: CompileOptions = {}): Steps<CompiledModel> {
+  const base = foldBatchNorm(graph);
+  const n = calibData.shape[0]!;
+  const spec = opts.degrees ?? { kind: 'ola' };
+  const ola = spec.kind === 'ola';
+  const sensOn = ola && opts.sensitivity !== false;
+  const sensImages = sensOn ? Math.min(SENSITIVITY_IMAGES, n) : 0;
+  // the original model's predictions ride along with the first calibration job
+  const origTasks: ForwardTask[] = ola ? chunksOf(n).map((c) => ({ graph, data: calibData, ...c })) : [];
+  const cal = yield* calibrationSteps(base, calibData, opts, origTasks, sensImages);
+  const calibration = cal.calibration;
+  if (!ola) {
+    const fits = fitAll(base, calibration, spec);
+    const { graph: g, log } = buildCompiled(base, fits);
+    return withClustering({ original: graph, graph: g, fits, log, calibration }, opts);
+  }
+  // OLA: walk the front from cheapest, simulate, keep the first that meets the target.
+  const acts = activationsWithStats(base, calibration);
+  const actNames = acts.filter((a) => a.node.op !== 'Square').map((a) => a.node.name);
+  const capture = calibration.activations.map((a) => a.node);
+  const sens = sensOn ? yield* sensitivitySteps(base, calibData, actNames, cal.sens, capture, sensImages) : undefined;
+  const plan = olaFront(base, calibration, spec.candidates ?? opts.olaDegrees ?? DEFAULT_OLA_DEGREES, sens);
+  const squares = acts.filter((a) => a.node.op === 'Square');
+  const origPred = argmaxRows(concat(cal.extra, n, graph.output.shape));
+  const labels = opts.labels;
+  const metric = labels ? 'accuracy' : 'agreement';
+  const want: ArrayLike<number> = labels ?? origPred;
+  let okOrig = 0;
+  for (let i = 0; i < n; i++) if (origPred[i] === want[i]) okOrig++;
+  const original = okOrig / n;
+  const target = opts.targetAccuracy ?? spec.targetAccuracy ?? (labels ? original - 0.01 : 0.99);
+  const fitsFor = (degrees: number[]) => {
+    const fits: ActivationFit[] = plan.nodes.map((v, i) => fitActivation(v, plan.stats[i]!, degrees[i]!));
+    for (const s of squares) fits.push(fitActivation(s.node, s.stats, 2));
+    return fits;
+  };
+  const steps: OlaStep[] = [];
+  let chosen = -1;
+  let best: { fits: ActivationFit[]; graph: IrGraph; log: string[] } | undefined;
+  const front = plan.front.length ? plan.front : [{ degrees: [], cost: 0, error: 0 }];
+  for (const [k, p] of front.entries()) {
+    const fits = fitsFor(p.degrees);
+    const c = buildCompiled(base, fits);
+    const ev = yield* scoreSteps(c.graph, calibData, want, 'degree search', { before: k, total: front.length, scale: 1 / chunksOf(n).length }, target);
+    const lv = planLevels(c.graph, 'batch');
+    steps.push({
+      degrees: Object.fromEntries(plan.nodes.map((v, i) => [v.name, p.degrees[i]!])), depth: lv.depth,
+      ctMults: lv.ctMults, accuracy: ev.accuracy, evaluated: ev.evaluated,
+    });
+    if (ev.evaluated === n && ev.accuracy >= target) {
+      chosen = steps.length - 1;
+      best = { fits, ...c };
+      break;
+    }
+  }
+  // the search is over (usually before the front's end): close its progress
+  if (steps.length < front.length) yield { stage: 'degree search', tasks: [], progress: { before: front.length, total: front.length } };
+  if (!best) {
+    // Nothing met the target: the most accurate point (the first of equals). Points stopped early
+    // carry upper bounds; evaluate them fully in order of their bound until no bound can beat the best.
+    const order = steps.map((_, i) => i).sort((a, b) => steps[b]!.accuracy - steps[a]!.accuracy || a - b);
+    let bi = -1;
+    for (const i of order) {
+      const s = steps[i]!;
+      if (bi >= 0 && (s.accuracy < steps[bi]!.accuracy || (s.accuracy === steps[bi]!.accuracy && i > bi))) {
+        if (s.evaluated < n) continue;
+      }
+      if (s.evaluated < n) {
+        const g = buildCompiled(base, fitsFor(front[i]!.degrees)).graph;
+        const ev = yield* scoreSteps(g, calibData, want, 'degree search (most accurate)', undefined);
+        s.accuracy = ev.accuracy;
+        s.evaluated = ev.evaluated;
+      }
+      if (bi < 0 || s.accuracy > steps[bi]!.accuracy || (s.accuracy === steps[bi]!.accuracy && i < bi)) bi = i;
+    }
+    chosen = bi;
+    const fits = fitsFor(front[bi]!.degrees);
+    best = { fits, ...buildCompiled(base, fits) };
+    best.log.push(`OLA: no degree assignment reached the target ${metric} ${target.toFixed(4)}; using the most accurate (${steps[bi]!.accuracy.toFixed(4)})`);
+  }
+  const uniform: { degree: number; depth: number; ctMults: number; accuracy: number }[] = [];
+  if (actNames.length) {
+    const degrees = opts.compareUniform ?? [2, 3, 4, 5, 7, 15];
+    for (const [k, d] of degrees.entries()) {
+      const fits = fitAll(base, calibration, { kind: 'uniform', degree: d });
+      const c = buildCompiled(base, fits);
+      const lv = planLevels(c.graph, 'batch');
+      const ev = yield* scoreSteps(c.graph, calibData, want, 'uniform comparison', { before: k, total: degrees.length, scale: 1 / chunksOf(n).length });
+      uniform.push({ degree: d, depth: lv.depth, ctMults: lv.ctMults, accuracy: ev.accuracy });
+    }
+  }
+  return withClustering({
+    original: graph, graph: best.graph, fits: best.fits, log: best.log, calibration,
+    ola: { steps, chosen, target, original, metric, uniform, ...(sens ? { sensitivity: Object.fromEntries(sens) } : {}) },
+  }, opts);
+}
+
+/** The simulation of a compiled graph on a batch (see `simulate`). */
+export function* simulateSteps(g: IrGraph, data: Tensor): Steps<Tensor> {
+  const n = data.shape[0]!;
+  const rs = yield { stage: 'simulation', tasks: chunksOf(n).map((c) => ({ graph: g, data, ...c, checkFinite: false })) };
+  return concat(rs, n, g.output.shape);
+}
