@@ -27,6 +27,7 @@ import { type LayoutEstimate, chooseLayout, estimateLayouts } from '../nn/layout
 import { measureOpTimes, predictRun, type RunPrediction } from '../nn/cost-model.js';
 import { CliError, type Command, parseCommandLine } from './args.js';
 import { ProgressReporter, formatDuration } from './progress.js';
+import { runTrain } from './train.js';
 
 const USAGE = `veil: private neural-network inference with CKKS (pure TypeScript)
 
@@ -35,6 +36,7 @@ usage:
   veil infer   MODEL.onnx --input FILE [--shape N,C,H,W] --out RESULT.json
                [--layout auto|batch|channel] [--degrees SPEC] [--calibration FILE [--calibration-shape N,C,H,W]]
                [--labels FILE] [--simulate | --plain] [--threads N] [--cluster K] [--min-log-scale B]
+  veil train   MODEL.onnx --data X --labels Y --recipe paper|smartpaf|beaa [...]   (veil train --help)
   veil --help | --version
 
   --layout: auto (default) picks the layout with the least predicted time that fits in memory for
@@ -333,6 +335,7 @@ async function infer(c: Command, reporter: ProgressReporter): Promise<void> {
 /** Runs the command line; returns the exit code (0 ok, 1 any error). */
 async function main(argv: string[]): Promise<number> {
   try {
+    if (argv[0] === 'train') return await runTrain(argv.slice(1));
     const parsed = parseCommandLine(argv);
     if (parsed.kind === 'help') {
       process.stdout.write(USAGE);

@@ -15,3 +15,4 @@ export * from './optim.js';
 export * from './parallel.js';
 export * from './step.js';
 export * from './trainer.js';
+export * from './recipes/index.js';
