@@ -401,6 +401,31 @@ describe('compiling imported polynomials', () => {
   });
 });
 
+/** Conv → a degree-7 polynomial (odd, per channel) on inputs spanning about ±8 → Flatten → Gemm. */
+function widePoly(): Net {
+  const c = [0, 0.9, 0, -0.02, 0, 3e-4, 0, -1.5e-6];
+  const conv: N = { op: 'Conv', inputs: ['x', 'W'], outputs: ['c'], attrs: { pads: { ints: [1, 1, 1, 1] } } };
+  // Horner with per-channel coefficients (the second channel's scaled by 1.1)
+  const horner: N[] = [{ op: 'Mul', inputs: ['c', 'k7'], outputs: ['t7'] }];
+  for (let k = 6; k >= 0; k--) {
+    horner.push({ op: 'Add', inputs: [`t${k + 1}`, `k${k}`], outputs: [`s${k}`] });
+    if (k > 0) horner.push({ op: 'Mul', inputs: [`s${k}`, 'c'], outputs: [`t${k}`] });
+  }
+  return {
+    input: ['x', ['N', 1, 4, 4]],
+    inits: [
+      { name: 'W', dims: [2, 1, 3, 3], values: vals(18, 81, 1.5, 2.5) },
+      { name: 'D', dims: [3, 32], values: vals(96, 82, -0.3, 0.3) },
+      ...c.map((v, k) => ({ name: `k${k}`, dims: [2, 1, 1], values: [v, 1.1 * v].map(Math.fround) })),
+    ],
+    nodes: [
+      conv, ...horner,
+      { op: 'Flatten', inputs: ['s0'], outputs: ['f'] },
+      { op: 'Gemm', inputs: ['f', 'D'], outputs: ['y'], attrs: { transB: { i: 1 } } },
+    ],
+  };
+}
+
 describe('encrypted inference of imported polynomial models equals the simulation', () => {
   const calib = images(32, 400, 6);
   function roundTrip(m: Model, x: Tensor) {
@@ -418,6 +443,23 @@ describe('encrypted inference of imported polynomial models equals the simulatio
     const m = Model.compile(importOnnx(build(resnetNet('layer'))), images(32, 405, 4), { degrees: { kind: 'uniform', degree: 2 }, layout: 'channel', insecureLogN: 11 });
     const x = images(1, 406, 4);
     expect(maxRelDiff(roundTrip(m, x).data, m.simulate(x).data)).toBeLessThan(1e-3);
+  });
+  it('a degree-7 polynomial on inputs spanning ±8 runs on its calibrated range (Chebyshev map), batch layout', () => {
+    const graph = importOnnx(build(widePoly()));
+    const calibX = images(32, 409, 4);
+    let mx = 0;
+    const c = runReference({ ...graph, nodes: [graph.nodes[0]!], output: { name: graph.nodes[0]!.output, shape: graph.nodes[0]!.outShape } }, calibX);
+    for (const v of c.data) mx = Math.max(mx, Math.abs(v));
+    expect(mx).toBeGreaterThan(6);
+    const m = Model.compile(graph, calibX, { degrees: { kind: 'uniform', degree: 2 }, insecureLogN: 10 });
+    const p = polys(m.compiled.graph)[0]!;
+    expect(p.basis).toBe('chebyshev');
+    expect(p.interval[1]).toBeGreaterThan(6);
+    expect(m.plan.depth).toBe(1 + 3 + 1);
+    const x = images(16, 410, 4);
+    const sim = m.simulate(x);
+    expect(maxRelDiff(sim.data, runReference(graph, x).data)).toBeLessThan(1e-9);
+    expect(maxRelDiff(roundTrip(m, x).data, sim.data)).toBeLessThan(1e-3);
   });
   it('packed layout: ResNet blocks per channel, and per-element coefficients', () => {
     for (const [net, hw] of [[resnetNet('channel'), 4], [plainNet(horner, 'element', 'channel'), 6]] as [Net, number][]) {

@@ -11,7 +11,7 @@
  * the histograms once their ranges are known. Memory stays bounded by `batchSize`.
  */
 
-import { isActivation, sizeOf, type IrGraph, type IrNode, type IrOp } from './graph.js';
+import { isActivation, isModelPolynomial, sizeOf, type IrGraph, type IrNode, type IrOp } from './graph.js';
 import { validateTensor, type TensorLike } from './io.js';
 import { runReference } from './reference.js';
 
@@ -37,7 +37,7 @@ export interface CalibrationOptions {
   seed?: number;
   /** Images per reference run (default 256). */
   batchSize?: number;
-  /** Which node ops to record (default: the activations Relu, Gelu, Square). */
+  /** Which node ops to record (default: the activations Relu, Gelu, Square, and the model's own polynomials of degree ≥ 3). */
   ops?: readonly IrOp[];
 }
 
@@ -144,7 +144,7 @@ export class CalibrationAccumulator {
   /** @throws CalibrationError for invalid options */
   constructor(graph: IrGraph, options: CalibrationOptions = {}) {
     this.opts = resolveOptions(options);
-    const wanted = (node: IrNode): boolean => (options.ops === undefined ? isActivation(node) : options.ops.includes(node.op));
+    const wanted = (node: IrNode): boolean => (options.ops === undefined ? isActivation(node) || isModelPolynomial(node) : options.ops.includes(node.op));
     const shapes = new Map<string, number[]>([[graph.input.name, graph.input.shape]]);
     for (const node of graph.nodes) shapes.set(node.output, node.outShape);
     let salt = 0;

@@ -24,7 +24,7 @@ import { type CalibrationResult, calibrate } from './calibrate.js';
 import { clusterWeights } from './cluster.js';
 import {
   type ConvNode, type DenseNode, type IrGraph, type IrNode, type PolyNode, type Tensor,
-  isActivation, sizeOf, validateGraph,
+  isActivation, isModelPolynomial, sizeOf, validateGraph,
 } from './graph.js';
 import { ForwardPool } from './forward-pool.js';
 import { type ProgressCallback, runStepsSync } from './jobs.js';
@@ -166,6 +166,37 @@ export function withClustering(m: CompiledModel, opts: CompileOptions): Compiled
   if (!opts.cluster) return m;
   const c = clusterWeights(m.graph, opts.cluster);
   return { ...m, graph: c.graph, log: [...m.log, ...c.log.map((l) => `cluster: ${l}`)] };
+}
+
+/**
+ * The model's own polynomials of degree ≥ 3 (imported, power basis) as Chebyshev series on their
+ * calibrated input range [lo, hi] (with the calibration margin), with the map t = (2x − lo − hi)/(hi − lo)
+ * that the compiler folds like a fitted polynomial's: the same function, but evaluated where the
+ * basis is bounded (|T_j(t)| ≤ 1), as a power series in x or T_j(x) on a wide range is not.
+ * Nodes without calibration statistics are left as they are.
+ */
+export function mapModelPolynomials(graph: IrGraph, calibration: CalibrationResult): IrGraph {
+  let changed = false;
+  const nodes = graph.nodes.map((n): IrNode => {
+    if (!isModelPolynomial(n) || n.basis !== 'power') return n;
+    const st = calibration.byNode.get(n.name);
+    if (!st) return n;
+    let lo = st.histogram.lo;
+    let hi = st.histogram.hi;
+    if (!(hi > lo)) {
+      lo -= 1;
+      hi += 1;
+    }
+    const interval: [number, number] = [lo, hi];
+    const C = n.mapScale.length;
+    changed = true;
+    return {
+      ...n, basis: 'chebyshev', interval, mapFolded: false,
+      mapScale: new Float64Array(C).fill(2 / (hi - lo)), mapShift: new Float64Array(C).fill(-(lo + hi) / (hi - lo)),
+      ...(n.coeffTensor ? { coeffTensor: powerToChebyshevTensor(n.coeffTensor, interval) } : { coeffs: powerToCheb(n.coeffs, interval) }),
+    };
+  });
+  return changed ? { ...graph, nodes } : graph;
 }
 
 // --------------------------------------------------------------------------- graph surgery

@@ -275,6 +275,14 @@ export function sizeOf(shape: readonly number[]): number {
   return n;
 }
 
+/**
+ * True for a polynomial the model itself holds (imported, not fitted) of degree ≥ 3: the compiler
+ * evaluates it as a Chebyshev series on its calibrated input range, so calibration records it.
+ */
+export function isModelPolynomial(node: IrNode): node is PolyNode {
+  return node.op === 'Poly' && node.replaces === 'Polynomial' && node.coeffs.length > 3;
+}
+
 /** True for activation nodes (Relu, Gelu, Square). */
 export function isActivation(node: IrNode): node is ActivationNode {
   return node.op === 'Relu' || node.op === 'Gelu' || node.op === 'Square';

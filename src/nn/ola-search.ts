@@ -23,7 +23,7 @@ import {
 } from './approximate.js';
 import { CalibrationAccumulator } from './calibrate.js';
 import {
-  type CompileOptions, type CompiledModel, type OlaStep, buildCompiled, planLevels, withClustering,
+  type CompileOptions, type CompiledModel, type OlaStep, buildCompiled, mapModelPolynomials, planLevels, withClustering,
 } from './compile.js';
 import type { ForwardResult, ForwardTask } from './forward.js';
 import { type IrGraph, type Tensor, foldBatchNorm, sizeOf } from './graph.js';
@@ -214,7 +214,7 @@ function* scoreSteps(
 
 /** The whole compilation (see `compileModel`). */
 export function* compileSteps(graph: IrGraph, calibData: Tensor, opts: CompileOptions = {}): Steps<CompiledModel> {
-  const base = foldBatchNorm(graph);
+  let base = foldBatchNorm(graph);
   const n = calibData.shape[0]!;
   const spec = opts.degrees ?? { kind: 'ola' };
   const ola = spec.kind === 'ola';
@@ -224,6 +224,7 @@ export function* compileSteps(graph: IrGraph, calibData: Tensor, opts: CompileOp
   const origTasks: ForwardTask[] = ola ? chunksOf(n).map((c) => ({ graph, data: calibData, ...c })) : [];
   const cal = yield* calibrationSteps(base, calibData, opts, origTasks, sensImages);
   const calibration = cal.calibration;
+  base = mapModelPolynomials(base, calibration);
   if (!ola) {
     const fits = fitAll(base, calibration, spec);
     const { graph: g, log } = buildCompiled(base, fits);

@@ -198,17 +198,17 @@ export function composeChannelMap(p: TensorPoly, scale: ArrayLike<number>, shift
 }
 
 /**
- * Power coefficients → Chebyshev coefficients on [−1, 1] (the same polynomial in the same variable:
- * T_j(x) are polynomials in x, so nothing is assumed about the range of x), element by element.
+ * Power coefficients → Chebyshev coefficients on `interval` (default [−1, 1]), element by element:
+ * the same polynomial, Σ c'_j·T_j(t) with t = (2x − lo − hi)/(hi − lo).
  */
-export function powerToChebyshevTensor(t: Tensor): Tensor {
+export function powerToChebyshevTensor(t: Tensor, interval: readonly [number, number] = [-1, 1]): Tensor {
   const n = t.shape[0]!;
   const per = t.data.length / n;
   const out = new Float64Array(t.data.length);
   const col = new Float64Array(n);
   for (let e = 0; e < per; e++) {
     for (let k = 0; k < n; k++) col[k] = t.data[k * per + e]!;
-    const c = powerToCheb(col);
+    const c = powerToCheb(col, interval);
     for (let k = 0; k < n; k++) out[k * per + e] = c[k]!;
   }
   return { shape: [...t.shape], data: out };
