@@ -10,7 +10,7 @@
  * Layout: `channel` (one image, one ciphertext per channel, 37 Galois keys, 105 MB of evaluation
  * keys): seconds for one digit. The `batch` layout puts one image in each of the 8,192 slots and
  * costs the same whatever the image count: minutes and gigabytes. A full batch run of 8,192 digits
- * (`npm run bench:nn -- --models relu --layouts batch`) measured 187 s of server time on one
+ * (`npm run bench:nn -- --models=relu --layouts=batch`) measured 187 s of server time on one
  * thread and 165 s on two, 2.8 and 3.1 GB peak RSS, 462 MB of encrypted input, on a 2-core machine
  * busy with other work (load 7–11). The `packed` layout also takes one image but needs 88 Galois
  * keys (245 MB) for this network.
