@@ -11,4 +11,7 @@ export {
   type BootstrapKeys, type BootstrapParametersLiteral,
 } from './bootstrap/index.js';
 export { Model, Client, Server, type ModelPlan, type ModelOptions } from './nn/model.js';
+export { parsePlan, validatePlan, PlanError } from './nn/plan.js';
+export { InputShapeError, NonFiniteInputError, InputRangeError, InputFormatError } from './nn/io.js';
+export { BundleError } from './nn/bundle.js';
 export { importOnnx } from './nn/onnx.js';

@@ -22,10 +22,11 @@ import { randomVector } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'veil-pool-'));
 function transpileEngine(): void {
-  for (const sub of ['ring', 'ckks']) {
+  // the engine, and the leaf modules it imports from src/ (errors.ts, fixes.ts)
+  for (const sub of ['ring', 'ckks', '']) {
     const src = join(__dirname, '..', 'src', sub);
     mkdirSync(join(dir, 'src', sub), { recursive: true });
-    for (const f of readdirSync(src).filter((x) => x.endsWith('.ts'))) {
+    for (const f of readdirSync(src).filter((x) => x.endsWith('.ts') && (sub !== '' || x === 'errors.ts' || x === 'fixes.ts'))) {
       const out = ts.transpileModule(readFileSync(join(src, f), 'utf8'), {
         compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
       }).outputText;

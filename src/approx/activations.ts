@@ -125,9 +125,7 @@ export function getActivation(a: ActivationName | Activation | ((x: number) => n
   if (typeof a === 'string') {
     const found = (ACTIVATIONS as Record<string, Activation | undefined>)[a];
     if (found === undefined) {
-      throw new ApproxError(
-        `unknown activation '${a}'; use one of ${Object.keys(ACTIVATIONS).join(', ')} or pass a function.`,
-      );
+      throw new ApproxError(`unknown activation '${a}'`, `use one of ${Object.keys(ACTIVATIONS).join(', ')} or pass a function`);
     }
     return found;
   }

@@ -75,10 +75,7 @@ export function coefEquals(c: Coef, v: number): boolean {
 
 function sameLength(a: Float64Array, b: Float64Array): void {
   if (a.length !== b.length) {
-    throw new ApproxError(
-      `per-slot coefficient vectors have different lengths (${a.length} vs ${b.length}); ` +
-        `give every Float64Array coefficient one entry per slot.`,
-    );
+    throw new ApproxError(`per-slot coefficient vectors have different lengths (${a.length} vs ${b.length})`, `give every Float64Array coefficient one entry per slot`);
   }
 }
 

@@ -25,7 +25,7 @@ export const UNIT_INTERVAL: Interval = [-1, 1];
 export function checkInterval(interval: Interval): Interval {
   const [a, b] = interval;
   if (!(Number.isFinite(a) && Number.isFinite(b) && a < b)) {
-    throw new ApproxError(`interval [${a}, ${b}] is invalid; pass finite bounds with lo < hi.`);
+    throw new ApproxError(`interval [${a}, ${b}] is invalid`, `pass finite bounds with lo < hi`);
   }
   return interval;
 }
@@ -223,7 +223,7 @@ export function chebLeastSquares(
   checkInterval(interval);
   const m = opts.gridSize ?? Math.max(2001, 20 * (degree + 1));
   if (m < degree + 1) {
-    throw new ApproxError(`gridSize ${m} < degree + 1 = ${degree + 1}; use a denser grid.`);
+    throw new ApproxError(`gridSize ${m} < degree + 1 = ${degree + 1}`, `use a denser grid`);
   }
   const xs = new Float64Array(m);
   const ys = new Float64Array(m);
@@ -250,17 +250,14 @@ export function chebFitSamples(
   checkDegree(degree);
   checkInterval(interval);
   if (odd && Math.abs(interval[0] + interval[1]) > 1e-12 * Math.abs(interval[1])) {
-    throw new ApproxError(
-      `odd fit needs a symmetric interval [-r, r], got [${interval[0]}, ${interval[1]}]; ` +
-        `pass interval [-r, r] or drop the odd option.`,
-    );
+    throw new ApproxError(`odd fit needs a symmetric interval [-r, r], got [${interval[0]}, ${interval[1]}]`, `pass interval [-r, r] or drop the odd option`);
   }
   const rows = xs.length;
   const idx: number[] = [];
   for (let j = 0; j <= degree; j++) if (!odd || j % 2 === 1) idx.push(j);
   const cols = idx.length;
   if (cols === 0) {
-    throw new ApproxError(`an odd fit of degree ${degree} has no basis functions; use degree ≥ 1.`);
+    throw new ApproxError(`an odd fit of degree ${degree} has no basis functions`, `use degree ≥ 1`);
   }
   const a = new Float64Array(rows * cols);
   const tb = new Float64Array(degree + 1);
@@ -284,6 +281,6 @@ export function effectiveDegree(c: ArrayLike<number>, tol = 0): number {
 
 function checkDegree(degree: number): void {
   if (!Number.isInteger(degree) || degree < 0 || degree > 4096) {
-    throw new ApproxError(`degree ${degree} is invalid; pass an integer in [0, 4096].`);
+    throw new ApproxError(`degree ${degree} is invalid`, `pass an integer in [0, 4096]`);
   }
 }

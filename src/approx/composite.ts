@@ -107,7 +107,7 @@ export function componentToPower(c: PolyComponent): Float64Array {
  */
 export function componentToChebyshev(c: PolyComponent, range?: number): { coeffs: Float64Array; range: number } {
   const r = range ?? c.range ?? 1;
-  if (!(r > 0)) throw new ApproxError(`component range ${r} must be > 0.`);
+  if (!(r > 0)) throw new ApproxError(`component range ${r} must be > 0`, 'use a positive range');
   if (c.basis === 'chebyshev' && r === (c.range ?? 1)) return { coeffs: Float64Array.from(c.coeffs), range: r };
   return { coeffs: powerToCheb(componentToPower(c), [-r, r]), range: r };
 }

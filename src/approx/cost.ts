@@ -56,7 +56,7 @@ export interface CostOptions {
 /** ⌈log2(d + 1)⌉: the minimal multiplicative depth of a degree-d polynomial (0 for d ≤ 0). */
 export function polyDepth(degree: number): number {
   if (!Number.isInteger(degree) || degree < 0) {
-    throw new ApproxError(`degree ${degree} is invalid; pass an integer ≥ 0.`);
+    throw new ApproxError(`degree ${degree} is invalid`, `pass an integer ≥ 0`);
   }
   let m = 0;
   while (2 ** m < degree + 1) m++;
@@ -267,17 +267,17 @@ export function cost(degree: number, opts: CostOptions = {}): CostBreakdown {
   polyDepth(degree);
   if (opts.redistributed) {
     if (degree !== 2) {
-      throw new ApproxError(`'redistributed' applies to degree 2 only (got ${degree}); drop the option.`);
+      throw new ApproxError(`'redistributed' applies to degree 2 only (got ${degree})`, `drop the option`);
     }
     const mc = mapCost(opts.interval);
     return { depth: 1 + mc.depth, ctMults: 1, constMults: 1 + mc.constMults, adds: 1 };
   }
   const odd = opts.odd ?? false;
   if (odd && degree % 2 === 0) {
-    throw new ApproxError(`an odd polynomial has odd degree; got ${degree} with odd: true.`);
+    throw new ApproxError(`an odd polynomial has odd degree`, `got ${degree} with odd: true`);
   }
   const k = opts.babyStep ?? chooseBabyStep(degree, odd);
-  if (!isBabyStep(k)) throw new ApproxError(`babyStep ${k} must be a power of two ≥ 2.`);
+  if (!isBabyStep(k)) throw new ApproxError(`babyStep ${k} must be a power of two ≥ 2`, 'use a power of two ≥ 2 (or leave babyStep unset)');
   const pc = planCost(genericMask(degree, odd), k);
   const mc = mapCost(opts.interval);
   return { ...pc, depth: pc.depth + mc.depth, constMults: pc.constMults + mc.constMults };

@@ -35,14 +35,14 @@ export class CountingBackend implements PolyBackend<CountingValue> {
   /** @param slots number of slots of every value. */
   constructor(readonly slots: number) {
     if (!Number.isInteger(slots) || slots < 1) {
-      throw new ApproxError(`slot count ${slots} is invalid; pass a positive integer.`);
+      throw new ApproxError(`slot count ${slots} is invalid`, `pass a positive integer`);
     }
   }
 
   /** A fresh value ("encryption") at `level`. */
   encrypt(values: ArrayLike<number>, level: number): CountingValue {
     if (values.length !== this.slots) {
-      throw new ApproxError(`expected ${this.slots} slot values, got ${values.length}.`);
+      throw new ApproxError(`expected ${this.slots} slot values, got ${values.length}`, 'pass one value per slot');
     }
     return { values: Float64Array.from(values), level };
   }
@@ -90,7 +90,7 @@ export class CountingBackend implements PolyBackend<CountingValue> {
   }
 
   mulInt(x: CountingValue, k: number): CountingValue {
-    if (!Number.isInteger(k)) throw new ApproxError(`mulInt needs an integer, got ${k}; use linear().`);
+    if (!Number.isInteger(k)) throw new ApproxError(`mulInt needs an integer, got ${k}`, `use linear()`);
     this.counts.intMults++;
     const v = new Float64Array(this.slots);
     for (let i = 0; i < this.slots; i++) v[i] = x.values[i]! * k;
@@ -99,7 +99,7 @@ export class CountingBackend implements PolyBackend<CountingValue> {
 
   linear(xs: CountingValue[], cs: Coef[], c0: Coef): CountingValue {
     if (xs.length === 0 || xs.length !== cs.length) {
-      throw new ApproxError(`linear() needs matching non-empty xs and cs (got ${xs.length} and ${cs.length}).`);
+      throw new ApproxError(`linear() needs matching non-empty xs and cs (got ${xs.length} and ${cs.length})`, 'pass one coefficient per term, at least one term');
     }
     let lvl = Infinity;
     for (const x of xs) lvl = Math.min(lvl, x.level);
@@ -122,7 +122,7 @@ export class CountingBackend implements PolyBackend<CountingValue> {
   private slot(c: Coef, i: number): number {
     if (typeof c === 'number') return c;
     if (c.length !== this.slots) {
-      throw new ApproxError(`per-slot coefficient has ${c.length} entries for ${this.slots} slots.`);
+      throw new ApproxError(`per-slot coefficient has ${c.length} entries for ${this.slots} slots`, 'give one coefficient per slot');
     }
     return c[i]!;
   }

@@ -13,13 +13,11 @@
  * - {@link InfeasibleBudgetError}: the OLA degree optimisation cannot meet the error budget even
  *   with the most accurate candidate in every layer.
  */
+import { VeilError } from '../errors.js';
 
 /** Base class of every error thrown by `src/approx`. */
-export class ApproxError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = new.target.name;
-  }
+export class ApproxError extends VeilError {
+  static override readonly code: string = 'APPROX';
 }
 
 /**
@@ -27,17 +25,22 @@ export class ApproxError extends Error {
  * `partial` holds the last iterate so a caller can decide to accept it anyway.
  */
 export class ConvergenceError<P = unknown> extends ApproxError {
+  static override readonly code: string = 'CONVERGENCE';
+
   constructor(
     message: string,
+    fix: string,
     /** The last iterate (e.g. a Remez result whose levelling gap is above tolerance). */
     readonly partial?: P,
   ) {
-    super(message);
+    super(message, fix);
   }
 }
 
 /** The ciphertext has fewer levels left than the evaluation consumes. */
 export class InsufficientLevelsError extends ApproxError {
+  static override readonly code: string = 'INSUFFICIENT_LEVELS';
+
   constructor(
     /** Levels the evaluation consumes. */
     readonly needed: number,
@@ -46,15 +49,17 @@ export class InsufficientLevelsError extends ApproxError {
     what = 'polynomial evaluation',
   ) {
     super(
-      `${what} needs ${needed} level(s) but the input ciphertext has only ${available} left; ` +
-        `bootstrap or start from a higher level, lower the polynomial degree, or fold the input ` +
-        `affine map / scale into the previous linear layer (pass interval [-1, 1] or inputFolded).`,
+      `${what} needs ${needed} level(s) but the input ciphertext has only ${available} left`,
+      `bootstrap or start from a higher level, lower the polynomial degree, or fold the input ` +
+        `affine map / scale into the previous linear layer (pass interval [-1, 1] or inputFolded)`,
     );
   }
 }
 
 /** The OLA error budget is below the smallest achievable total error. */
 export class InfeasibleBudgetError extends ApproxError {
+  static override readonly code: string = 'INFEASIBLE_BUDGET';
+
   constructor(
     /** The budget that was asked for. */
     readonly budget: number,
@@ -62,9 +67,9 @@ export class InfeasibleBudgetError extends ApproxError {
     readonly minimumError: number,
   ) {
     super(
-      `no degree assignment meets the error budget ${budget}: the most accurate candidates give ` +
-        `${minimumError}; raise the budget, add higher candidate degrees, or use more budget steps ` +
-        `(quantisation rounds each layer's error up to a multiple of budget/steps).`,
+      `no degree assignment meets the error budget ${budget}: the most accurate candidates give ${minimumError}`,
+      `raise the budget, add higher candidate degrees, or use more budget steps ` +
+        `(quantisation rounds each layer's error up to a multiple of budget/steps)`,
     );
   }
 }

@@ -148,7 +148,7 @@ function degreeOf(c: Coef[]): number {
 export function chebDivide(c: readonly Coef[], n: number): { q: Coef[]; r: Coef[] } {
   const deg = c.length - 1;
   if (deg >= 2 * n) {
-    throw new ApproxError(`chebDivide needs degree < 2·${n}, got ${deg}; split by a larger T_n.`);
+    throw new ApproxError(`chebDivide needs degree < 2·${n}, got ${deg}`, `split by a larger T_n`);
   }
   const q: Coef[] = [];
   for (let j = 0; j <= deg - n; j++) q.push(j === 0 ? c[n]! : coefScale(c[n + j]!, 2));
@@ -171,7 +171,7 @@ function toCoefs(coeffs: ArrayLike<number> | readonly Coef[]): Coef[] {
   for (let i = 0; i < coeffs.length; i++) {
     const v = coeffs[i] as Coef;
     if (typeof v === 'number' && !Number.isFinite(v)) {
-      throw new ApproxError(`coefficient ${i} is ${v}; coefficients must be finite.`);
+      throw new ApproxError(`coefficient ${i} is ${v}`, `coefficients must be finite`);
     }
     out.push(v);
   }
@@ -234,10 +234,10 @@ export function evalChebyshev<T>(
   if (n <= 0) return constantCt(backend, x, n === 0 ? c[0]! : 0);
   const odd = opts.odd ?? isOddCoefs(c);
   if (odd && !isOddCoefs(c)) {
-    throw new ApproxError('odd: true was passed but an even Chebyshev coefficient c_j (j ≥ 2) is non-zero; drop the option.');
+    throw new ApproxError(`odd: true was passed but an even Chebyshev coefficient c_j (j ≥ 2) is non-zero`, `drop the option`);
   }
   const k = opts.babyStep ?? chooseBabyStep(n, odd);
-  if (!isBabyStep(k)) throw new ApproxError(`babyStep ${k} must be a power of two ≥ 2.`);
+  if (!isBabyStep(k)) throw new ApproxError(`babyStep ${k} must be a power of two ≥ 2`, 'use a power of two ≥ 2 (or leave babyStep unset)');
   const t1 = mapInput(backend, x, opts.interval);
   const ctx = new Ctx(backend, t1, k);
   const v = ctx.exact(c.slice(0, n + 1), polyDepth(n));
@@ -302,7 +302,7 @@ export function compositeDepth(cp: CompositePoly, opts: CompositeEvalOptions = {
  * the optional output affine map (scale, shift) folded into the last one.
  */
 function prepareComposite(cp: CompositePoly, out: { scale: number; shift: number } | undefined): Float64Array[] {
-  if (cp.components.length === 0) throw new ApproxError('composite has no components; add at least one.');
+  if (cp.components.length === 0) throw new ApproxError(`composite has no components`, `add at least one`);
   const cheb = cp.components.map((c) => componentToChebyshev(c));
   return cheb.map((c, i) => {
     const coeffs = Float64Array.from(c.coeffs);

@@ -35,10 +35,7 @@ export function solveSquare(a: Float64Array, b: Float64Array, n: number): Float6
       }
     }
     if (!(best > scale * 1e-300) || best === 0) {
-      throw new ApproxError(
-        `linear system is singular (pivot ${best} in column ${col}); the reference points are ` +
-          `probably not distinct: check the interval and the degree.`,
-      );
+      throw new ApproxError(`linear system is singular (pivot ${best} in column ${col})`, `the reference points are probably not distinct: check the interval and the degree`);
     }
     if (piv !== col) {
       for (let c = 0; c < n; c++) {
@@ -106,7 +103,7 @@ export function leastSquares(
   opts: LeastSquaresOptions = {},
 ): LeastSquaresSolution {
   if (rows < 1 || cols < 1) {
-    throw new ApproxError(`least squares needs at least one row and one column (got ${rows}×${cols}).`);
+    throw new ApproxError(`least squares needs at least one row and one column (got ${rows}×${cols})`, 'pass at least one sample and degree ≥ 0');
   }
   const maxCond = opts.maxCondition ?? 1e12;
   // Row weighting by √w, then column scaling to unit norm.
@@ -115,7 +112,7 @@ export function leastSquares(
   for (let r = 0; r < rows; r++) {
     const wr = w === undefined ? 1 : w[r]!;
     if (!(wr >= 0) || !Number.isFinite(wr)) {
-      throw new ApproxError(`weight ${r} is ${wr}; weights must be finite and ≥ 0.`);
+      throw new ApproxError(`weight ${r} is ${wr}`, `weights must be finite and ≥ 0`);
     }
     const s = Math.sqrt(wr);
     rhs[r] = s * y[r]!;
@@ -142,10 +139,7 @@ export function leastSquares(
     rhs2.set(rhs);
     sol = qrSolve(m2, rhs2, rr, cols);
     if (sol === null) {
-      throw new ApproxError(
-        `least squares failed even with ridge ${ridge}: the design matrix has an all-zero column ` +
-          `or non-finite entries; check the samples and weights.`,
-      );
+      throw new ApproxError(`least squares failed even with ridge ${ridge}: the design matrix has an all-zero column or non-finite entries`, `check the samples and weights`);
     }
   }
   const x = sol.x;

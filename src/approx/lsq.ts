@@ -64,25 +64,24 @@ export function weightedLeastSquares(
   const n = xs.length;
   if (ys.length !== n || (weights !== undefined && weights.length !== n)) {
     throw new ApproxError(
-      `samples, values and weights must have equal lengths (got ${n}, ${ys.length}, ${weights?.length ?? n}).`,
+      `samples, values and weights have different lengths (${n}, ${ys.length}, ${weights?.length ?? n})`,
+      'pass one value and one weight per sample',
     );
   }
-  if (n === 0) throw new ApproxError('no samples to fit; pass at least degree + 1 points.');
+  if (n === 0) throw new ApproxError(`no samples to fit`, `pass at least degree + 1 points`);
   let total = 0;
   for (let k = 0; k < n; k++) {
     const w = weights === undefined ? 1 : weights[k]!;
-    if (!(w >= 0) || !Number.isFinite(w)) throw new ApproxError(`weight ${k} is ${w}; weights must be finite and ≥ 0.`);
+    if (!(w >= 0) || !Number.isFinite(w)) throw new ApproxError(`weight ${k} is ${w}`, `weights must be finite and ≥ 0`);
     total += w;
   }
-  if (!(total > 0)) throw new ApproxError('the weights sum to 0; pass at least one positive weight.');
+  if (!(total > 0)) throw new ApproxError(`the weights sum to 0`, `pass at least one positive weight`);
   const interval = checkInterval(opts.interval ?? sampleRange(xs));
   const [a, b] = interval;
   const slack = 1e-12 * Math.max(1, Math.abs(a), Math.abs(b));
   for (let k = 0; k < n; k++) {
     if (xs[k]! < a - slack || xs[k]! > b + slack) {
-      throw new ApproxError(
-        `sample x = ${xs[k]} lies outside the fit interval [${a}, ${b}]; widen the interval or clip the samples.`,
-      );
+      throw new ApproxError(`sample x = ${xs[k]} lies outside the fit interval [${a}, ${b}]`, `widen the interval or clip the samples`);
     }
   }
   const fit = chebFitSamples(xs, ys, weights, degree, interval, opts.odd ?? false);
@@ -158,8 +157,8 @@ export interface HistogramOptions {
 /** Build a histogram of samples (samples outside `range` are clamped into the end bins). */
 export function histogram(samples: ArrayLike<number>, opts: HistogramOptions = {}): Histogram {
   const bins = opts.bins ?? 256;
-  if (!Number.isInteger(bins) || bins < 1) throw new ApproxError(`bins ${bins} must be a positive integer.`);
-  if (samples.length === 0) throw new ApproxError('cannot build a histogram of 0 samples; profile the layer first.');
+  if (!Number.isInteger(bins) || bins < 1) throw new ApproxError(`bins ${bins} must be a positive integer`, 'use a positive integer number of bins');
+  if (samples.length === 0) throw new ApproxError(`cannot build a histogram of 0 samples`, `profile the layer first`);
   let lo: number;
   let hi: number;
   if (opts.range !== undefined) {
@@ -169,7 +168,7 @@ export function histogram(samples: ArrayLike<number>, opts: HistogramOptions = {
     hi = -Infinity;
     for (let i = 0; i < samples.length; i++) {
       const v = samples[i]!;
-      if (!Number.isFinite(v)) throw new ApproxError(`sample ${i} is ${v}; samples must be finite.`);
+      if (!Number.isFinite(v)) throw new ApproxError(`sample ${i} is ${v}`, `samples must be finite`);
       lo = Math.min(lo, v);
       hi = Math.max(hi, v);
     }
@@ -197,12 +196,13 @@ export function histogram(samples: ArrayLike<number>, opts: HistogramOptions = {
 function checkHistogram(h: Histogram): void {
   if (h.centers.length === 0 || h.centers.length !== h.counts.length) {
     throw new ApproxError(
-      `histogram needs equal, non-zero numbers of centres and counts (got ${h.centers.length}, ${h.counts.length}).`,
+      `histogram has ${h.centers.length} centres and ${h.counts.length} counts`,
+      'pass one count per bin centre, at least one bin',
     );
   }
   for (let i = 1; i < h.centers.length; i++) {
     if (!(h.centers[i]! > h.centers[i - 1]!)) {
-      throw new ApproxError('histogram centres must be strictly increasing; sort the bins.');
+      throw new ApproxError(`histogram centres must be strictly increasing`, `sort the bins`);
     }
   }
 }
@@ -215,7 +215,7 @@ function sampleRange(xs: ArrayLike<number>): Interval {
     hi = Math.max(hi, xs[k]!);
   }
   if (!(hi > lo)) {
-    throw new ApproxError('all samples are at one point; pass an explicit interval to fit a polynomial there.');
+    throw new ApproxError(`all samples are at one point`, `pass an explicit interval to fit a polynomial there`);
   }
   return [lo, hi];
 }

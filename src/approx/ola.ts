@@ -68,9 +68,9 @@ export interface OlaCandidateOptions {
 export function olaCandidates(layer: OlaLayer, layerIndex: number, opts: OlaCandidateOptions = {}): OlaCandidate[] {
   const act = getActivation(layer.activation);
   const degrees = opts.degrees ?? DEFAULT_OLA_DEGREES;
-  if (degrees.length === 0) throw new ApproxError('no candidate degrees; pass at least one degree.');
+  if (degrees.length === 0) throw new ApproxError(`no candidate degrees`, `pass at least one degree`);
   const s = layer.sensitivity ?? 1;
-  if (!(s >= 0) || !Number.isFinite(s)) throw new ApproxError(`sensitivity ${s} must be finite and ≥ 0.`);
+  if (!(s >= 0) || !Number.isFinite(s)) throw new ApproxError(`sensitivity ${s} must be finite and ≥ 0`, 'pass a finite sensitivity ≥ 0');
   return degrees.map((d) => {
     const fit = fitHistogram(act.fn, layer.histogram, d, layer.interval === undefined ? {} : { interval: layer.interval });
     const c =
@@ -118,16 +118,16 @@ export interface OlaDpResult {
  */
 export function olaOptimize(candidates: readonly (readonly OlaCandidate[])[], budget: number, opts: OlaDpOptions = {}): OlaDpResult {
   const L = candidates.length;
-  if (L === 0) throw new ApproxError('no layers to optimise; pass at least one layer of candidates.');
+  if (L === 0) throw new ApproxError(`no layers to optimise`, `pass at least one layer of candidates`);
   const B = opts.steps ?? 1000;
-  if (!Number.isInteger(B) || B < 1 || B > 1e7) throw new ApproxError(`steps ${B} must be an integer in [1, 1e7].`);
-  if (!(budget > 0) || !Number.isFinite(budget)) throw new ApproxError(`error budget ${budget} must be finite and > 0.`);
+  if (!Number.isInteger(B) || B < 1 || B > 1e7) throw new ApproxError(`steps ${B} must be an integer in [1, 1e7]`, 'use an integer number of steps in [1, 1e7]');
+  if (!(budget > 0) || !Number.isFinite(budget)) throw new ApproxError(`error budget ${budget} must be finite and > 0`, 'pass a finite budget > 0');
   const delta = budget / B;
   const units: number[][] = candidates.map((cs, l) => {
-    if (cs.length === 0) throw new ApproxError(`layer ${l} has no candidates; give every layer at least one degree.`);
+    if (cs.length === 0) throw new ApproxError(`layer ${l} has no candidates`, `give every layer at least one degree`);
     return cs.map((c) => {
       if (!(c.error >= 0) || !Number.isFinite(c.cost)) {
-        throw new ApproxError(`layer ${l} candidate ${c.degree} has error ${c.error} / cost ${c.cost}; both must be finite, error ≥ 0.`);
+        throw new ApproxError(`layer ${l} candidate ${c.degree} has error ${c.error} / cost ${c.cost}`, `both must be finite, error ≥ 0`);
       }
       return Math.ceil(c.error / delta);
     });

@@ -56,15 +56,15 @@ export function paperQuadratic(opts: PaperQuadraticOptions = {}): PaperQuadratic
   const radius = opts.radius ?? 3;
   const degree = opts.degree ?? 2;
   const f = opts.target ?? relu;
-  if (!(clip > 0) || !(step > 0)) throw new ApproxError(`clip (${clip}) and step (${step}) must be > 0.`);
-  if (!Number.isInteger(bits) || bits < 1 || bits > 30) throw new ApproxError(`bits ${bits} must be an integer in [1, 30].`);
-  if (!Number.isInteger(radius) || radius < 0 || radius > 10) throw new ApproxError(`radius ${radius} must be in [0, 10].`);
+  if (!(clip > 0) || !(step > 0)) throw new ApproxError(`clip (${clip}) and step (${step}) must be > 0`, 'use positive clip and step');
+  if (!Number.isInteger(bits) || bits < 1 || bits > 30) throw new ApproxError(`bits ${bits} must be an integer in [1, 30]`, 'use an integer bits in [1, 30]');
+  if (!Number.isInteger(radius) || radius < 0 || radius > 10) throw new ApproxError(`radius ${radius} must be in [0, 10]`, 'use an integer radius in [0, 10]');
   if (!Number.isInteger(degree) || degree < 0 || degree > 4) {
-    throw new ApproxError(`degree ${degree} must be in [0, 4] (the integer search is exhaustive in a box).`);
+    throw new ApproxError(`degree ${degree} must be in [0, 4] (the integer search is exhaustive in a box)`, 'use a degree in [0, 4] (the integer search is exhaustive in a box)');
   }
   // numpy.linspace(-clip, clip, int(2*clip/step)): endpoints included.
   const m = Math.round((2 * clip) / step);
-  if (m < degree + 1) throw new ApproxError(`grid of ${m} points is too small for degree ${degree}; lower step.`);
+  if (m < degree + 1) throw new ApproxError(`grid of ${m} points is too small for degree ${degree}`, `lower step`);
   const xs = new Float64Array(m);
   const ys = new Float64Array(m);
   for (let i = 0; i < m; i++) {
@@ -110,10 +110,7 @@ export function paperQuadratic(opts: PaperQuadraticOptions = {}): PaperQuadratic
     }
   }
   if (best === null) {
-    throw new ApproxError(
-      `no ${bits}-bit coefficients within ±${radius} of the least-squares solution fit in [−2^${bits - 1}, 2^${bits - 1}]; ` +
-        `raise bits or lower clip.`,
-    );
+    throw new ApproxError(`no ${bits}-bit coefficients within ±${radius} of the least-squares solution fit in [−2^${bits - 1}, 2^${bits - 1}]`, `raise bits or lower clip`);
   }
   return {
     coeffs: Float64Array.from(best, (v) => v / den),

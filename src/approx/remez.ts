@@ -104,7 +104,7 @@ export function remez(
 ): RemezResult {
   checkInterval(interval);
   if (!Number.isInteger(degree) || degree < 0 || degree > 256) {
-    throw new ApproxError(`Remez degree ${degree} is invalid; use an integer in [0, 256].`);
+    throw new ApproxError(`Remez degree ${degree} is invalid`, `use an integer in [0, 256]`);
   }
   const n = degree + 1;
   const m = opts.gridSize ?? Math.max(4000, 64 * (n + 1));
@@ -154,10 +154,10 @@ export function remez(
  */
 export function remezSign(epsilon: number, degree: number, opts: RemezOptions = {}): RemezSignResult {
   if (!(epsilon > 0 && epsilon < 1)) {
-    throw new ApproxError(`sign approximation needs 0 < ε < 1, got ${epsilon}.`);
+    throw new ApproxError(`sign approximation needs 0 < ε < 1, got ${epsilon}`, 'use ε in (0, 1)');
   }
   if (!Number.isInteger(degree) || degree < 1 || degree % 2 === 0 || degree > 255) {
-    throw new ApproxError(`sign approximation degree must be an odd integer in [1, 255], got ${degree}.`);
+    throw new ApproxError(`sign approximation degree must be an odd integer in [1, 255], got ${degree}`, 'use an odd degree in [1, 255]');
   }
   const n = (degree + 1) / 2;
   const m = opts.gridSize ?? Math.max(4000, 64 * (n + 1));
@@ -270,8 +270,8 @@ function runCore<R>(p: CoreProblem, partial: (c: CoreResult) => R): CoreResult {
         continue;
       }
       throw new ConvergenceError(
-        `${p.what}: the error has only ${ext.length} sign-alternating extrema, ${nr} needed; the ` +
-          `search grid is too coarse for this problem: raise gridSize.`,
+        `${p.what}: the error has only ${ext.length} sign-alternating extrema, ${nr} needed (the search grid is too coarse for this problem)`,
+        'raise gridSize',
         partial({
           c: Float64Array.from(coeffs),
           h,
@@ -313,9 +313,8 @@ function runCore<R>(p: CoreProblem, partial: (c: CoreResult) => R): CoreResult {
   }
   const gap = last === null ? NaN : gapOf(last.referenceErrors);
   throw new ConvergenceError(
-    `${p.what} did not converge in ${p.maxIterations} iterations (levelling gap ${gap.toExponential(2)} > ` +
-      `tolerance ${p.tolerance}); raise maxIterations or tolerance, lower the degree, or use least squares ` +
-      `for non-smooth targets.`,
+    `${p.what} did not converge in ${p.maxIterations} iterations (levelling gap ${gap.toExponential(2)} > tolerance ${p.tolerance})`,
+    'raise maxIterations or tolerance, lower the degree, or use least squares for non-smooth targets',
     last === null ? undefined : partial(last),
   );
 }

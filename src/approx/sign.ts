@@ -32,7 +32,7 @@ import { remezSign, type RemezOptions } from './remez.js';
  */
 export function ckkF(n: number): Float64Array {
   if (!Number.isInteger(n) || n < 0 || n > 30) {
-    throw new ApproxError(`f_n needs an integer n in [0, 30], got ${n}.`);
+    throw new ApproxError(`f_n needs an integer n in [0, 30], got ${n}`, 'use an integer n in [0, 30]');
   }
   const out = new Float64Array(2 * n + 2);
   for (let i = 0; i <= n; i++) {
@@ -104,7 +104,7 @@ export function smartpafForm(form: SmartPafForm, inputScale = 1): CompositePoly 
       parts = [f1, G2];
       break;
     default:
-      throw new ApproxError(`unknown SmartPAF form '${String(form)}'; use one of ${SMARTPAF_FORMS.join(', ')}.`);
+      throw new ApproxError(`unknown SmartPAF form '${String(form)}'`, `use one of ${SMARTPAF_FORMS.join(', ')}`);
   }
   return { name: form, inputScale, components: parts.map((p) => oddPowerComponent(p)) };
 }
@@ -141,7 +141,7 @@ export function compositeMinimaxSign(
   degrees: readonly number[],
   opts: RemezOptions & { inputScale?: number } = {},
 ): CompositeSignResult {
-  if (degrees.length === 0) throw new ApproxError('composite needs at least one component degree.');
+  if (degrees.length === 0) throw new ApproxError('composite needs at least one component degree', 'pass at least one component degree');
   const components: PolyComponent[] = [];
   const stageErrors: number[] = [];
   let eps = epsilon;
@@ -152,7 +152,7 @@ export function compositeMinimaxSign(
     const tau = r.error;
     stageErrors.push(tau);
     if (!(tau < 1)) {
-      throw new ApproxError(`composite stage of degree ${d} has error ${tau} ≥ 1; raise the degree or ε.`);
+      throw new ApproxError(`composite stage of degree ${d} has error ${tau} ≥ 1`, `raise the degree or ε`);
     }
     eps = (1 - tau) / (1 + tau);
     range = 1 + tau;
@@ -265,11 +265,11 @@ export function alphaComposite(
 ): AlphaCompositeResult {
   const degrees = ALPHA_DEGREES[alpha];
   if (degrees === undefined) {
-    throw new ApproxError(`α = ${alpha} has no degree list; use α in 7…14 or compositeMinimaxSign(ε, degrees).`);
+    throw new ApproxError(`α = ${alpha} has no degree list`, `use α in 7…14 or compositeMinimaxSign(ε, degrees)`);
   }
   const source = opts.source ?? (alpha === 7 ? 'published' : 'computed');
   if (source === 'published' && alpha !== 7) {
-    throw new ApproxError(`only α = 7 coefficients are bundled; use source 'computed' for α = ${alpha}.`);
+    throw new ApproxError(`only α = 7 coefficients are bundled`, `use source 'computed' for α = ${alpha}`);
   }
   const scale = opts.inputScale ?? 1;
   const key = `${alpha}/${source}`;

@@ -111,10 +111,10 @@ const TABLES: Record<SmartPafTable, { rows: readonly (readonly number[])[]; spli
  */
 export function smartpafLayer(table: SmartPafTable, layer: number, inputScale = 1): CompositePoly {
   const t = TABLES[table];
-  if (t === undefined) throw new ApproxError(`unknown SmartPAF table '${String(table)}'; use ${Object.keys(TABLES).join(', ')}.`);
+  if (t === undefined) throw new ApproxError(`unknown SmartPAF table '${String(table)}'`, `use ${Object.keys(TABLES).join(', ')}`);
   const row = t.rows[layer];
   if (row === undefined) {
-    throw new ApproxError(`SmartPAF ${table} has layers 0…${t.rows.length - 1}, not ${layer}.`);
+    throw new ApproxError(`SmartPAF ${table} has layers 0…${t.rows.length - 1}, not ${layer}`, `use a layer index in 0…${t.rows.length - 1}`);
   }
   const components = [];
   let o = 0;

@@ -28,7 +28,7 @@ export class StaticScale {
   observe(xs: ArrayLike<number>): this {
     for (let i = 0; i < xs.length; i++) {
       const v = Math.abs(xs[i]!);
-      if (!Number.isFinite(v)) throw new ApproxError(`input ${i} is ${xs[i]}; profiled inputs must be finite.`);
+      if (!Number.isFinite(v)) throw new ApproxError(`input ${i} is ${xs[i]}`, `profiled inputs must be finite`);
       if (v > this.maxAbs) this.maxAbs = v;
     }
     this.n += xs.length;
@@ -43,7 +43,7 @@ export class StaticScale {
   /** The static scale s = max |x| seen so far. */
   get scale(): number {
     if (this.n === 0 || this.maxAbs === 0) {
-      throw new ApproxError('static scale is undefined: no non-zero input observed; call observe() with profiled inputs.');
+      throw new ApproxError(`static scale is undefined: no non-zero input observed`, `call observe() with profiled inputs`);
     }
     return this.maxAbs;
   }
@@ -121,7 +121,7 @@ export interface MaxInputs {
 export function tuneComposite(cp: CompositePoly, inputs: ArrayLike<number> | MaxInputs, opts: TuneOptions = {}): TuneResult {
   const xs = toSamples(inputs);
   const s = opts.scale ?? cp.inputScale;
-  if (!(s > 0) || !Number.isFinite(s)) throw new ApproxError(`scale ${s} must be a positive finite number.`);
+  if (!(s > 0) || !Number.isFinite(s)) throw new ApproxError(`scale ${s} must be a positive finite number`, 'pass a positive finite scale (the largest |input| seen when profiling)');
   const params = cp.components.map((c) => oddCoefficients(c));
   const shapes = params.map((p) => p.length);
   const flat = new Float64Array(shapes.reduce((a, b) => a + b, 0));
@@ -172,10 +172,7 @@ export function tuneComposite(cp: CompositePoly, inputs: ArrayLike<number> | Max
     const mse = compositeMse(flat, shapes, xs, s);
     history[ep] = mse;
     if (!Number.isFinite(mse)) {
-      throw new ApproxError(
-        `coefficient tuning diverged at epoch ${ep + 1} (MSE ${mse}); lower the learning rate or check the scale ` +
-          `(inputs / s should lie in [−1, 1]).`,
-      );
+      throw new ApproxError(`coefficient tuning diverged at epoch ${ep + 1} (MSE ${mse})`, `lower the learning rate or check the scale (inputs / s should lie in [−1, 1])`);
     }
     if (mse < bestMse) {
       bestMse = mse;
@@ -243,14 +240,14 @@ export function tuningLoss(flat: Float64Array, shapes: readonly number[], xs: Fl
 function toSamples(inputs: ArrayLike<number> | MaxInputs): Float64Array {
   if ('a' in (inputs as object) && 'b' in (inputs as object)) {
     const { a, b } = inputs as MaxInputs;
-    if (a.length !== b.length) throw new ApproxError(`max inputs a and b differ in length (${a.length}, ${b.length}).`);
+    if (a.length !== b.length) throw new ApproxError(`max inputs a and b differ in length (${a.length}, ${b.length})`, 'pass profiled inputs of equal length for both operands');
     const d = new Float64Array(a.length);
     for (let i = 0; i < a.length; i++) d[i] = a[i]! - b[i]!;
-    if (d.length === 0) throw new ApproxError('no inputs to tune on; profile the layer first.');
+    if (d.length === 0) throw new ApproxError(`no inputs to tune on`, `profile the layer first`);
     return d;
   }
   const xs = Float64Array.from(inputs as ArrayLike<number>);
-  if (xs.length === 0) throw new ApproxError('no inputs to tune on; profile the layer first.');
+  if (xs.length === 0) throw new ApproxError(`no inputs to tune on`, `profile the layer first`);
   return xs;
 }
 

@@ -32,6 +32,13 @@ export class Plaintext {
  * ciphertexts come from `mul` before relinearization.
  */
 export class Ciphertext {
+  /**
+   * Id of the secret key this ciphertext is under (16 hex digits), when known: set by the
+   * encryptor and by deserialization, carried through evaluator operations. It catches mixing
+   * objects of different clients (`KeyMismatchError`); it is not authenticated.
+   */
+  keyId: string | undefined = undefined;
+
   constructor(
     readonly ctx: CkksContext,
     readonly polys: Poly[],
@@ -51,7 +58,9 @@ export class Ciphertext {
 
   /** A deep copy (buffers trimmed to the active limbs). */
   clone(): Ciphertext {
-    return new Ciphertext(this.ctx, this.polys.map((p) => p.clone()), this.level, this.scale);
+    const c = new Ciphertext(this.ctx, this.polys.map((p) => p.clone()), this.level, this.scale);
+    c.keyId = this.keyId;
+    return c;
   }
 
   /** Bytes held by the residues. */

@@ -11,7 +11,8 @@ import { GarnerTable } from '../ring/crt.js';
 import { automorphismNTTIndex, galoisElementForConjugation, galoisElementForRotation } from '../ring/automorphism.js';
 import { invMod, mulMod, reduce, shoup } from '../ring/modulus.js';
 import { Ring } from '../ring/ring.js';
-import { ContextMismatchError } from './errors.js';
+import { ContextMismatchError, InvalidArgumentError } from './errors.js';
+import { brief } from '../errors.js';
 import { Parameters, type ParametersLiteral } from './params.js';
 import { inspectCustom, shortForm } from './inspect.js';
 
@@ -173,6 +174,9 @@ export class CkksContext {
   }
 
   check(other: { readonly ctx: CkksContext }, what: string): void {
-    if (other.ctx !== this && other.ctx.params.hash !== this.params.hash) throw new ContextMismatchError(what);
+    const c = (other as { ctx?: unknown } | null | undefined)?.ctx;
+    if (c === this) return;
+    if (!(c instanceof CkksContext)) throw new InvalidArgumentError(`${what} is ${brief(other, 40)}, not a Veil object of a context`, `pass a ${what} made under these parameters`);
+    if (c.params.hash !== this.params.hash) throw new ContextMismatchError(what);
   }
 }

@@ -18,7 +18,7 @@ import { addVec, mulVec } from '../ring/ring.js';
 import { sampleGaussian, sampleTernary, sampleUniform, smallToPoly } from '../ring/sampler.js';
 import { Ciphertext, Plaintext, ciphertextInto, plaintextInto } from './ciphertext.js';
 import type { CkksContext } from './context.js';
-import { InvalidArgumentError } from './errors.js';
+import { InvalidArgumentError, KeyMismatchError } from './errors.js';
 import type { PublicKey, SecretKey } from './keys.js';
 
 /** Seeds of secret-key ciphertexts, kept so serialization can send the seed instead of c1. */
@@ -49,12 +49,18 @@ export class Encryptor {
     this.tmp = new Poly(ctx.N, ctx.ringQ.size);
   }
 
+  /** Id of the secret key the ciphertexts are under (see `SecretKey.id`), when known. */
+  get keyId(): string | undefined {
+    return this.pk ? this.pk.keyId : this.sk!.id;
+  }
+
   /** Encrypts a plaintext at its level and scale (into `out` when given: its buffers are reused). */
   encrypt(pt: Plaintext, out?: Ciphertext): Ciphertext {
     this.ctx.check(pt, 'plaintext');
     const limbs = pt.poly.limbs;
     const ct = ciphertextInto(this.ctx, 1, limbs, pt.level, pt.scale, out);
     ciphertextSeeds.delete(ct);
+    ct.keyId = this.keyId;
     if (this.pk) this.encryptZeroPk(ct);
     else this.encryptZeroSk(ct);
     const c0 = ct.polys[0];
@@ -66,6 +72,7 @@ export class Encryptor {
   encryptZero(level = this.ctx.params.defaultLevel, scale = this.ctx.params.scales[level]): Ciphertext {
     const limbs = this.ctx.params.limbsAt(level);
     const ct = new Ciphertext(this.ctx, [new Poly(this.ctx.N, limbs), new Poly(this.ctx.N, limbs)], level, scale);
+    ct.keyId = this.keyId;
     if (this.pk) this.encryptZeroPk(ct);
     else this.encryptZeroSk(ct);
     return ct;
@@ -211,6 +218,9 @@ export class Decryptor {
     const { ctx } = this;
     ctx.check(ct, 'ciphertext');
     if (ct.polys.length < 2 || ct.polys.length > 3) throw new InvalidArgumentError(`ciphertext of degree ${ct.degree}`, 'decrypt degree-1 or degree-2 ciphertexts');
+    if (ct.keyId !== undefined && ct.keyId !== this.sk.id) {
+      throw new KeyMismatchError('the ciphertext to decrypt', ct.keyId, this.sk.id, 'decrypt with the secret key of the client that encrypted the input (and made the evaluation keys the server used)');
+    }
     const limbs = ct.polys[0].limbs;
     const N = ctx.N;
     const res = plaintextInto(ctx, limbs, ct.level, ct.scale, out);

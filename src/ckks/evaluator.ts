@@ -22,7 +22,7 @@ import { reduceFloat } from '../ring/modulus.js';
 import { Ciphertext, Plaintext, ciphertextInto } from './ciphertext.js';
 import type { CkksContext } from './context.js';
 import {
-  InvalidArgumentError, LevelError, MissingGaloisKeyError, MissingRelinKeyError, ScaleMismatchError, ValueTooLargeError,
+  InvalidArgumentError, KeyMismatchError, LevelError, MissingGaloisKeyError, MissingRelinKeyError, ScaleMismatchError, ValueTooLargeError,
 } from './errors.js';
 import type { EvaluationKeys, GaloisKeys, RelinKey, SwitchingKey } from './keys.js';
 import { DownMode, KeySwitcher, type PackedKey } from './keyswitch.js';
@@ -84,6 +84,9 @@ export class Evaluator {
     this.ctx = ctx;
     if (keys.relin) ctx.check(keys.relin, 'relinearization key');
     if (keys.galois) ctx.check(keys.galois, 'Galois keys');
+    if (keys.relin?.keyId !== undefined && keys.galois?.keyId !== undefined && keys.relin.keyId !== keys.galois.keyId) {
+      throw new KeyMismatchError('the Galois keys', keys.galois.keyId, keys.relin.keyId, 'pass evaluation keys generated from one secret key');
+    }
     this.relinKey = keys.relin;
     this.galoisKeys = keys.galois;
     const nQ = ctx.ringQ.size;
@@ -105,8 +108,30 @@ export class Evaluator {
   // ----------------------------------------------------------------------------- helpers
 
   /** A ciphertext shell with `degree+1` polys of `limbs` limbs, reusing `out` when possible. */
-  private alloc(degree: number, limbs: number, level: number, scale: number, out?: Ciphertext): Ciphertext {
-    return ciphertextInto(this.ctx, degree, limbs, level, scale, out);
+  private alloc(degree: number, limbs: number, level: number, scale: number, out: Ciphertext | undefined, keyId: string | undefined): Ciphertext {
+    const res = ciphertextInto(this.ctx, degree, limbs, level, scale, out);
+    res.keyId = keyId;
+    return res;
+  }
+
+  /** Id of the secret key of the evaluation keys (see `SecretKey.id`), when known. */
+  get keyId(): string | undefined {
+    return this.relinKey?.keyId ?? this.galoisKeys?.keyId;
+  }
+
+  /** The key id of a result of a and b: refuses operands under different secret keys. */
+  private static pairKeyId(a: Ciphertext, b: Operand): string | undefined {
+    const kb = b instanceof Ciphertext ? b.keyId : undefined;
+    if (a.keyId !== undefined && kb !== undefined && a.keyId !== kb) {
+      throw new KeyMismatchError('the right operand', kb, a.keyId, 'combine only ciphertexts encrypted under the same secret key');
+    }
+    return a.keyId ?? kb;
+  }
+
+  /** Refuses a ciphertext under another secret key than the evaluation keys (key switching would give garbage). */
+  private checkKeyId(a: Ciphertext): void {
+    const k = this.keyId;
+    if (a.keyId !== undefined && k !== undefined && a.keyId !== k) throw new KeyMismatchError('the ciphertext', a.keyId, k);
   }
 
   private checkOperand(x: Operand, what: string): void {
@@ -154,6 +179,7 @@ export class Evaluator {
     this.checkOperand(a, 'left operand');
     this.checkOperand(b, 'right operand');
     this.matchScales(a, b);
+    const keyId = Evaluator.pairKeyId(a, b);
     const level = Math.min(a.level, b.level);
     const limbs = this.ctx.params.limbsAt(level);
     const pa = a.polys;
@@ -161,7 +187,7 @@ export class Evaluator {
     const degree = Math.max(pa.length, pb.length) - 1;
     const aDeg = pa.length;
     // keep a's polys readable when out === a (same buffers, element-wise ops are alias-safe)
-    const res = this.alloc(degree, limbs, level, a.scale, out);
+    const res = this.alloc(degree, limbs, level, a.scale, out, keyId);
     const ring = this.ctx.ringQ;
     for (let k = 0; k <= degree; k++) {
       const o = res.polys[k];
@@ -183,7 +209,7 @@ export class Evaluator {
   neg(a: Ciphertext, out?: Ciphertext): Ciphertext {
     this.checkOperand(a, 'operand');
     const limbs = a.limbs;
-    const res = this.alloc(a.degree, limbs, a.level, a.scale, out);
+    const res = this.alloc(a.degree, limbs, a.level, a.scale, out, a.keyId);
     for (let k = 0; k <= a.degree; k++) this.ctx.ringQ.neg(a.polys[k], res.polys[k], limbs);
     return res;
   }
@@ -205,7 +231,7 @@ export class Evaluator {
 
   /** A copy of a (into out if given). */
   copy(a: Ciphertext, out?: Ciphertext): Ciphertext {
-    const res = this.alloc(a.degree, a.limbs, a.level, a.scale, out);
+    const res = this.alloc(a.degree, a.limbs, a.level, a.scale, out, a.keyId);
     if (res !== a) for (let k = 0; k <= a.degree; k++) res.polys[k].coeffs.set(a.polys[k].coeffs.subarray(0, a.limbs * this.ctx.N));
     return res;
   }
@@ -216,7 +242,7 @@ export class Evaluator {
   mulInt(a: Ciphertext, k: number, out?: Ciphertext): Ciphertext {
     this.checkOperand(a, 'operand');
     if (!Number.isInteger(k) || Math.abs(k) >= 2 ** 30) throw new InvalidArgumentError(`integer multiplier ${k}`, 'use an integer below 2^30 in magnitude, or mulConst');
-    const res = this.alloc(a.degree, a.limbs, a.level, a.scale, out);
+    const res = this.alloc(a.degree, a.limbs, a.level, a.scale, out, a.keyId);
     const res2 = this.ctx.ringQ.scalarResidues(k, a.limbs);
     for (let j = 0; j <= a.degree; j++) this.ctx.ringQ.mulScalar(a.polys[j], res2, res.polys[j], a.limbs);
     return res;
@@ -238,7 +264,7 @@ export class Evaluator {
     const v = Math.round(c * constScale);
     const logQ = P.logQAt(a.level);
     if (v !== 0 && Math.log2(Math.abs(v) * a.scale) + 2 > logQ) throw new ValueTooLargeError(Math.abs(c), a.scale * constScale, logQ);
-    const res = this.alloc(a.degree, a.limbs, a.level, a.scale * constScale, out);
+    const res = this.alloc(a.degree, a.limbs, a.level, a.scale * constScale, out, a.keyId);
     const r = this.ctx.ringQ.scalarResidues(v, a.limbs);
     for (let j = 0; j <= a.degree; j++) this.ctx.ringQ.mulScalar(a.polys[j], r, res.polys[j], a.limbs);
     return res;
@@ -256,7 +282,7 @@ export class Evaluator {
     this.ctx.check(pt, 'plaintext');
     const level = Math.min(a.level, pt.level);
     const limbs = this.ctx.params.limbsAt(level);
-    const res = this.alloc(a.degree, limbs, level, a.scale * pt.scale, out);
+    const res = this.alloc(a.degree, limbs, level, a.scale * pt.scale, out, a.keyId);
     for (let j = 0; j <= a.degree; j++) this.ctx.ringQ.mulCoeffs(a.polys[j], pt.poly, res.polys[j], limbs);
     return res;
   }
@@ -266,6 +292,7 @@ export class Evaluator {
     this.checkOperand(a, 'left operand');
     this.checkOperand(b, 'right operand');
     if (a.degree !== 1 || b.degree !== 1) throw new InvalidArgumentError('multiplication of a degree-2 ciphertext', 'relinearize before multiplying again');
+    const keyId = Evaluator.pairKeyId(a, b);
     const level = Math.min(a.level, b.level);
     const limbs = this.ctx.params.limbsAt(level);
     const scale = a.scale * b.scale;
@@ -274,7 +301,7 @@ export class Evaluator {
     const [b0, b1] = b.polys;
     // When out aliases an input, compute into scratch first.
     const alias = out === a || out === b;
-    const res = alias ? undefined : this.alloc(2, limbs, level, scale, out);
+    const res = alias ? undefined : this.alloc(2, limbs, level, scale, out, keyId);
     const d = res ? res.polys : this.d;
     const qm = this.ctx.ringQ.moduli;
     for (let i = 0; i < limbs; i++) {
@@ -282,7 +309,7 @@ export class Evaluator {
       tensorVec(a0.coeffs, a1.coeffs, b0.coeffs, b1.coeffs, d[0].coeffs, d[1].coeffs, d[2].coeffs, i * N, (i + 1) * N, p, pInv);
     }
     if (alias) {
-      const o = this.alloc(2, limbs, level, scale, out);
+      const o = this.alloc(2, limbs, level, scale, out, keyId);
       for (let k = 0; k < 3; k++) o.polys[k].coeffs.set(d[k].coeffs.subarray(0, limbs * N));
       return o;
     }
@@ -299,9 +326,10 @@ export class Evaluator {
     this.checkOperand(a, 'ciphertext');
     if (a.degree === 1) return out === a ? a : this.copy(a, out);
     if (!this.relinKey) throw new MissingRelinKeyError();
+    this.checkKeyId(a);
     const limbs = a.limbs;
     const [c0, c1, c2] = a.polys;
-    const res = out === a ? a : this.alloc(1, limbs, a.level, a.scale, out);
+    const res = out === a ? a : this.alloc(1, limbs, a.level, a.scale, out, a.keyId);
     const key = this.packedKey(this.relinKey.key);
     if (this.par) {
       this.par.keySwitch(key, limbs, DownMode.Add, [c0, c1, c2], res.polys, 0);
@@ -331,7 +359,7 @@ export class Evaluator {
     const P = this.ctx.params;
     const limbs = a.limbs;
     // room for limbs − 1 limbs: a level of several limbs is divided one limb at a time
-    const res = this.alloc(a.degree, limbs - 1, a.level - 1, a.scale / P.levelModulus(a.level), out);
+    const res = this.alloc(a.degree, limbs - 1, a.level - 1, a.scale / P.levelModulus(a.level), out, a.keyId);
     this.rescalePolys(a.polys, res.polys, limbs);
     return res;
   }
@@ -381,6 +409,9 @@ export class Evaluator {
     this.checkOperand(b, 'right operand');
     if (a.degree !== 1 || b.degree !== 1) throw new InvalidArgumentError('multiplication of a degree-2 ciphertext', 'relinearize before multiplying again');
     if (!this.relinKey) throw new MissingRelinKeyError();
+    const keyId = Evaluator.pairKeyId(a, b);
+    this.checkKeyId(a);
+    this.checkKeyId(b);
     const P = this.ctx.params;
     const level = Math.min(a.level, b.level);
     if (level === 0) throw new LevelError(1, 0, 'rescale');
@@ -389,7 +420,7 @@ export class Evaluator {
     const key = this.packedKey(this.relinKey.key);
     const outLimbs = limbs - P.levelLimbs[level];
     // inputs are fully read (tensor) before the outputs are written, so out may alias a or b
-    const res = this.alloc(1, outLimbs, level - 1, scale, out);
+    const res = this.alloc(1, outLimbs, level - 1, scale, out, keyId);
     const [a0, a1] = a.polys;
     const [b0, b1] = b.polys;
     if (this.par) {
@@ -418,7 +449,7 @@ export class Evaluator {
       a.level = level;
       return a;
     }
-    const res = this.alloc(a.degree, limbs, level, a.scale, out);
+    const res = this.alloc(a.degree, limbs, level, a.scale, out, a.keyId);
     for (let k = 0; k <= a.degree; k++) res.polys[k].coeffs.set(a.polys[k].coeffs.subarray(0, limbs * this.ctx.N));
     return res;
   }
@@ -475,7 +506,8 @@ export class Evaluator {
       return this.ctx.galoisElement(k);
     });
     const keys = gs.map((g, i) => (g === 1 ? null : this.galoisKey(g, steps[i])));
-    const results = gs.map((g) => (g === 1 ? this.copy(a) : this.alloc(1, a.limbs, a.level, a.scale)));
+    if (keys.some((k) => k !== null)) this.checkKeyId(a);
+    const results = gs.map((g) => (g === 1 ? this.copy(a) : this.alloc(1, a.limbs, a.level, a.scale, undefined, a.keyId)));
     const todo = gs.map((_, i) => i).filter((i) => keys[i] !== null);
     if (todo.length === 0) return results;
     const packed = todo.map((i) => this.packedKey(keys[i]!));
@@ -494,8 +526,9 @@ export class Evaluator {
   private applyGalois(a: Ciphertext, g: number, key: SwitchingKey, out?: Ciphertext): Ciphertext {
     const limbs = a.limbs;
     const idx = this.ctx.galoisIndex(g);
+    this.checkKeyId(a);
     // a's polynomials are read limb by limb before the same limb is written, so out may alias a
-    const res = out === a ? a : this.alloc(1, limbs, a.level, a.scale, out);
+    const res = out === a ? a : this.alloc(1, limbs, a.level, a.scale, out, a.keyId);
     const pk = this.packedKey(key);
     if (this.par) {
       this.par.keySwitch(pk, limbs, DownMode.Rotate, [a.polys[0], a.polys[1]], res.polys, g);

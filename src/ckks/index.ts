@@ -24,7 +24,7 @@ export {
   serializePlaintext, deserializePlaintext, serializeSecretKey, deserializeSecretKey,
   serializePublicKey, deserializePublicKey, serializeRelinKey, deserializeRelinKey,
   serializeGaloisKeys, deserializeGaloisKeys,
-  type CiphertextSerializeOptions, type KeySerializeOptions,
+  type CiphertextSerializeOptions, type KeySerializeOptions, type GaloisKeysDeserializeOptions,
 } from './serialize.js';
 export { LinearTransform, type LinearTransformOptions, type Diagonal } from './linear-transform.js';
 export { chooseSplit, splitWith, type BsgsSplit, type BsgsCosts } from './bsgs.js';

@@ -14,19 +14,27 @@
  * under a fresh 32-byte seed (nonce = digit index), so serialization can send the seed instead.
  */
 import { mulMod } from '../ring/modulus.js';
-import { type RandomSource, ChaCha20, nonceFromTag, randomSeed, systemRandom } from '../ring/prng.js';
+import { type RandomSource, ChaCha20, nonceFromTag, randomId64, randomSeed, systemRandom } from '../ring/prng.js';
 import { Poly, allocInt32, isShared } from '../ring/poly.js';
 import { sampleGaussian, sampleTernary, sampleTernaryHamming, sampleUniform, smallToPoly } from '../ring/sampler.js';
 import type { CkksContext } from './context.js';
-import { InvalidArgumentError } from './errors.js';
+import { InvalidArgumentError, KeyMismatchError } from './errors.js';
 import type { PackedKey } from './keyswitch.js';
 import { KeyKind, PK_SPECIAL_LIMBS, publicKeyProgram, secretKeyProgram, switchingKeyProgram } from './keygen-phases.js';
 import { solo } from './phases.js';
 import { inspectCustom, shortForm } from './inspect.js';
 
-/** The secret s (ternary), kept in the NTT domain over all Q and P primes. */
+/**
+ * The secret s (ternary), kept in the NTT domain over all Q and P primes.
+ *
+ * `id` is a random 64-bit identifier (16 hex digits) drawn when the key is generated, independent
+ * of the key (a hash of the secret would reveal bits of it; a hash of a public key needs one to
+ * exist, and a client that encrypts with its secret key never makes one). Every key and ciphertext
+ * made from this secret carries it, so objects of different clients are told apart
+ * (`KeyMismatchError`). It is an accident check, not authentication.
+ */
 export class SecretKey {
-  constructor(readonly ctx: CkksContext, readonly sQ: Poly, readonly sP: Poly) {}
+  constructor(readonly ctx: CkksContext, readonly sQ: Poly, readonly sP: Poly, readonly id: string = randomId64()) {}
 
   /** `SecretKey { N: 8192, params: … }` (never its coefficients). */
   [inspectCustom](): string {
@@ -46,6 +54,8 @@ export class PublicKey {
     readonly aQ: Poly, readonly aP: Poly,
     /** Seed of the uniform half (a), if it was generated from one. */
     readonly seed?: Uint8Array,
+    /** Id of the secret key (`SecretKey.id`), when known. */
+    readonly keyId?: string,
   ) {}
 
   /** `PublicKey { N: 8192, params: … }` for console.log. */
@@ -126,7 +136,12 @@ export class SwitchingKey {
 
 /** Relinearization key (s² → s). */
 export class RelinKey {
-  constructor(readonly ctx: CkksContext, readonly key: SwitchingKey) {}
+  constructor(
+    readonly ctx: CkksContext,
+    readonly key: SwitchingKey,
+    /** Id of the secret key (`SecretKey.id`), when known. */
+    readonly keyId?: string,
+  ) {}
 
   /** `RelinKey { N: 8192, params: … }` for console.log. */
   [inspectCustom](): string {
@@ -137,7 +152,11 @@ export class RelinKey {
 /** Galois keys indexed by Galois element. */
 export class GaloisKeys {
   readonly keys = new Map<number, SwitchingKey>();
-  constructor(readonly ctx: CkksContext) {}
+  constructor(
+    readonly ctx: CkksContext,
+    /** Id of the secret key (`SecretKey.id`) every key here was made from, when known. */
+    public keyId?: string,
+  ) {}
 
   has(galoisElement: number): boolean {
     return this.keys.has(galoisElement);
@@ -250,7 +269,7 @@ export class KeyGenerator {
     if (this.link) this.link.secretKey(sQ, sP);
     else secretKeyProgram(ctx, small, sQ, sP, solo());
     small.fill(0);
-    return new SecretKey(ctx, new Poly(N, ctx.ringQ.size, sQ), new Poly(N, ctx.ringP.size, sP));
+    return new SecretKey(ctx, new Poly(N, ctx.ringQ.size, sQ), new Poly(N, ctx.ringP.size, sP), randomId64());
   }
 
   /** Public key (b, a) over QP. */
@@ -269,19 +288,25 @@ export class KeyGenerator {
     if (this.link) this.link.publicKey(sk, seed, out);
     else publicKeyProgram(ctx, seed, small, sk.sQ.coeffs, sk.sP.coeffs, out[0], out[1], out[2], out[3], solo());
     small.fill(0);
-    return new PublicKey(ctx, new Poly(N, nQ, out[0]), new Poly(N, K, out[1]), new Poly(N, nQ, out[2]), new Poly(N, K, out[3]), seed);
+    return new PublicKey(ctx, new Poly(N, nQ, out[0]), new Poly(N, K, out[1]), new Poly(N, nQ, out[2]), new Poly(N, K, out[3]), seed, sk.id);
   }
 
   /** Relinearization key s² → s. */
   genRelinKey(sk: SecretKey): RelinKey {
     this.ctx.check(sk, 'secret key');
-    return new RelinKey(this.ctx, this.genKey(sk, KeyKind.Relin, 0));
+    return new RelinKey(this.ctx, this.genKey(sk, KeyKind.Relin, 0), sk.id);
   }
 
   /** Galois keys for left rotations by each step (and conjugation if asked). */
   genGaloisKeys(sk: SecretKey, steps: readonly number[], opts: GaloisKeyOptions = {}, into?: GaloisKeys): GaloisKeys {
     this.ctx.check(sk, 'secret key');
-    const gk = into ?? new GaloisKeys(this.ctx);
+    const gk = into ?? new GaloisKeys(this.ctx, sk.id);
+    if (into) {
+      if (into.keyId !== undefined && into.keyId !== sk.id) {
+        throw new KeyMismatchError('the Galois keys to extend', into.keyId, sk.id, 'extend Galois keys with the secret key that made them, or start a new set');
+      }
+      if (into.keys.size === 0) into.keyId = sk.id;
+    }
     const elements = new Set<number>();
     for (const k of steps) {
       if (!Number.isInteger(k)) throw new InvalidArgumentError(`rotation step ${k}`, 'use integer steps');

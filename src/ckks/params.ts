@@ -20,8 +20,9 @@
  */
 import { primesBelow, primesNear } from '../ring/primes.js';
 import { MAX_MODULUS_BITS } from '../ring/modulus.js';
-import { InsecureParametersError, ParameterError } from './errors.js';
+import { InsecureParametersError, ParameterError, VeilError } from './errors.js';
 import { inspectCustom, log2Form, shortForm } from './inspect.js';
+import { brief } from '../errors.js';
 
 /** Maximum log2(QP) for 128-bit classical security with a uniform ternary secret, σ = 3.2. */
 export const HE_STANDARD_128: Readonly<Record<number, number>> = Object.freeze({
@@ -114,6 +115,7 @@ export class Parameters {
   private readonly levelTable: Int32Array;
 
   constructor(lit: ParametersLiteral) {
+    checkLiteral(lit);
     const { logN, levels } = lit;
     if (!Number.isInteger(logN) || logN < 3 || logN > 17) throw new ParameterError(`logN = ${logN} is out of range`, 'use logN in 12..16');
     if (logN < 12 && !lit.insecure) throw new ParameterError(`logN = ${logN} is below 12, which is never 128-bit secure with a useful modulus`, 'use logN ≥ 12, or pass { insecure: true } for tests');
@@ -162,7 +164,14 @@ export class Parameters {
       if (!(delta > 1) || !Number.isFinite(delta)) throw new ParameterError(`scale ${delta}`, 'use a finite scale above 1');
     } else {
       const K = lit.specialLimbs ?? defaultSpecialLimbs(logN, nQ, lit.insecure ?? false);
-      const chain = generateChain(this.N, levels, lps, this.baseLimbs, K, lit.logScale, lit.logBase ?? 30, lit.logP ?? 30);
+      if (nQ + K > MAX_LIMBS) throw new ParameterError(`${nQ} Q limbs and ${K} special limbs exceed ${MAX_LIMBS}`, 'use fewer levels');
+      let chain: { q: number[]; p: number[]; delta: number };
+      try {
+        chain = generateChain(this.N, levels, lps, this.baseLimbs, K, lit.logScale, lit.logBase ?? 30, lit.logP ?? 30);
+      } catch (e) {
+        if (e instanceof ParameterError || !(e instanceof VeilError)) throw e;
+        throw new ParameterError(`no prime chain for N = 2^${logN} with ${nQ} Q limbs and ${K} special limbs: ${e.message}`, 'use fewer levels or special limbs, or other prime sizes (logScale, logBase, logP)', { cause: e });
+      }
       q = chain.q;
       p = chain.p;
       delta = chain.delta;
@@ -330,6 +339,26 @@ export function defaultSpecialLimbs(logN: number, nQ: number, insecure: boolean)
   if (bound === undefined) return 1;
   const room = Math.floor((bound - 30 * nQ) / 30);
   return Math.max(1, Math.min(cap, room, nQ));
+}
+
+/** Most limbs (Q and P together) a parameter set may have: far above any secure set (N = 2^16 fits about 58). */
+const MAX_LIMBS = 512;
+
+/** Rejects literals that are not objects or whose fields have the wrong types (before any use). */
+function checkLiteral(lit: ParametersLiteral): void {
+  if (typeof lit !== 'object' || lit === null) throw new ParameterError(`parameters ${brief(lit)} are not an object`, 'pass a literal such as { logN: 14, levels: 10 } or a preset name to preset()');
+  const num = (k: keyof ParametersLiteral) => {
+    const v = lit[k];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v))) throw new ParameterError(`${k} = ${brief(v)} is not a finite number`, `give ${k} as a number, or leave it out`);
+  };
+  (['logN', 'levels', 'limbsPerLevel', 'logScale', 'defaultScale', 'baseLimbs', 'logBase', 'logP', 'specialLimbs', 'digitLimbs', 'hammingWeight'] as const).forEach(num);
+  for (const k of ['q', 'p'] as const) {
+    const v = lit[k];
+    if (v === undefined) continue;
+    if (!Array.isArray(v) || v.length > MAX_LIMBS || v.some((x) => typeof x !== 'number')) throw new ParameterError(`${k} = ${brief(v)} is not a list of at most ${MAX_LIMBS} primes`, `give ${k} as an array of primes, or leave it out to generate them`);
+  }
+  if (lit.insecure !== undefined && typeof lit.insecure !== 'boolean') throw new ParameterError(`insecure = ${brief(lit.insecure)} is not a boolean`, 'pass insecure: true (tests only) or leave it out');
+  if (lit.q === undefined && lit.p !== undefined) throw new ParameterError('P primes given without Q primes', 'give both q and p, or neither');
 }
 
 function validatePrimes(ps: readonly number[], N: number): void {

@@ -37,7 +37,9 @@ export interface BackendWorker {
 }
 
 /** `WorkerPool.create` cannot run here: no worker threads, or no SharedArrayBuffer. */
-export class WorkerPoolUnavailableError extends VeilError {}
+export class WorkerPoolUnavailableError extends VeilError {
+  static override readonly code: string = 'WORKER_POOL_UNAVAILABLE';
+}
 
 /** Whether this thread may block in Atomics.wait (a browser's main thread may not: it throws). */
 export function threadCanBlock(): boolean {

@@ -4,6 +4,7 @@
  * registrations that make shared buffers known to helpers, and `runCommand`, which a helper calls
  * to run its part of a fine-grained operation (the main thread runs the same programs directly).
  */
+import { InternalError } from '../errors.js';
 import type { CkksContext } from './context.js';
 import { DownMode, KeySwitcher, type KeySwitchBuffers, type PackedKey } from './keyswitch.js';
 import { type KeyKind, publicKeyProgram, secretKeyProgram, switchingKeyProgram } from './keygen-phases.js';
@@ -95,7 +96,7 @@ export class EngineState {
 
   private get<T>(map: Map<number, T>, id: number, what: string): T {
     const v = map.get(id);
-    if (v === undefined) throw new Error(`pool: unknown ${what} ${id} (registration missing)`);
+    if (v === undefined) throw new InternalError(`pool: unknown ${what} ${id} (registration missing)`);
     return v;
   }
 
@@ -178,7 +179,7 @@ export class EngineState {
         return;
       }
       default:
-        throw new Error(`pool: unknown operation ${op}`);
+        throw new InternalError(`pool: unknown operation ${op}`);
     }
   }
 }

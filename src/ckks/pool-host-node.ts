@@ -5,13 +5,14 @@
  * leaves its command loop to get them). Imported dynamically, only under Node.
  */
 import type { MessagePort } from 'node:worker_threads';
+import { PlatformError } from '../errors.js';
 import type { WorkerHost, WorkerInit } from './pool-host.js';
 
 /** The Node host of the current worker thread. */
 export async function nodeHost(): Promise<WorkerHost> {
   const wt = await import('node:worker_threads');
   const port = wt.parentPort;
-  if (!port) throw new Error('pool-worker: not running in a worker thread (it is started by WorkerPool.create)');
+  if (!port) throw new PlatformError('pool-worker: not running in a worker thread', 'do not run the worker script directly: WorkerPool.create starts it');
   const init = wt.workerData as WorkerInit;
   const sync = init.syncPort as MessagePort | undefined;
   return {

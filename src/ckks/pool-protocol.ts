@@ -10,6 +10,7 @@
  * barriers (Atomics.wait/notify, a short spin first). postMessage is used only to register shared
  * buffers (drained synchronously by the helper before it runs an operation) and for coarse tasks.
  */
+import { InvalidArgumentError, VeilError, type VeilErrorOptions } from '../errors.js';
 import { Poly } from '../ring/poly.js';
 import { Ciphertext } from './ciphertext.js';
 import type { CkksContext } from './context.js';
@@ -61,10 +62,11 @@ const SPIN = 200000;
 const WAIT_SLICE_MS = 200;
 
 /** Thrown on every participant when one of them failed during a fine-grained operation. */
-export class PoolOperationError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PoolOperationError';
+export class PoolOperationError extends VeilError {
+  static override readonly code: string = 'POOL_OPERATION';
+
+  constructor(message: string, fix = 'the pool cannot be used any more: close it and create a new one (the error of the failing thread is in the message)', options: VeilErrorOptions = {}) {
+    super(message, fix, options);
   }
 }
 
@@ -117,6 +119,8 @@ export interface CiphertextDescriptor {
   readonly polys: readonly { readonly data: Int32Array; readonly limbs: number }[];
   readonly level: number;
   readonly scale: number;
+  /** `Ciphertext.keyId`. */
+  readonly keyId?: string;
 }
 
 /** Moves a polynomial's residues into a SharedArrayBuffer (one copy; no-op if already shared). */
@@ -138,13 +142,16 @@ export function toShared(ct: Ciphertext): CiphertextDescriptor {
     }),
     level: ct.level,
     scale: ct.scale,
+    ...(ct.keyId !== undefined ? { keyId: ct.keyId } : {}),
   };
 }
 
 /** A ciphertext over the descriptor's shared buffers (no copy). */
 export function fromShared(ctx: CkksContext, d: CiphertextDescriptor): Ciphertext {
-  if (!d || d.kind !== 'veil.ciphertext') throw new TypeError('fromShared: not a ciphertext descriptor');
-  return new Ciphertext(ctx, d.polys.map((p) => new Poly(ctx.N, p.limbs, p.data)), d.level, d.scale);
+  if (!d || d.kind !== 'veil.ciphertext') throw new InvalidArgumentError('fromShared: not a ciphertext descriptor', 'pass a descriptor made by toShared (a task payload field)');
+  const ct = new Ciphertext(ctx, d.polys.map((p) => new Poly(ctx.N, p.limbs, p.data)), d.level, d.scale);
+  ct.keyId = d.keyId;
+  return ct;
 }
 
 // ----------------------------------------------------------------------------- tasks
@@ -182,7 +189,7 @@ export function taskRegistry(): Map<string, TaskHandler> {
  * `pool.run(name, payload)`.
  */
 export function registerTask(name: string, handler: TaskHandler): void {
-  if (typeof name !== 'string' || !name) throw new TypeError('registerTask: name must be a non-empty string');
-  if (typeof handler !== 'function') throw new TypeError(`registerTask('${name}'): handler must be a function`);
+  if (typeof name !== 'string' || !name) throw new InvalidArgumentError('registerTask: the task name is not a non-empty string', 'name the task with a non-empty string');
+  if (typeof handler !== 'function') throw new InvalidArgumentError(`registerTask('${name}'): the handler is not a function`, 'pass a function (env, payload) => result');
   taskRegistry().set(name, handler);
 }

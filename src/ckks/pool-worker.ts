@@ -8,6 +8,7 @@
  *    browser, when a registration has not been delivered yet);
  *  - every worker runs coarse tasks posted with `pool.run`.
  */
+import { InvalidArgumentError } from '../errors.js';
 import { CkksContext } from './context.js';
 import { Encoder } from './encoder.js';
 import { Evaluator } from './evaluator.js';
@@ -162,7 +163,7 @@ function run(host: WorkerHost): void {
     };
     try {
       const h = taskRegistry().get(m.name!);
-      if (!h) throw new Error(`unknown task '${m.name}' (registered: ${[...taskRegistry().keys()].join(', ') || 'none'})`);
+      if (!h) throw new InvalidArgumentError(`unknown task '${m.name}' (registered: ${[...taskRegistry().keys()].join(', ') || 'none'})`, 'register the task in a module passed to WorkerPool.create({ modules })');
       Promise.resolve(h(env, m.payload)).then((v) => done(true, v), (e) => done(false, e));
     } catch (e) {
       done(false, e);

@@ -34,6 +34,7 @@
  * await pool.close();
  * ```
  */
+import { ContextMismatchError, InternalError, InvalidArgumentError, VeilError } from './errors.js';
 import { Poly, allocInt32 } from '../ring/poly.js';
 import { Ciphertext, Plaintext } from './ciphertext.js';
 import { CkksContext } from './context.js';
@@ -137,7 +138,7 @@ export class WorkerPool implements EvaluatorPool, KeyGenPool {
    */
   static async create(params: Parameters | CkksContext, opts: WorkerPoolOptions): Promise<WorkerPool> {
     const threads = opts.threads;
-    if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new RangeError(`threads = ${threads}: use an integer in 1..256`);
+    if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new InvalidArgumentError(`threads = ${threads}`, 'use an integer in 1..256');
     const backend = await selectBackend();
     const ctx = params instanceof CkksContext ? params : new CkksContext(params);
     const pool = new WorkerPool(ctx.params, ctx, threads, backend);
@@ -156,7 +157,9 @@ export class WorkerPool implements EvaluatorPool, KeyGenPool {
       pool.workers.push(worker);
       if (ch) pool.sync.push(ch);
       ready.push(new Promise<void>((resolve, reject) => {
-        worker.onError((e) => {
+        worker.onError((cause) => {
+          const e = cause instanceof VeilError ? cause
+            : new PoolOperationError(`pool worker ${w} failed: ${cause instanceof Error ? cause.message : String(cause)}`, undefined, { cause });
           pool.fatal = e;
           reject(e);
           for (const p of pool.pending.values()) p.reject(e);
@@ -165,7 +168,7 @@ export class WorkerPool implements EvaluatorPool, KeyGenPool {
         worker.onMessage((m) => {
           const msg = m as { t: string; id?: number; value?: unknown; message?: string };
           if (msg.t === 'ready') resolve();
-          else if (msg.t === 'fatal') reject(new Error(`pool worker ${w} failed to start: ${msg.message}`));
+          else if (msg.t === 'fatal') reject(new PoolOperationError(`pool worker ${w} failed to start: ${msg.message}`, 'check that the worker script and the modules passed to WorkerPool.create load in a worker'));
           else pool.settle(msg);
         });
       }));
@@ -189,11 +192,11 @@ export class WorkerPool implements EvaluatorPool, KeyGenPool {
     this.load[p.worker]--;
     if (this.pending.size === 0) for (const w of this.workers) w.unref();
     if (msg.t === 'result' || msg.t === 'ack') p.resolve(msg.value);
-    else p.reject(new Error(`pool task failed: ${msg.message}`));
+    else p.reject(new PoolOperationError(`pool task failed: ${msg.message}`, 'see the task\'s error in the message; the pool itself stays usable'));
   }
 
   private postTo(w: number, m: unknown, transfer?: readonly unknown[]): Promise<unknown> {
-    if (this.closed) return Promise.reject(new Error('WorkerPool is closed'));
+    if (this.closed) return Promise.reject(new PoolOperationError('the WorkerPool is closed', 'create a new pool with WorkerPool.create'));
     if (this.fatal) return Promise.reject(this.fatal);
     const id = nextId++;
     const msg = { ...(m as object), id };
@@ -305,9 +308,9 @@ export class WorkerPool implements EvaluatorPool, KeyGenPool {
    * runs `main(team)`; returns when all are done. Throws if any thread failed.
    */
   private exec(op: Op, args: readonly number[], main: (team: Team) => void, seed?: Uint8Array): void {
-    if (this.closed) throw new Error('WorkerPool is closed');
-    if (this.inOp) throw new Error('WorkerPool: one engine operation at a time (it is not re-entrant)');
-    if (args.length > 8 + (seed ? 0 : MAX_ARGS - 8)) throw new RangeError('pool: too many arguments');
+    if (this.closed) throw new PoolOperationError('the WorkerPool is closed', 'create a new pool with WorkerPool.create');
+    if (this.inOp) throw new PoolOperationError('WorkerPool: an engine operation was started while another runs (the pool is not re-entrant)', 'run one engine operation at a time per pool (await each, or use one pool per concurrent user)');
+    if (args.length > 8 + (seed ? 0 : MAX_ARGS - 8)) throw new InternalError(`pool command with ${args.length} arguments`);
     const ctrl = this.ctrl;
     const helpers = this.sync.length;
     const parts = helpers + 1;
@@ -385,7 +388,7 @@ export class WorkerPool implements EvaluatorPool, KeyGenPool {
 
   /** @internal Links an evaluator's key switcher (built on shared buffers) to the pool. */
   attachEvaluator(ctx: CkksContext, ks: KeySwitcher): EvaluatorPoolLink {
-    if (ctx.params.hash !== this.params.hash) throw new Error('WorkerPool: the evaluator\'s parameters differ from the pool\'s');
+    if (ctx.params.hash !== this.params.hash) throw new ContextMismatchError('the evaluator (for a WorkerPool of other parameters)');
     const N = ctx.N;
     const nQN = ctx.ringQ.size * N;
     const io = allocInt32(Stage.Count * nQN, true);
@@ -432,7 +435,7 @@ export class WorkerPool implements EvaluatorPool, KeyGenPool {
       },
       rotateHoisted(keys, gs, limbs, ins, outs) {
         const count = keys.length;
-        if (3 + 2 * count > MAX_ARGS) throw new RangeError(`rotateHoisted with a pool: at most ${(MAX_ARGS - 3) >> 1} steps per call`);
+        if (3 + 2 * count > MAX_ARGS) throw new InvalidArgumentError(`rotateHoisted with a pool and ${count} steps`, `split the steps into calls of at most ${(MAX_ARGS - 3) >> 1}`);
         const ids = keys.map((k) => pool.keyId(k));
         if (hoist.length < 2 * count * nQN) {
           hoist = allocInt32(2 * count * nQN, true);
@@ -450,7 +453,7 @@ export class WorkerPool implements EvaluatorPool, KeyGenPool {
 
   /** @internal Links a key generator to the pool. */
   attachKeyGenerator(ctx: CkksContext): KeyGenPoolLink {
-    if (ctx.params.hash !== this.params.hash) throw new Error('WorkerPool: the key generator\'s parameters differ from the pool\'s');
+    if (ctx.params.hash !== this.params.hash) throw new ContextMismatchError('the key generator (for a WorkerPool of other parameters)');
     const N = ctx.N;
     const dnumMax = Math.ceil(ctx.ringQ.size / ctx.params.digitLimbs);
     const small = allocInt32(N, true);

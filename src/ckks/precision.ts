@@ -4,6 +4,7 @@
  * report them: for each slot −log2|want − got|, summarised by the mean error (the headline "mean
  * precision" is −log2 of the mean absolute error), the worst slot and the median.
  */
+import { InvalidArgumentError } from '../errors.js';
 
 /** Precision of a decrypted vector against the exact one. */
 export interface PrecisionStats {
@@ -20,7 +21,7 @@ export interface PrecisionStats {
 
 /** Compares `got` with `want` on the first `count` entries (default: all of want). */
 export function precisionStats(want: ArrayLike<number>, got: ArrayLike<number>, count = want.length): PrecisionStats {
-  if (got.length < count) throw new RangeError(`got has ${got.length} values, ${count} compared`);
+  if (got.length < count) throw new InvalidArgumentError(`got has ${got.length} values, ${count} compared`, 'pass at least as many values as compared');
   let sum = 0;
   let max = 0;
   const bits = new Float64Array(count);

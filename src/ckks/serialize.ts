@@ -3,32 +3,43 @@
  * Byte formats for parameters, keys, ciphertexts and plaintexts (self-describing and versioned,
  * as SEAL's 16-byte header with magic 0xA15E is).
  *
- * Layout (little-endian), every section 4-byte aligned:
+ * Layout (little-endian), every section 4-byte aligned; format version 2:
  *   0  magic "VEIL" | 4 u16 format version | 6 u8 kind | 7 u8 flags (bit 0: seeded)
  *   8  8 bytes parameter hash | 16 u32 total length | 20 u32 reserved (0)
- *   24 payload … | last 8 bytes: FNV-64 checksum of everything before it
+ *   24 8 bytes key id (`SecretKey.id` of the keys and ciphertexts; zero for parameters/plaintexts)
+ *   32 payload … | last 8 bytes: FNV-64 checksum of everything before it
+ * Version 1 (24-byte header, no key id) is refused with a `FormatVersionError`.
  * Polynomials: u16 limbs, u16 0, then limbs·N residues as u32. Loading checks the magic, version,
  * kind, length and checksum, then every size, level and residue (< its prime), and that the
  * parameter hash matches the context; anything else is a `SerializationError` (or
  * `ContextMismatchError` for bytes made under other parameters). Seeded objects carry a 32-byte
  * ChaCha20 seed instead of their uniform polynomial (half the bytes), as SEAL's "serializable"
  * keys and symmetric ciphertexts do.
+ *
+ * The checksum detects accidents (truncation, bit rot), not tampering: it is public, so anyone
+ * can recompute it after changing the bytes. Beyond it, loading checks what the structure
+ * allows: sizes against the parameters, residues below their primes, scales within the level's
+ * modulus, Galois elements valid, distinct and in order, secret keys ternary and consistent over
+ * all primes. Authenticate the channel (TLS, a MAC) to protect against a sender that changes bytes.
  */
 import { PK_SPECIAL_LIMBS } from './keygen-phases.js';
 import { Poly, allocInt32 } from '../ring/poly.js';
 import { Ciphertext, Plaintext } from './ciphertext.js';
 import type { CkksContext } from './context.js';
 import { ciphertextSeeds, expandCiphertextUniform } from './encryptor.js';
-import { ContextMismatchError, InvalidArgumentError, SerializationError } from './errors.js';
+import { ContextMismatchError, FormatVersionError, InvalidArgumentError, SerializationError, VeilError } from './errors.js';
+import { brief } from '../errors.js';
 import {
   GaloisKeys, PublicKey, RelinKey, SecretKey, SwitchingKey, expandPublicKeyUniform, expandSwitchingKeyUniform,
 } from './keys.js';
 import { Parameters, type ParametersLiteral, fnv64 } from './params.js';
 
 /** Current format version. */
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 const MAGIC = 0x4c494556; // "VEIL" little-endian
-const HEADER = 24;
+const HEADER = 32;
+/** Key id of objects that have none (parameters, plaintexts, ciphertexts of unknown origin). */
+const NO_KEY = '0000000000000000';
 const TRAILER = 8;
 
 /** Object kinds in the header. */
@@ -92,7 +103,18 @@ function hashBytes(hash: string): Uint8Array {
   return out;
 }
 
-function header(kind: KindValue, hash: string, seeded: boolean, estimate: number): Writer {
+const hexOf = (b: Uint8Array, from: number, to: number): string => {
+  let h = '';
+  for (let i = from; i < to; i++) h += b[i].toString(16).padStart(2, '0');
+  return h;
+};
+
+function checkKeyIdText(id: string): string {
+  if (!/^[0-9a-f]{16}$/.test(id)) throw new InvalidArgumentError(`key id ${JSON.stringify(id)} is not 16 lowercase hex digits`, 'use the keyId of a Veil key or ciphertext (SecretKey.id)');
+  return id;
+}
+
+function header(kind: KindValue, hash: string, seeded: boolean, estimate: number, keyId: string | undefined): Writer {
   const w = new Writer(estimate + HEADER + TRAILER + 64);
   w.u32(MAGIC);
   w.u16(FORMAT_VERSION);
@@ -101,6 +123,7 @@ function header(kind: KindValue, hash: string, seeded: boolean, estimate: number
   w.bytes(hashBytes(hash));
   w.u32(0); // total length, patched by finish()
   w.u32(0);
+  w.bytes(hashBytes(checkKeyIdText(keyId ?? NO_KEY)));
   return w;
 }
 
@@ -161,15 +184,17 @@ class Reader {
 }
 
 /** Checks the envelope and returns a reader positioned at the payload. */
-function open(bytes: Uint8Array, kind: KindValue, ctx?: CkksContext): { r: Reader; seeded: boolean; hash: string } {
-  if (!(bytes instanceof Uint8Array)) throw new InvalidArgumentError('expected a Uint8Array', 'pass the bytes returned by a serialize function');
+function open(bytes: Uint8Array, kind: KindValue, ctx?: CkksContext): { r: Reader; seeded: boolean; hash: string; keyId: string | undefined } {
+  if (!(bytes instanceof Uint8Array)) throw new InvalidArgumentError(`expected a Uint8Array, got ${brief(bytes)}`, 'pass the bytes returned by a serialize function');
+  if (bytes.length >= 6) {
+    // the version first: version-1 objects are shorter than a version-2 header can be
+    const dv0 = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const version = dv0.getUint16(4, true);
+    if (dv0.getUint32(0, true) === MAGIC && version !== FORMAT_VERSION) throw new FormatVersionError('Veil object', version, FORMAT_VERSION);
+  }
   if (bytes.length < HEADER + TRAILER) throw bad(`only ${bytes.length} bytes`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (dv.getUint32(0, true) !== MAGIC) throw bad('bad magic (not a Veil object)');
-  const version = dv.getUint16(4, true);
-  if (version !== FORMAT_VERSION) {
-    throw new SerializationError(`format version ${version}, this library reads version ${FORMAT_VERSION}`, 'serialize the object again with a matching Veil version');
-  }
   const k = dv.getUint8(6);
   if (k !== kind) throw bad(`object kind ${KIND_NAMES[k] ?? k}, expected ${KIND_NAMES[kind]}`);
   const flags = dv.getUint8(7);
@@ -179,10 +204,10 @@ function open(bytes: Uint8Array, kind: KindValue, ctx?: CkksContext): { r: Reade
   if (dv.getUint32(20, true) !== 0) throw bad('reserved field is not zero');
   const sum = fnvBytes(bytes.subarray(0, bytes.length - TRAILER));
   for (let i = 0; i < 8; i++) if (sum[i] !== bytes[bytes.length - TRAILER + i]) throw bad('checksum mismatch');
-  let hash = '';
-  for (let i = 8; i < 16; i++) hash += bytes[i].toString(16).padStart(2, '0');
+  const hash = hexOf(bytes, 8, 16);
   if (ctx && hash !== ctx.params.hash) throw new ContextMismatchError(`serialized ${KIND_NAMES[kind]} (parameters ${hash}, context ${ctx.params.hash})`);
-  return { r: new Reader(bytes), seeded: (flags & 1) === 1, hash };
+  const id = hexOf(bytes, 24, 32);
+  return { r: new Reader(bytes), seeded: (flags & 1) === 1, hash, keyId: id === NO_KEY ? undefined : id };
 }
 
 // ----------------------------------------------------------------------------- parameters
@@ -190,7 +215,7 @@ function open(bytes: Uint8Array, kind: KindValue, ctx?: CkksContext): { r: Reade
 /** Parameters as bytes (JSON payload of `toLiteral()`, exact primes and scale). */
 export function serializeParameters(P: Parameters): Uint8Array {
   const json = new TextEncoder().encode(JSON.stringify(P.toLiteral()));
-  const w = header(Kind.Parameters, P.hash, false, json.length + 8);
+  const w = header(Kind.Parameters, P.hash, false, json.length + 8, undefined);
   w.u32(json.length);
   w.bytes(json);
   w.align();
@@ -199,7 +224,8 @@ export function serializeParameters(P: Parameters): Uint8Array {
 
 /** Loads parameters; the result's hash must equal the header's. */
 export function deserializeParameters(bytes: Uint8Array): Parameters {
-  const { r, hash } = open(bytes, Kind.Parameters);
+  const { r, hash, keyId } = open(bytes, Kind.Parameters);
+  if (keyId !== undefined) throw bad('parameters carry a key id');
   const len = r.u32();
   const json = r.bytes(len);
   r.align();
@@ -215,7 +241,8 @@ export function deserializeParameters(bytes: Uint8Array): Parameters {
   try {
     P = new Parameters(lit);
   } catch (e) {
-    throw bad(`parameters do not validate: ${(e as Error).message}`);
+    if (!(e instanceof VeilError)) throw e;
+    throw new SerializationError(`parameters do not validate: ${e.message}`, 'serialize the parameters again with this version of Veil', { cause: e });
   }
   if (P.hash !== hash) throw bad('parameter hash does not match the payload');
   return P;
@@ -225,6 +252,8 @@ export function deserializeParameters(bytes: Uint8Array): Parameters {
 
 /** Options of ciphertext serialization. */
 export interface CiphertextSerializeOptions {
+  /** Key id to record (default: the ciphertext's own `keyId`; none when unknown). */
+  keyId?: string;
   /**
    * Send the 32-byte seed instead of c1 (half the bytes). Only for fresh secret-key encryptions;
    * throws InvalidArgumentError otherwise.
@@ -246,7 +275,7 @@ export function serializeCiphertext(ct: Ciphertext, opts: CiphertextSerializeOpt
       if (regen.coeffs[i] !== c1[i]) throw new InvalidArgumentError('the ciphertext was modified after encryption, its seed no longer describes c1', 'serialize without { seeded: true }');
     }
   }
-  const w = header(Kind.Ciphertext, ctx.params.hash, !!seed, ct.byteLength + 64);
+  const w = header(Kind.Ciphertext, ctx.params.hash, !!seed, ct.byteLength + 64, opts.keyId ?? ct.keyId);
   w.u16(ct.level);
   w.u8(ct.degree);
   w.u8(0);
@@ -263,8 +292,16 @@ function readLevel(r: Reader, ctx: CkksContext): number {
   return level;
 }
 
-function checkScale(scale: number): number {
+/**
+ * A scale must be positive, finite and at most the level's modulus Q_ℓ (a message at a larger
+ * scale would not fit); scales below 2^−30 are never produced (a scale is a product and quotient
+ * of values near Δ ≥ 2^20).
+ */
+function checkScale(scale: number, ctx: CkksContext, level: number): number {
   if (!Number.isFinite(scale) || scale <= 0) throw bad(`scale ${scale} is not a positive finite number`);
+  const logScale = Math.log2(scale);
+  const logQ = ctx.params.logQAt(level);
+  if (logScale > logQ || logScale < -30) throw bad(`scale 2^${logScale.toFixed(2)} is outside (2^-30, Q) for level ${level} (Q ≈ 2^${logQ.toFixed(1)})`);
   return scale;
 }
 
@@ -274,13 +311,13 @@ function checkScale(scale: number): number {
  */
 export function deserializeCiphertext(ctx: CkksContext, bytes: Uint8Array, opts: { shared?: boolean } = {}): Ciphertext {
   const shared = opts.shared ?? false;
-  const { r, seeded } = open(bytes, Kind.Ciphertext, ctx);
+  const { r, seeded, keyId } = open(bytes, Kind.Ciphertext, ctx);
   const level = readLevel(r, ctx);
   const degree = r.u8();
-  r.u8();
+  if (r.u8() !== 0) throw bad('reserved ciphertext byte is not zero');
   if (degree < 1 || degree > 2) throw bad(`ciphertext degree ${degree}`);
   if (seeded && degree !== 1) throw bad('a seeded ciphertext must have degree 1');
-  const scale = checkScale(r.f64());
+  const scale = checkScale(r.f64(), ctx, level);
   const limbs = ctx.params.limbsAt(level);
   const mods = ctx.ringQ.moduli;
   const polys = [r.poly(ctx.N, mods, limbs, 'c0', shared)];
@@ -293,12 +330,14 @@ export function deserializeCiphertext(ctx: CkksContext, bytes: Uint8Array, opts:
     for (let i = 1; i <= degree; i++) polys.push(r.poly(ctx.N, mods, limbs, `c${i}`, shared));
   }
   r.done();
-  return new Ciphertext(ctx, polys, level, scale);
+  const ct = new Ciphertext(ctx, polys, level, scale);
+  ct.keyId = keyId;
+  return ct;
 }
 
 /** A plaintext as bytes. */
 export function serializePlaintext(pt: Plaintext): Uint8Array {
-  const w = header(Kind.Plaintext, pt.ctx.params.hash, false, pt.poly.limbs * pt.ctx.N * 4 + 32);
+  const w = header(Kind.Plaintext, pt.ctx.params.hash, false, pt.poly.limbs * pt.ctx.N * 4 + 32, undefined);
   w.u16(pt.level);
   w.u16(0);
   w.f64(pt.scale);
@@ -308,10 +347,11 @@ export function serializePlaintext(pt: Plaintext): Uint8Array {
 
 /** Loads a plaintext. */
 export function deserializePlaintext(ctx: CkksContext, bytes: Uint8Array): Plaintext {
-  const { r } = open(bytes, Kind.Plaintext, ctx);
+  const { r, keyId, seeded } = open(bytes, Kind.Plaintext, ctx);
+  if (keyId !== undefined || seeded) throw bad('a plaintext carries a key id or the seeded flag');
   const level = readLevel(r, ctx);
-  r.u16();
-  const scale = checkScale(r.f64());
+  if (r.u16() !== 0) throw bad('reserved plaintext field is not zero');
+  const scale = checkScale(r.f64(), ctx, level);
   const poly = r.poly(ctx.N, ctx.ringQ.moduli, ctx.params.limbsAt(level), 'plaintext');
   r.done();
   return new Plaintext(ctx, poly, level, scale);
@@ -321,7 +361,7 @@ export function deserializePlaintext(ctx: CkksContext, bytes: Uint8Array): Plain
 
 /** The secret key as bytes (keep these private: they decrypt everything). */
 export function serializeSecretKey(sk: SecretKey): Uint8Array {
-  const w = header(Kind.SecretKey, sk.ctx.params.hash, false, (sk.sQ.limbs + sk.sP.limbs) * sk.ctx.N * 4);
+  const w = header(Kind.SecretKey, sk.ctx.params.hash, false, (sk.sQ.limbs + sk.sP.limbs) * sk.ctx.N * 4, sk.id);
   w.poly(sk.sQ);
   w.poly(sk.sP);
   return w.finish();
@@ -329,11 +369,43 @@ export function serializeSecretKey(sk: SecretKey): Uint8Array {
 
 /** Loads a secret key. */
 export function deserializeSecretKey(ctx: CkksContext, bytes: Uint8Array): SecretKey {
-  const { r } = open(bytes, Kind.SecretKey, ctx);
+  const { r, keyId, seeded } = open(bytes, Kind.SecretKey, ctx);
+  if (keyId === undefined) throw bad('a secret key without a key id');
+  if (seeded) throw bad('a secret key cannot be seeded');
   const sQ = r.poly(ctx.N, ctx.ringQ.moduli, ctx.ringQ.size, 'sQ');
   const sP = r.poly(ctx.N, ctx.ringP.moduli, ctx.ringP.size, 'sP');
   r.done();
-  return new SecretKey(ctx, sQ, sP);
+  checkTernary(ctx, sQ, sP);
+  return new SecretKey(ctx, sQ, sP, keyId);
+}
+
+/**
+ * A secret key is one small polynomial: in the coefficient domain every limb must hold the same
+ * ternary coefficients (and, with a fixed Hamming weight, that many non-zeros). Checks it on a copy.
+ */
+function checkTernary(ctx: CkksContext, sQ: Poly, sP: Poly): void {
+  const N = ctx.N;
+  const ref = new Int8Array(N);
+  let weight = 0;
+  for (const [ring, poly] of [[ctx.ringQ, sQ], [ctx.ringP, sP]] as const) {
+    const t = poly.clone();
+    ring.intt(t);
+    for (let i = 0; i < t.limbs; i++) {
+      const p = ring.moduli[i].p;
+      for (let k = 0; k < N; k++) {
+        const x = t.coeffs[i * N + k];
+        const c = x === 0 ? 0 : x === 1 ? 1 : x === p - 1 ? -1 : 2;
+        if (c === 2) throw bad(`secret key coefficient ${k} is not ternary (limb ${i})`);
+        if (ring === ctx.ringQ && i === 0) {
+          ref[k] = c;
+          if (c !== 0) weight++;
+        } else if (ref[k] !== c) throw bad(`secret key limbs disagree at coefficient ${k}`);
+      }
+    }
+    t.coeffs.fill(0);
+  }
+  const h = ctx.params.hammingWeight;
+  if (h !== undefined && weight !== h) throw bad(`secret key has ${weight} non-zero coefficients, the parameters fix ${h}`);
 }
 
 /** Options of key serialization. */
@@ -345,7 +417,7 @@ export interface KeySerializeOptions {
 /** The public key as bytes. */
 export function serializePublicKey(pk: PublicKey, opts: KeySerializeOptions = {}): Uint8Array {
   const seeded = (opts.seeded ?? true) && !!pk.seed;
-  const w = header(Kind.PublicKey, pk.ctx.params.hash, seeded, 4 * (pk.bQ.limbs + pk.bP.limbs) * pk.ctx.N * 2);
+  const w = header(Kind.PublicKey, pk.ctx.params.hash, seeded, 4 * (pk.bQ.limbs + pk.bP.limbs) * pk.ctx.N * 2, pk.keyId);
   w.poly(pk.bQ);
   w.poly(pk.bP);
   if (seeded) w.bytes(pk.seed!);
@@ -358,18 +430,18 @@ export function serializePublicKey(pk: PublicKey, opts: KeySerializeOptions = {}
 
 /** Loads a public key. */
 export function deserializePublicKey(ctx: CkksContext, bytes: Uint8Array): PublicKey {
-  const { r, seeded } = open(bytes, Kind.PublicKey, ctx);
+  const { r, seeded, keyId } = open(bytes, Kind.PublicKey, ctx);
   const bQ = r.poly(ctx.N, ctx.ringQ.moduli, ctx.ringQ.size, 'bQ');
   const bP = r.poly(ctx.N, ctx.ringP.moduli, PK_SPECIAL_LIMBS, 'bP');
   let pk: PublicKey;
   if (seeded) {
     const seed = r.bytes(32);
     const { aQ, aP } = expandPublicKeyUniform(ctx, seed);
-    pk = new PublicKey(ctx, bQ, bP, aQ, aP, seed);
+    pk = new PublicKey(ctx, bQ, bP, aQ, aP, seed, keyId);
   } else {
     const aQ = r.poly(ctx.N, ctx.ringQ.moduli, ctx.ringQ.size, 'aQ');
     const aP = r.poly(ctx.N, ctx.ringP.moduli, PK_SPECIAL_LIMBS, 'aP');
-    pk = new PublicKey(ctx, bQ, bP, aQ, aP);
+    pk = new PublicKey(ctx, bQ, bP, aQ, aP, undefined, keyId);
   }
   r.done();
   return pk;
@@ -393,7 +465,7 @@ function writeSwitchingKey(w: Writer, k: SwitchingKey, seeded: boolean): void {
 
 function readSwitchingKey(r: Reader, ctx: CkksContext, seeded: boolean): SwitchingKey {
   const dnum = r.u16();
-  r.u16();
+  if (r.u16() !== 0) throw bad('reserved switching-key field is not zero');
   if (dnum !== ctx.params.dnum) throw bad(`switching key with ${dnum} digits, parameters have ${ctx.params.dnum}`);
   const bQ: Poly[] = [];
   const bP: Poly[] = [];
@@ -418,23 +490,23 @@ function readSwitchingKey(r: Reader, ctx: CkksContext, seeded: boolean): Switchi
 /** The relinearization key as bytes. */
 export function serializeRelinKey(rk: RelinKey, opts: KeySerializeOptions = {}): Uint8Array {
   const seeded = (opts.seeded ?? true) && !!rk.key.seed;
-  const w = header(Kind.RelinKey, rk.ctx.params.hash, seeded, rk.key.byteLength);
+  const w = header(Kind.RelinKey, rk.ctx.params.hash, seeded, rk.key.byteLength, rk.keyId);
   writeSwitchingKey(w, rk.key, seeded);
   return w.finish();
 }
 
 /** Loads a relinearization key. */
 export function deserializeRelinKey(ctx: CkksContext, bytes: Uint8Array): RelinKey {
-  const { r, seeded } = open(bytes, Kind.RelinKey, ctx);
+  const { r, seeded, keyId } = open(bytes, Kind.RelinKey, ctx);
   const k = readSwitchingKey(r, ctx, seeded);
   r.done();
-  return new RelinKey(ctx, k);
+  return new RelinKey(ctx, k, keyId);
 }
 
 /** Galois keys as bytes (seeded only if every key has a seed). */
 export function serializeGaloisKeys(gk: GaloisKeys, opts: KeySerializeOptions = {}): Uint8Array {
   const seeded = (opts.seeded ?? true) && [...gk.keys.values()].every((k) => !!k.seed);
-  const w = header(Kind.GaloisKeys, gk.ctx.params.hash, seeded, gk.byteLength);
+  const w = header(Kind.GaloisKeys, gk.ctx.params.hash, seeded, gk.byteLength, gk.keyId);
   const els = gk.elements();
   w.u32(els.length);
   for (const g of els) {
@@ -444,17 +516,33 @@ export function serializeGaloisKeys(gk: GaloisKeys, opts: KeySerializeOptions = 
   return w.finish();
 }
 
-/** Loads Galois keys. */
-export function deserializeGaloisKeys(ctx: CkksContext, bytes: Uint8Array): GaloisKeys {
-  const { r, seeded } = open(bytes, Kind.GaloisKeys, ctx);
+/** Options of Galois-key loading. */
+export interface GaloisKeysDeserializeOptions {
+  /**
+   * The Galois elements the keys must hold, exactly (e.g. those of a model plan's rotations):
+   * anything else is a `SerializationError` before any key is read.
+   */
+  elements?: readonly number[];
+}
+
+/** Loads Galois keys (elements odd, below 2N, other than 1, in increasing order, as written). */
+export function deserializeGaloisKeys(ctx: CkksContext, bytes: Uint8Array, opts: GaloisKeysDeserializeOptions = {}): GaloisKeys {
+  const { r, seeded, keyId } = open(bytes, Kind.GaloisKeys, ctx);
   const count = r.u32();
   const M = 2 * ctx.N;
-  if (count > ctx.N) throw bad(`${count} Galois keys`);
-  const gk = new GaloisKeys(ctx);
+  // each key takes at least dnum·(Q + P limbs)·N residues: bound the count by the bytes present
+  const perKey = 4 + 4 + ctx.params.dnum * (ctx.ringQ.size + ctx.ringP.size) * ctx.N * 4;
+  if (count > ctx.N / 2 || count * perKey > bytes.length) throw bad(`${count} Galois keys announced in ${bytes.length} bytes`);
+  const want = opts.elements ? [...new Set(opts.elements)].sort((a, b) => a - b) : undefined;
+  if (want && want.length !== count) throw bad(`${count} Galois keys, the plan needs ${want.length}`);
+  const gk = new GaloisKeys(ctx, keyId);
+  let last = 1;
   for (let i = 0; i < count; i++) {
     const g = r.u32();
     if (g % 2 === 0 || g >= M || g === 1) throw bad(`Galois element ${g} is not an odd residue mod 2N other than 1`);
-    if (gk.has(g)) throw bad(`Galois element ${g} appears twice`);
+    if (g <= last) throw bad(`Galois element ${g} after ${last}: elements are written in increasing order, once each`);
+    if (want && g !== want[i]) throw bad(`Galois element ${g} is not the plan's element ${want[i]}`);
+    last = g;
     gk.keys.set(g, readSwitchingKey(r, ctx, seeded));
   }
   r.done();
@@ -462,14 +550,15 @@ export function deserializeGaloisKeys(ctx: CkksContext, bytes: Uint8Array): Galo
 }
 
 /** Reads the header of any Veil object: its kind, version, flags and parameter hash. */
-export function inspectBytes(bytes: Uint8Array): { kind: string; version: number; seeded: boolean; hash: string; length: number } {
-  if (bytes.length < HEADER) throw bad(`only ${bytes.length} bytes`);
+export function inspectBytes(bytes: Uint8Array): { kind: string; version: number; seeded: boolean; hash: string; keyId: string | undefined; length: number } {
+  if (!(bytes instanceof Uint8Array)) throw new InvalidArgumentError(`expected a Uint8Array, got ${brief(bytes)}`, 'pass the bytes returned by a serialize function');
+  if (bytes.length < 24) throw bad(`only ${bytes.length} bytes`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (dv.getUint32(0, true) !== MAGIC) throw bad('bad magic (not a Veil object)');
-  let hash = '';
-  for (let i = 8; i < 16; i++) hash += bytes[i].toString(16).padStart(2, '0');
+  const version = dv.getUint16(4, true);
+  const id = version >= 2 && bytes.length >= HEADER ? hexOf(bytes, 24, 32) : NO_KEY;
   return {
-    kind: KIND_NAMES[dv.getUint8(6)] ?? `unknown(${dv.getUint8(6)})`, version: dv.getUint16(4, true),
-    seeded: (dv.getUint8(7) & 1) === 1, hash, length: dv.getUint32(16, true),
+    kind: KIND_NAMES[dv.getUint8(6)] ?? `unknown(${dv.getUint8(6)})`, version,
+    seeded: (dv.getUint8(7) & 1) === 1, hash: hexOf(bytes, 8, 16), keyId: id === NO_KEY ? undefined : id, length: dv.getUint32(16, true),
   };
 }

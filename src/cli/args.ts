@@ -11,7 +11,7 @@ import { VeilError } from '../ckks/errors.js';
 
 /** A bad command line or a missing file: names the cause and the fix. */
 export class CliError extends VeilError {
-  readonly code: string;
+  override readonly code: string;
   constructor(code: 'VEIL_CLI_USAGE' | 'VEIL_CLI_FILE' | 'VEIL_CLI_OPTION' | 'VEIL_CLI_INPUT' | 'VEIL_CLI_MEMORY', message: string, fix: string) {
     super(message, fix);
     this.code = code;

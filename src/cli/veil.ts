@@ -17,7 +17,7 @@ import { VeilError } from '../ckks/errors.js';
 import { Client, Model, Server, type ModelOptions } from '../nn/model.js';
 import { type Tensor, describeGraph } from '../nn/graph.js';
 import { importOnnx } from '../nn/onnx.js';
-import { readJsonTensor, readNpy, readRawFloat32, validateTensor } from '../nn/io.js';
+import { checkInputRange, readJsonTensor, readNpy, readRawFloat32, tensorRange, validateTensor } from '../nn/io.js';
 import { argmaxRows, runReference } from '../nn/reference.js';
 import { parseDegreeSpec } from '../nn/approximate.js';
 import { type Layout, type ParallelOptions, compileModelAsync, planLevels, simulateAsync } from '../nn/compile.js';
@@ -99,20 +99,7 @@ function fitShape(t: Tensor, model: readonly number[]): Tensor {
 }
 
 function checkRange(x: Tensor, calib: Tensor): void {
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const v of calib.data) {
-    if (v < lo) lo = v;
-    if (v > hi) hi = v;
-  }
-  const slack = 0.25 * (hi - lo) + 1e-9;
-  for (let i = 0; i < x.data.length; i++) {
-    const v = x.data[i];
-    if (v < lo - slack || v > hi + slack) {
-      throw new CliError('VEIL_CLI_INPUT', `input value ${v} (flat index ${i}) is far outside the calibrated range [${lo}, ${hi}]`,
-        'normalise the input as the model expects (e.g. pixels/255), or recalibrate with --calibration on representative data');
-    }
-  }
+  checkInputRange(x, tensorRange(calib));
 }
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;

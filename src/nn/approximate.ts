@@ -7,6 +7,7 @@
  * program over (error, cost) candidates, with the error budget swept along the Pareto front until
  * the simulated network meets an accuracy target.
  */
+import { VeilError, brief } from '../errors.js';
 import {
   DEFAULT_OLA_DEGREES, type Histogram as LsqHistogram, type OlaCandidate, cost as polyCost, fitHistogram, gelu, olaCandidates,
   olaOptimize, relu,
@@ -22,11 +23,8 @@ export type DegreeSpec =
   | { kind: 'ola'; candidates?: readonly number[]; targetAccuracy?: number };
 
 /** Error for a bad degree specification or missing calibration. */
-export class ApproximationError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ApproximationError';
-  }
+export class ApproximationError extends VeilError {
+  static override readonly code: string = 'APPROXIMATION';
 }
 
 /** Parses a CLI-style degree spec: "ola", "uniform:7", or a JSON object {"node": degree}. */
@@ -42,7 +40,7 @@ export function parseDegreeSpec(s: string): DegreeSpec {
   } catch {
     /* fall through */
   }
-  throw new ApproximationError(`degree spec '${s}' is not understood. Fix: use "ola", "uniform:N" (N ≥ 2) or a JSON object {"<activation node>": degree}`);
+  throw new ApproximationError(`degree spec ${brief(s)} is not understood`, 'use "ola", "uniform:N" (N ≥ 2) or a JSON object {"<activation node>": degree}');
 }
 
 /** Converts calibration's histogram to the fitter's (bin centres + counts). */
@@ -86,7 +84,7 @@ export function fitActivation(node: ActivationNode, st: ActivationStats, degree:
   if (node.op === 'Square') {
     return { node: node.name, replaces: 'Square', degree: 2, basis: 'power', coeffs: Float64Array.from([0, 0, 1]), interval: [st.histogram.lo, st.histogram.hi], error: 0 };
   }
-  if (!Number.isInteger(degree) || degree < 1) throw new ApproximationError(`degree ${degree} for '${node.name}'. Fix: use a degree ≥ 1`);
+  if (!Number.isInteger(degree) || degree < 1) throw new ApproximationError(`degree ${degree} for '${node.name}' is not a positive integer`, 'use an integer degree ≥ 1');
   const f = activationFunction(node);
   const fit = fitHistogram(f, toLsqHistogram(st), degree);
   return { node: node.name, replaces: node.op, degree, basis: 'chebyshev', coeffs: fit.coeffs, interval: [fit.interval[0], fit.interval[1]], error: fit.weightedMse };
@@ -98,7 +96,7 @@ export function activationsWithStats(graph: IrGraph, calib: CalibrationResult): 
   for (const n of graph.nodes) {
     if (!isActivation(n)) continue;
     const st = calib.byNode.get(n.name);
-    if (!st) throw new ApproximationError(`no calibration statistics for activation '${n.name}'. Fix: calibrate the same graph you compile`);
+    if (!st) throw new ApproximationError(`no calibration statistics for activation '${n.name}'`, 'calibrate the same graph you compile');
     out.push({ node: n, stats: st });
   }
   return out;
@@ -111,9 +109,9 @@ export function fitAll(graph: IrGraph, calib: CalibrationResult, spec: DegreeSpe
     if (spec.kind === 'uniform') d = spec.degree;
     else if (spec.kind === 'explicit') {
       const v = spec.degrees[node.name];
-      if (v === undefined && node.op !== 'Square') throw new ApproximationError(`no degree given for activation '${node.name}'. Fix: add "${node.name}": <degree> to the degree file`);
+      if (v === undefined && node.op !== 'Square') throw new ApproximationError(`no degree given for activation '${node.name}'`, `add "${node.name}": <degree> to the degree file`);
       d = v ?? 2;
-    } else throw new ApproximationError('fitAll takes a uniform or explicit spec; use olaFront for OLA');
+    } else throw new ApproximationError(`fitAll got a '${spec.kind}' degree spec`, 'pass a uniform or explicit spec to fitAll; OLA specs go through olaFront (or compileModel)');
     return fitActivation(node, stats, d);
   });
 }

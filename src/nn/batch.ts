@@ -10,13 +10,15 @@
  * rescale, and every addition (residuals, biases) adds equal scales. Memory is the limit: layers
  * are computed one at a time and a tensor is dropped after its last use.
  */
+import { InvalidArgumentError } from '../errors.js';
 import {
   Ciphertext, type CiphertextDescriptor, type CkksContext, type Decryptor, type Encoder, type Encryptor, type Evaluator, LevelError,
   type WorkerPool,
 } from '../ckks/index.js';
 import { CkksPolyBackend, evalChebyshev, evalQuadratic } from '../approx/index.js';
 import type { IrGraph, IrNode, PolyNode, Tensor } from './graph.js';
-import { sizeOf } from './graph.js';
+import { GraphError, sizeOf } from './graph.js';
+import { InputShapeError } from './io.js';
 import { encodeWeights, linearCombination, linearCombinations } from './lincomb.js';
 import { broadcastConstant } from './reference.js';
 import { coefficientsPerElement } from './polynomial.js';
@@ -125,7 +127,7 @@ export function encryptBatchEach(
   const n = input.shape[0];
   const shape = input.shape.slice(1);
   const size = sizeOf(shape);
-  if (n > ctx.params.slots) throw new RangeError(`${n} images do not fit in ${ctx.params.slots} slots; split the batch`);
+  if (n > ctx.params.slots) throw new InputShapeError(`${n} images do not fit in ${ctx.params.slots} slots`, ['N', ...shape], [...input.shape], `split the batch into runs of at most ${ctx.params.slots} images`);
   const P = ctx.params;
   const col = new Float64Array(n);
   const pt = enc.encode(col, { level: P.levels, scale: P.scales[P.levels] });
@@ -177,7 +179,7 @@ export class BatchRunner {
 
   /** Runs the graph; the input tensor's ciphertexts are consumed (dropped after use). */
   run(input: EncryptedTensor): EncryptedTensor {
-    if (!this.graph) throw new Error('BatchRunner without a graph computes node outputs only');
+    if (!this.graph) throw new InvalidArgumentError('BatchRunner.run without a graph', 'construct the runner with the compiled graph (a runner without one computes node outputs only)');
     return executeGraph(this.graph, input, (n, ins) => this.node(n, ins), describeTensor, this.timings, this.onProgress);
   }
 
@@ -187,7 +189,7 @@ export class BatchRunner {
    * loaded, with the relinearization key given by `pool.setKeys`).
    */
   async runParallel(input: EncryptedTensor, pool: WorkerPool, chunksPerThread = 4): Promise<EncryptedTensor> {
-    if (!this.graph) throw new Error('BatchRunner without a graph computes node outputs only');
+    if (!this.graph) throw new InvalidArgumentError('BatchRunner.runParallel without a graph', 'construct the runner with the compiled graph (a runner without one computes node outputs only)');
     const desc = new WeakMap<EncryptedTensor, (CiphertextDescriptor | null)[]>();
     const descOf = (t: EncryptedTensor) => {
       let d = desc.get(t);
@@ -276,7 +278,7 @@ export class BatchRunner {
       case 'Poly':
         return this.poly(n, x);
       default:
-        throw new Error(`batch layout: node '${n.name}' (${n.op}) is not supported; compile the graph first`);
+        throw new GraphError(`the batch layout does not run ${n.op} nodes`, n.name, 'compile the model first (Model.compile or compileModel), which replaces activations by polynomials');
     }
   }
 
@@ -348,7 +350,7 @@ export class BatchRunner {
 
   private poly(n: PolyNode, x: EncryptedTensor): (e: number) => Ciphertext {
     const plane = sizeOf(x.shape) / x.shape[0];
-    if (n.basis === 'power' && n.coeffs.length !== 3) throw new Error(`Poly '${n.name}': power basis is only used for quadratics`);
+    if (n.basis === 'power' && n.coeffs.length !== 3) throw new GraphError(`power-basis polynomial of degree ${n.coeffs.length - 1}`, n.name, 'use the power basis for quadratics only (the compiler does)');
     // one ciphertext per element: per-channel and per-element coefficients are scalars here
     const perElement = n.coeffTensor ? coefficientsPerElement(n.coeffTensor, x.shape) : null;
     return (e) => {

@@ -11,17 +11,17 @@
  * the histograms once their ranges are known. Memory stays bounded by `batchSize`.
  */
 
+import { VeilError } from '../errors.js';
 import { isActivation, isModelPolynomial, sizeOf, type IrGraph, type IrNode, type IrOp } from './graph.js';
 import { validateTensor, type TensorLike } from './io.js';
 import { runReference } from './reference.js';
 
 /** Invalid calibration options or data. */
-export class CalibrationError extends Error {
-  readonly code = 'CALIBRATION';
+export class CalibrationError extends VeilError {
+  static override readonly code: string = 'CALIBRATION';
 
-  constructor(message: string) {
-    super(message);
-    this.name = 'CalibrationError';
+  constructor(message: string, fix: string) {
+    super(message, fix);
   }
 }
 
@@ -119,12 +119,12 @@ function resolveOptions(options: CalibrationOptions): Required<Omit<CalibrationO
   const maxSamples = options.maxSamples ?? 4096;
   const batchSize = options.batchSize ?? 256;
   const seed = options.seed ?? 1;
-  if (!Number.isSafeInteger(bins) || bins < 1) throw new CalibrationError(`bins must be a positive integer, got ${bins}`);
-  if (!(margin >= 0) || !Number.isFinite(margin)) throw new CalibrationError(`margin must be a finite number >= 0, got ${margin}`);
+  if (!Number.isSafeInteger(bins) || bins < 1) throw new CalibrationError(`bins = ${bins} is not a positive integer`, 'pass bins as a positive integer (default 64)');
+  if (!(margin >= 0) || !Number.isFinite(margin)) throw new CalibrationError(`margin = ${margin} is not a finite number ≥ 0`, 'pass margin as a finite number ≥ 0 (default 0.05)');
   if (!(maxSamples >= 0) || (Number.isFinite(maxSamples) && !Number.isSafeInteger(maxSamples))) {
-    throw new CalibrationError(`maxSamples must be a non-negative integer or Infinity, got ${maxSamples}`);
+    throw new CalibrationError(`maxSamples = ${maxSamples} is not a non-negative integer or Infinity`, 'pass maxSamples as a non-negative integer, or Infinity to keep every value (default 4096)');
   }
-  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new CalibrationError(`batchSize must be a positive integer, got ${batchSize}`);
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new CalibrationError(`batchSize = ${batchSize} is not a positive integer`, 'pass batchSize as a positive integer');
   return { bins, margin, maxSamples, batchSize, seed, ...(options.ops ? { ops: options.ops } : {}) };
 }
 

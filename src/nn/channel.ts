@@ -18,6 +18,7 @@
  * The rotation steps are known before running (`planChannel`), so exactly those Galois keys are
  * generated.
  */
+import { VeilError } from '../errors.js';
 import { type Ciphertext, type CkksContext, type Decryptor, type Encoder, type Encryptor, type Evaluator, LevelError } from '../ckks/index.js';
 import { type Coef, CkksPolyBackend, evalChebyshev, evalQuadratic } from '../approx/index.js';
 import { coefficientsPerElement } from './polynomial.js';
@@ -36,11 +37,8 @@ export interface SlotLayout {
 }
 
 /** Unsupported network structure for the channel layout. */
-export class ChannelLayoutError extends Error {
-  constructor(message: string, readonly fix: string) {
-    super(`${message}. Fix: ${fix}`);
-    this.name = 'ChannelLayoutError';
-  }
+export class ChannelLayoutError extends VeilError {
+  static override readonly code: string = 'CHANNEL_LAYOUT';
 }
 
 /** Static plan of a channel-layout run: layouts, rotation steps, slot span. */

@@ -6,6 +6,7 @@
  * the inputs that share a weight first and multiplies once per distinct weight (`lincomb.ts`).
  * Biases are not clustered (they are added once). Deterministic for a given seed.
  */
+import { InvalidArgumentError } from '../errors.js';
 import type { IrGraph, IrNode } from './graph.js';
 
 /** Result of clustering one array. */
@@ -19,7 +20,7 @@ export interface KMeans1D {
 /** 1-D k-means (Lloyd), k-means++ seeding from a mulberry32 stream; stops when centroids move < tol. */
 export function kmeans1d(values: ArrayLike<number>, k: number, seed = 1, maxIter = 1000, tol = 1e-4): KMeans1D {
   const n = values.length;
-  if (!Number.isInteger(k) || k < 1) throw new RangeError(`k = ${k}: use a positive integer`);
+  if (!Number.isInteger(k) || k < 1) throw new InvalidArgumentError(`k = ${k} is not a positive integer`, 'use a positive number of clusters (--cluster K with K ≥ 2 in the CLI)');
   const distinct = [...new Set(Array.from(values))];
   if (distinct.length <= k) {
     const centroids = Float64Array.from(distinct);

@@ -18,13 +18,14 @@
  * The forward work (calibration, OLA's sensitivity and degree sweep, simulation) is in
  * `ola-search.ts`, as job steps that run on the calling thread or on worker threads.
  */
+import { InternalError } from '../errors.js';
 import { cost as approxCost, polyDepth } from '../approx/index.js';
 import { type ActivationFit, type DegreeSpec, polyFields } from './approximate.js';
 import { type CalibrationResult, calibrate } from './calibrate.js';
 import { clusterWeights } from './cluster.js';
 import {
   type ConvNode, type DenseNode, type IrGraph, type IrNode, type PolyNode, type Tensor,
-  isActivation, isModelPolynomial, sizeOf, validateGraph,
+  GraphError, isActivation, isModelPolynomial, sizeOf, validateGraph,
 } from './graph.js';
 import { ForwardPool } from './forward-pool.js';
 import { type ProgressCallback, runStepsSync } from './jobs.js';
@@ -298,7 +299,7 @@ export function buildCompiled(base: IrGraph, fits: readonly ActivationFit[]): { 
   s.nodes = s.nodes.map((n) => {
     if (!isActivation(n)) return n;
     const f = byName.get(n.name);
-    if (!f) throw new Error(`internal: no fit for activation '${n.name}'`);
+    if (!f) throw new InternalError(`no fit for activation '${n.name}'`);
     const p: PolyNode = { ...n, op: 'Poly', ...polyFields(f, channelsOf(n.outShape)), sources: [...n.sources] } as unknown as PolyNode;
     delete (p as unknown as { approximate?: unknown }).approximate;
     s.log.push(`${n.name}: ${n.op} → ${f.basis === 'power' ? 'x² (exact)' : `Chebyshev degree ${f.degree} on [${f.interval[0].toFixed(3)}, ${f.interval[1].toFixed(3)}]`}`);
@@ -648,7 +649,7 @@ export function planLevels(g: IrGraph, layout: Layout): LevelPlan {
       case 'Relu':
       case 'Gelu':
       case 'Square':
-        throw new Error(`graph still has a ${n.op} node '${n.name}': compile it first`);
+        throw new GraphError(`the graph still has a ${n.op} node`, n.name, 'compile the model first (Model.compile or compileModel), which replaces activations by polynomials');
       default:
         c = 0;
     }

@@ -15,6 +15,7 @@
  * - Constants in `AddConstant` / `MulConstant` have the same rank as the value they apply to,
  *   with each dimension either 1 or equal to the value's (NumPy broadcasting, batch excluded).
  */
+import { VeilError } from '../errors.js';
 
 /** A dense float64 tensor in row-major order. */
 export interface Tensor {
@@ -231,8 +232,8 @@ export const SUPPORTED_ONNX_OPS: readonly string[] = [
  * Thrown when a model uses an op or attribute Veil cannot run under encryption.
  * The message names the node, the op, the attribute and what to change in the export.
  */
-export class UnsupportedOpError extends Error {
-  readonly code = 'UNSUPPORTED_OP';
+export class UnsupportedOpError extends VeilError {
+  static override readonly code: string = 'UNSUPPORTED_OP';
   /** ONNX node name (or output name when the node is unnamed). */
   readonly nodeName: string;
   /** ONNX op type. */
@@ -243,11 +244,7 @@ export class UnsupportedOpError extends Error {
   readonly hint: string;
 
   constructor(nodeName: string, opType: string, attribute: string | undefined, detail: string, hint: string) {
-    super(
-      `Unsupported ${attribute !== undefined ? `attribute '${attribute}' of ` : ''}${opType} node '${nodeName}': ${detail}. ` +
-        `Fix: ${hint}`,
-    );
-    this.name = 'UnsupportedOpError';
+    super(`Unsupported ${attribute !== undefined ? `attribute '${attribute}' of ` : ''}${opType} node '${nodeName}': ${detail}`, hint);
     this.nodeName = nodeName;
     this.opType = opType;
     this.attribute = attribute;
@@ -256,14 +253,13 @@ export class UnsupportedOpError extends Error {
 }
 
 /** Thrown for a structurally invalid graph: shape mismatches, undefined values, cycles. */
-export class GraphError extends Error {
-  readonly code = 'GRAPH';
+export class GraphError extends VeilError {
+  static override readonly code: string = 'GRAPH';
   /** Node where the problem was found, if any. */
   readonly nodeName: string | undefined;
 
-  constructor(message: string, nodeName?: string) {
-    super(nodeName !== undefined ? `Node '${nodeName}': ${message}` : message);
-    this.name = 'GraphError';
+  constructor(message: string, nodeName?: string, fix = 'the model is malformed: check it with onnx.checker.check_model and export it again (torch.onnx.export)') {
+    super(nodeName !== undefined ? `Node '${nodeName}': ${message}` : message, fix);
     this.nodeName = nodeName;
   }
 }

@@ -20,6 +20,7 @@ export * from './batch.js';
 export { register as registerBatchTasks } from './batch-tasks.js';
 export * from './channel.js';
 export * from './bundle.js';
+export * from './plan.js';
 export * from './model.js';
 export * from './cost-model.js';
 export * from './layout-choice.js';

@@ -7,6 +7,8 @@
  * {@link Tensor}; every problem is a typed error whose message names the fix.
  */
 
+import { VeilError, brief } from '../errors.js';
+import { fixCode } from '../fixes.js';
 import type { Tensor } from './graph.js';
 
 /** A tensor whose data may be any numeric array (validated and converted by the readers). */
@@ -16,24 +18,23 @@ export interface TensorLike {
 }
 
 /** The input's shape does not match what the model or the file header expects. */
-export class InputShapeError extends Error {
-  readonly code = 'INPUT_SHAPE';
+export class InputShapeError extends VeilError {
+  static override readonly code: string = 'INPUT_SHAPE';
   /** Expected shape; `'N'` marks a free batch dimension. */
   readonly expected: (number | string)[];
   /** Actual shape (or `[elementCount]` when only the size is known). */
   readonly actual: number[];
 
-  constructor(message: string, expected: (number | string)[], actual: number[]) {
-    super(message);
-    this.name = 'InputShapeError';
+  constructor(message: string, expected: (number | string)[], actual: number[], fix = 'reshape the data to the expected shape (layout NCHW, batch first)') {
+    super(message, fix);
     this.expected = expected;
     this.actual = actual;
   }
 }
 
 /** The input contains NaN or ±Infinity. */
-export class NonFiniteInputError extends Error {
-  readonly code = 'NON_FINITE_INPUT';
+export class NonFiniteInputError extends VeilError {
+  static override readonly code: string = 'NON_FINITE_INPUT';
   /** Flat index of the first offending element. */
   readonly index: number;
   /** The offending value. */
@@ -41,39 +42,101 @@ export class NonFiniteInputError extends Error {
 
   constructor(index: number, value: number, where = 'input') {
     super(
-      `${where} contains ${value} at flat index ${index}; encrypted inference needs finite values. ` +
-        'Fix: clean or re-normalise the data (e.g. replace missing pixels by 0) before encoding',
+      `${where} contains ${value} at flat index ${index}; encrypted inference needs finite values`,
+      'clean or re-normalise the data (e.g. replace missing pixels by 0) before encoding',
     );
-    this.name = 'NonFiniteInputError';
     this.index = index;
     this.value = value;
   }
 }
 
 /** The file or JSON is not in a supported format (bad magic, dtype, layout, syntax). */
-export class InputFormatError extends Error {
-  readonly code = 'INPUT_FORMAT';
+export class InputFormatError extends VeilError {
+  static override readonly code: string = 'INPUT_FORMAT';
 
-  constructor(message: string) {
-    super(message);
-    this.name = 'InputFormatError';
+  constructor(message: string, fix = 'save the input with numpy.save (dtype <f4, <f8 or |u1), as raw little-endian float32, or as JSON {"shape": [...], "data": [...]}') {
+    super(message, fix);
+  }
+}
+
+/**
+ * An input value lies far outside the range the model was calibrated on (the activation
+ * polynomials are only accurate there), e.g. pixels in 0–255 for a model calibrated on 0–1.
+ */
+export class InputRangeError extends VeilError {
+  static override readonly code: string = 'INPUT_RANGE';
+
+  constructor(
+    /** Flat index of the first offending element. */
+    readonly index: number,
+    /** The offending value. */
+    readonly value: number,
+    /** The calibrated input range [min, max]. */
+    readonly range: readonly [number, number],
+    /** The accepted range (calibrated range widened by the slack). */
+    readonly accepted: readonly [number, number],
+  ) {
+    const [lo, hi] = range;
+    const pixels = hi <= 1.5 && value > 1.5 && value <= 255.5 && lo >= -1.5;
+    super(
+      `input value ${value} (flat index ${index}) is far outside the calibrated range [${lo}, ${hi}] of the model's input (accepted: [${accepted[0]}, ${accepted[1]}])`,
+      pixels
+        ? `normalise the input as the calibration data was: pixels scaled 0–255 must be divided by 255 (${fixCode.normalise255()}); or compile the model with calibration data that covers this range`
+        : `normalise the input as the calibration data was (same scaling and offset), or compile the model with calibration data that covers this range`,
+    );
+  }
+}
+
+/** Relative slack around the calibrated range within which inputs are accepted (25% of its width). */
+export const INPUT_RANGE_SLACK = 0.25;
+
+/** The [min, max] of a tensor's values (`[0, 0]` for an empty one). */
+export function tensorRange(t: { data: ArrayLike<number> }): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  const d = t.data;
+  for (let i = 0; i < d.length; i++) {
+    const v = d[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return lo <= hi ? [lo, hi] : [0, 0];
+}
+
+/**
+ * Checks that every value lies within the calibrated `range` widened by 25% of its width on each
+ * side: far outside it, the activation polynomials (fitted on the calibrated range) diverge and
+ * the encrypted result is meaningless.
+ *
+ * @throws InputRangeError for the first value outside; NonFiniteInputError for NaN/Inf
+ */
+export function checkInputRange(x: { data: ArrayLike<number> }, range: readonly [number, number]): void {
+  const [lo, hi] = range;
+  const slack = INPUT_RANGE_SLACK * (hi - lo) + 1e-9;
+  const a = lo - slack;
+  const b = hi + slack;
+  const d = x.data;
+  for (let i = 0; i < d.length; i++) {
+    const v = d[i];
+    if (!Number.isFinite(v)) throw new NonFiniteInputError(i, v);
+    if (v < a || v > b) throw new InputRangeError(i, v, [lo, hi], [a, b]);
   }
 }
 
 function shapeStr(s: readonly (number | string)[]): string {
-  return `[${s.join(',')}]`;
+  return `[${s.slice(0, 16).map((d) => (typeof d === 'string' ? d : brief(d))).join(',')}${s.length > 16 ? ',…' : ''}]`;
 }
 
 function checkShape(shape: readonly number[], what: string): number {
-  if (!Array.isArray(shape) || shape.length === 0) throw new InputShapeError(`${what}: shape must be a non-empty array of positive integers`, [], []);
+  if (!Array.isArray(shape) || shape.length === 0) throw new InputShapeError(`${what}: shape ${brief(shape)} is not a non-empty array`, [], [], 'give the shape as a non-empty array of positive integers, e.g. [64, 1, 28, 28]');
   let n = 1;
   for (const d of shape) {
     if (!Number.isSafeInteger(d) || d <= 0) {
-      throw new InputShapeError(`${what}: shape ${shapeStr(shape)} must contain positive integers only`, [], [...shape]);
+      throw new InputShapeError(`${what}: shape ${shapeStr(shape)} has an entry that is not a positive integer`, [], [...shape], 'give the shape as positive integers, e.g. [64, 1, 28, 28]');
     }
     n *= d;
   }
-  if (!Number.isSafeInteger(n)) throw new InputShapeError(`${what}: shape ${shapeStr(shape)} is too large`, [], [...shape]);
+  if (!Number.isSafeInteger(n)) throw new InputShapeError(`${what}: shape ${shapeStr(shape)} has more than 2^53 elements`, [], [...shape], 'split the data into smaller tensors');
   return n;
 }
 
@@ -92,17 +155,19 @@ export function validateTensor(t: TensorLike, expected?: readonly (number | stri
     const ok = expected.length === t.shape.length && expected.every((d, i) => typeof d === 'string' || d === t.shape[i]);
     if (!ok) {
       throw new InputShapeError(
-        `input shape ${shapeStr(t.shape)} does not match the expected ${shapeStr(expected)}; reshape the data (layout NCHW, batch first)`,
+        `input shape ${shapeStr(t.shape)} does not match the expected ${shapeStr(expected)}`,
         [...expected],
         [...t.shape],
+        `reshape the data to ${shapeStr(expected)} (layout NCHW, batch first)`,
       );
     }
   }
   if (t.data.length !== n) {
     throw new InputShapeError(
-      `data has ${t.data.length} values but shape ${shapeStr(t.shape)} needs ${n}; check the shape or the file`,
+      `data has ${t.data.length} values but shape ${shapeStr(t.shape)} needs ${n}`,
       [...t.shape],
       [t.data.length],
+      'check the shape, or the file the data came from (element type, truncation)',
     );
   }
   const data = t.data instanceof Float64Array ? t.data : Float64Array.from(t.data);
@@ -123,7 +188,7 @@ export function validateTensor(t: TensorLike, expected?: readonly (number | stri
  */
 export function readRawFloat32(bytes: Uint8Array, shape: readonly number[]): Tensor {
   if (bytes.length % 4 !== 0) {
-    throw new InputShapeError(`raw float32 file has ${bytes.length} bytes, not a multiple of 4; is it float32 (not float64/uint8)?`, [...shape], [bytes.length]);
+    throw new InputShapeError(`raw float32 file has ${bytes.length} bytes, not a multiple of 4`, [...shape], [bytes.length], 'check that the file holds float32 values (not float64 or uint8), written with arr.astype("<f4").tofile(path)');
   }
   const count = bytes.length / 4;
   const s = resolveShape(shape, count);
@@ -153,7 +218,7 @@ export interface Uint8Options {
 export function readRawUint8(bytes: Uint8Array, shape: readonly number[], options: Uint8Options = {}): Tensor {
   const s = resolveShape(shape, bytes.length);
   const div = options.divisor ?? 1;
-  if (!(div > 0) || !Number.isFinite(div)) throw new InputFormatError(`divisor must be a positive finite number, got ${div}`);
+  if (!(div > 0) || !Number.isFinite(div)) throw new InputFormatError(`divisor ${div} is not a positive finite number`, 'pass a positive divisor, e.g. { divisor: 255 } for [0, 1] pixels');
   const data = new Float64Array(bytes.length);
   // For float32 output: u8 and the divisor are exact, the float64 quotient is rounded once more
   // to float32; for these small integers this equals the correctly rounded float32 quotient
@@ -165,14 +230,15 @@ export function readRawUint8(bytes: Uint8Array, shape: readonly number[], option
 
 function resolveShape(shape: readonly number[], count: number): number[] {
   const minus = shape.filter((d) => d === -1).length;
-  if (minus > 1) throw new InputShapeError(`shape ${shapeStr(shape)} has more than one -1`, [...shape], [count]);
+  if (minus > 1) throw new InputShapeError(`shape ${shapeStr(shape)} has more than one -1`, [...shape], [count], 'give every dimension but one (at most one -1)');
   const known = shape.reduce((a, d) => (d === -1 ? a : a * d), 1);
   const s = shape.map((d) => (d === -1 ? (known > 0 ? count / known : 0) : d));
   if (s.some((d) => !Number.isSafeInteger(d) || d <= 0) || s.reduce((a, d) => a * d, 1) !== count) {
     throw new InputShapeError(
-      `file holds ${count} values, which does not fit shape ${shapeStr(shape)}; check the shape (NCHW, batch first) and the element type`,
+      `file holds ${count} values, which does not fit shape ${shapeStr(shape)}`,
       [...shape],
       [count],
+      'check the shape (NCHW, batch first) and the element type of the file',
     );
   }
   return s;
@@ -190,7 +256,7 @@ function resolveShape(shape: readonly number[], count: number): number[] {
 export function readNpy(bytes: Uint8Array): Tensor & { dtype: string } {
   const magic = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
   if (bytes.length < 10 || magic.some((m, i) => bytes[i] !== m)) {
-    throw new InputFormatError('not a .npy file (missing the \\x93NUMPY magic); save the array with numpy.save');
+    throw new InputFormatError('not a .npy file (missing the \\x93NUMPY magic)', 'save the array with numpy.save(path, arr)');
   }
   const major = bytes[6]!;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -200,29 +266,29 @@ export function readNpy(bytes: Uint8Array): Tensor & { dtype: string } {
     headerLen = view.getUint16(8, true);
     offset = 10;
   } else if (major === 2 || major === 3) {
-    if (bytes.length < 12) throw new InputFormatError('truncated .npy header');
+    if (bytes.length < 12) throw new InputFormatError(`truncated .npy header (${bytes.length} bytes)`, 'the file is truncated: copy or save it again');
     headerLen = view.getUint32(8, true);
     offset = 12;
   } else {
-    throw new InputFormatError(`unsupported .npy format version ${major}.${bytes[7]}; save with numpy.save (version 1.0-3.0)`);
+    throw new InputFormatError(`unsupported .npy format version ${major}.${bytes[7]}`, 'save it with numpy.save (format versions 1.0 to 3.0)');
   }
-  if (offset + headerLen > bytes.length) throw new InputFormatError('truncated .npy header');
+  if (offset + headerLen > bytes.length) throw new InputFormatError(`truncated .npy header (${headerLen} header bytes announced, ${bytes.length - offset} present)`, 'the file is truncated: copy or save it again');
   const header = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(bytes.subarray(offset, offset + headerLen));
   const descr = /['"]descr['"]\s*:\s*['"]([^'"]+)['"]/.exec(header)?.[1];
   const fortran = /['"]fortran_order['"]\s*:\s*(True|False)/.exec(header)?.[1];
   const shapeText = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
   if (descr === undefined || fortran === undefined || shapeText === undefined) {
-    throw new InputFormatError(`malformed .npy header: ${JSON.stringify(header.trim())}`);
+    throw new InputFormatError(`malformed .npy header: ${JSON.stringify(header.trim().slice(0, 200))}`, 'save the array with numpy.save(path, arr)');
   }
   if (fortran === 'True') {
-    throw new InputFormatError('the .npy array is in Fortran order; save numpy.ascontiguousarray(arr) instead');
+    throw new InputFormatError('the .npy array is in Fortran order', 'save numpy.ascontiguousarray(arr) instead');
   }
   const dims = shapeText
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '')
     .map((s) => Number(s.replace(/L$/, '')));
-  if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new InputFormatError(`malformed .npy shape (${shapeText})`);
+  if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new InputFormatError(`malformed .npy shape (${shapeText.slice(0, 100)})`, 'save the array with numpy.save(path, arr)');
   const shape = dims.length === 0 ? [1] : dims;
   let size: number;
   let read: (i: number) => number;
@@ -245,8 +311,8 @@ export function readNpy(bytes: Uint8Array): Tensor & { dtype: string } {
     default: {
       const be = descr.startsWith('>');
       throw new InputFormatError(
-        `unsupported .npy dtype '${descr}'${be ? ' (big-endian)' : ''}; supported: <f4, <f8, |u1. ` +
-          `Fix: numpy.save(path, arr.astype('<f4'))`,
+        `unsupported .npy dtype '${descr.slice(0, 40)}'${be ? ' (big-endian)' : ''}; supported: <f4, <f8, |u1`,
+        "convert it in Python: numpy.save(path, arr.astype('<f4'))",
       );
     }
   }
@@ -254,14 +320,15 @@ export function readNpy(bytes: Uint8Array): Tensor & { dtype: string } {
   const available = (bytes.length - dataStart) / size;
   if (available !== count) {
     throw new InputShapeError(
-      `.npy header says shape (${dims.join(', ')}) = ${count} values of ${descr} but the file holds ${Math.floor(available)}; the file is truncated or corrupted`,
+      `.npy header says shape (${dims.join(', ')}) = ${count} values of ${descr} but the file holds ${Math.floor(available)}`,
       dims,
       [Math.floor(available)],
+      'the file is truncated or corrupted: save it again with numpy.save',
     );
   }
   const data = new Float64Array(count);
   for (let i = 0; i < count; i++) data[i] = read(i);
-  if (count === 0) throw new InputShapeError('.npy array is empty', dims, [0]);
+  if (count === 0) throw new InputShapeError('.npy array is empty', dims, [0], 'save an array with at least one element');
   return { ...validateTensor({ shape, data }), dtype: descr };
 }
 
@@ -279,26 +346,26 @@ export function readJsonTensor(json: string | unknown): Tensor {
     try {
       v = JSON.parse(json);
     } catch (e) {
-      throw new InputFormatError(`invalid JSON input: ${(e as Error).message}`);
+      throw new InputFormatError(`invalid JSON input: ${(e as Error).message}`, 'write the input with JSON.stringify or json.dump');
     }
   }
   if (Array.isArray(v)) {
     const shape: number[] = [];
     let cur: unknown = v;
     while (Array.isArray(cur)) {
-      if (cur.length === 0) throw new InputFormatError('JSON input contains an empty array; every dimension must be positive');
+      if (cur.length === 0) throw new InputFormatError('JSON input contains an empty array', 'every dimension must be positive: remove the empty array');
       shape.push(cur.length);
       cur = cur[0];
     }
     const data: number[] = [];
     const walk = (a: unknown, depth: number, path: string): void => {
       if (depth === shape.length) {
-        if (typeof a !== 'number') throw new InputFormatError(`JSON input has a non-number ${JSON.stringify(a)} at ${path}`);
+        if (typeof a !== 'number') throw new InputFormatError(`JSON input has a non-number ${String(JSON.stringify(a)).slice(0, 40)} at ${path}`, 'put only numbers in the arrays');
         data.push(a);
         return;
       }
       if (!Array.isArray(a) || a.length !== shape[depth]) {
-        throw new InputFormatError(`JSON input is ragged at ${path}: expected an array of length ${shape[depth]}`);
+        throw new InputFormatError(`JSON input is ragged at ${path}: expected an array of length ${shape[depth]}`, 'give every row of a dimension the same length');
       }
       a.forEach((x, i) => walk(x, depth + 1, `${path}[${i}]`));
     };
@@ -307,11 +374,11 @@ export function readJsonTensor(json: string | unknown): Tensor {
   }
   if (v !== null && typeof v === 'object' && 'shape' in v && 'data' in v) {
     const { shape, data } = v as { shape: unknown; data: unknown };
-    if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number')) throw new InputFormatError('JSON "shape" must be an array of numbers');
-    if (!Array.isArray(data)) throw new InputFormatError('JSON "data" must be a flat array of numbers');
+    if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number')) throw new InputFormatError('JSON "shape" is not an array of numbers', 'write the shape as a list of positive integers, e.g. "shape": [1, 1, 28, 28]');
+    if (!Array.isArray(data)) throw new InputFormatError('JSON "data" is not an array', 'write the data as one flat array of numbers, row-major');
     const bad = data.findIndex((d) => typeof d !== 'number');
-    if (bad >= 0) throw new InputFormatError(`JSON "data" has a non-number ${JSON.stringify(data[bad])} at index ${bad}`);
+    if (bad >= 0) throw new InputFormatError(`JSON "data" has a non-number ${String(JSON.stringify(data[bad])).slice(0, 40)} at index ${bad}`, 'put only numbers in "data"');
     return validateTensor({ shape: shape as number[], data: data as number[] });
   }
-  throw new InputFormatError('JSON input must be nested arrays or {"shape": [...], "data": [...]}');
+  throw new InputFormatError('JSON input is not nested arrays or an object with "shape" and "data"', 'write nested arrays, or {"shape": [...], "data": [...]}');
 }

@@ -63,6 +63,7 @@ export function linearCombination(
     ACC.set(N, acc);
   }
   const out = new Ciphertext(ctx, [new Poly(N, limbs), new Poly(N, limbs)], first.level, first.scale * S);
+  out.keyId = first.keyId;
   const biasInt = Math.round(bias * S * first.scale);
   // indices of non-zero terms
   const { idx, groups } = weightGroups(weights, S);
@@ -153,7 +154,11 @@ export function linearCombinations(
   const T = cts.length;
   const B = Math.min(BLOCK, N);
   const encs = weights.map((w) => encodeWeights(ctx, w, S, limbs));
-  const outs = weights.map(() => new Ciphertext(ctx, [new Poly(N, limbs), new Poly(N, limbs)], first.level, first.scale * S));
+  const outs = weights.map(() => {
+    const o = new Ciphertext(ctx, [new Poly(N, limbs), new Poly(N, limbs)], first.level, first.scale * S);
+    o.keyId = first.keyId;
+    return o;
+  });
   const biasInts = biases.map((b) => Math.round(b * S * first.scale));
   if (!MULTI_ACC || MULTI_ACC.length < m * B) MULTI_ACC = new Float64Array(m * B);
   const acc = MULTI_ACC;

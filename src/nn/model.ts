@@ -1,18 +1,30 @@
 /**
  * @module nn/model
  * The private-inference API: compile an ONNX model once (server side, it holds the weights), give
- * the client a public plan (parameters, layout, shapes; no weights), and exchange only bytes:
+ * the client a public plan (parameters, layout, shapes, input range; no weights), and exchange
+ * only bytes:
  *   client: keys → evaluation keys (bytes) and encrypted input (bytes)
  *   server: encrypted input + evaluation keys → encrypted logits (bytes)
  *   client: decrypts the logits with the secret key, which never leaves it.
+ *
+ * Both sides check what they receive against the plan before any work: the client checks inputs
+ * (shape, finite values, calibrated range), the server checks bundles (kind, layout, shape, count,
+ * ciphertext count, levels and scales, key id, Galois elements), the client checks outputs (kind,
+ * layout, shape, the count of the request it answers, key id). Key ids (`SecretKey.id`, random
+ * 64-bit) tie evaluation keys, inputs and outputs to one client; request ids (random 64-bit, in
+ * the input and echoed in the output) tie an output to the input it answers.
  */
 import {
-  type Ciphertext, CkksContext, Decryptor, Encoder, Encryptor, Evaluator, GaloisKeys, KeyGenerator, LevelError, Parameters, type ParametersLiteral,
+  type Ciphertext, CkksContext, Decryptor, Encoder, Encryptor, Evaluator, GaloisKeys, KeyGenerator, KeyMismatchError, LevelError, Parameters, type ParametersLiteral,
   WorkerPool,
   RelinKey, type SecretKey, deserializeCiphertext, deserializeGaloisKeys, deserializeParameters, deserializeRelinKey, serializeCiphertext,
   serializeGaloisKeys, serializeParameters, serializeRelinKey,
 } from '../ckks/index.js';
 import type { RandomSource } from '../ring/prng.js';
+import { randomId64 } from '../ring/prng.js';
+import { InternalError, InvalidArgumentError, brief } from '../errors.js';
+import { fixCode } from '../fixes.js';
+import { InputShapeError, type TensorLike, checkInputRange, tensorRange, validateTensor } from './io.js';
 import { type NodeTiming, type Progress, BatchRunner, decryptBatch, encryptBatchEach } from './batch.js';
 import { BundleError, packBundle, unpackBundle } from './bundle.js';
 import { ChannelRunner, type ChannelTensor, type SlotLayout, decryptChannels, encryptChannels, planChannel } from './channel.js';
@@ -21,26 +33,11 @@ import {
 } from './compile.js';
 import { type IrGraph, type Tensor, sizeOf } from './graph.js';
 import { importOnnx } from './onnx.js';
-import { type PackedLayoutSpec, type PackedPlan, decryptPacked, encryptPacked, layoutFromSpec, layoutSpec, PackedRunner, planPacked } from './packed/index.js';
+import { type PackedPlan, decryptPacked, encryptPacked, layoutFromSpec, layoutSpec, PackedRunner, planPacked } from './packed/index.js';
 import { type ChooseOptions, type MemoryEstimate, chooseParameters, estimateMemory } from './params.js';
+import { type ModelPlan, PLAN_FORMAT, validatePlan } from './plan.js';
 
-/** The public part of a compiled model: what a client needs, no weights. JSON-serializable. */
-export interface ModelPlan {
-  format: 'veil-plan/1';
-  name: string;
-  layout: Layout;
-  params: ParametersLiteral;
-  inputShape: number[];
-  outputShape: number[];
-  depth: number;
-  /** Galois steps (channel layout). */
-  rotations: number[];
-  /** Input slot layout (channel layout). */
-  channelInput?: SlotLayout;
-  /** Input and output slot layouts (packed layout). */
-  packedInput?: PackedLayoutSpec;
-  packedOutput?: PackedLayoutSpec;
-}
+export type { ModelPlan } from './plan.js';
 
 /** Options of {@link Model.compile}. */
 export interface ModelOptions extends CompileOptions, ChooseOptions {
@@ -63,7 +60,7 @@ export class Model {
   /** The packed layout's plan (packed layout only). */
   readonly packedPlan?: PackedPlan;
 
-  private constructor(compiled: CompiledModel, layout: Layout, opts: ModelOptions) {
+  private constructor(compiled: CompiledModel, layout: Layout, opts: ModelOptions, inputRange: [number, number]) {
     this.compiled = compiled;
     this.layout = layout;
     const g = compiled.graph;
@@ -82,26 +79,37 @@ export class Model {
     if (this.params.levels < depth) throw new LevelError(depth, this.params.levels, `the compiled network in the ${layout} layout`);
     let rotations: number[] = [];
     let channelInput: SlotLayout | undefined;
+    let channelOutput: SlotLayout | undefined;
+    const outputSize = sizeOf(g.output.shape);
+    let outputCiphertexts = outputSize;
     if (layout === 'channel') {
       const cp = planChannel(g, this.params.slots);
       rotations = cp.rotations;
       channelInput = cp.input;
+      channelOutput = cp.vectors.has(g.output.name) ? undefined : cp.layouts.get(g.output.name);
+      if (channelOutput) outputCiphertexts = outputSize / (channelOutput.H * channelOutput.W);
     }
-    let packed: { packedInput: PackedLayoutSpec; packedOutput: PackedLayoutSpec } | undefined;
+    let packed: Pick<ModelPlan, 'packedInput' | 'packedOutput'> = {};
     if (layout === 'packed') {
       this.packedPlan = planPacked(g, this.params.slots);
       rotations = this.packedPlan.rotations;
       packed = { packedInput: layoutSpec(this.packedPlan.input), packedOutput: layoutSpec(this.packedPlan.output) };
+      outputCiphertexts = 1;
     }
     this.plan = {
-      format: 'veil-plan/1', name: g.name, layout, params: this.params.toLiteral(), inputShape: [...g.input.shape],
-      outputShape: [...g.output.shape], depth, rotations, ...(channelInput ? { channelInput } : {}), ...(packed ?? {}),
+      format: PLAN_FORMAT, name: g.name, layout, params: this.params.toLiteral(), inputShape: [...g.input.shape],
+      outputShape: [...g.output.shape], depth, rotations, ...(channelInput ? { channelInput } : {}),
+      ...(channelOutput ? { channelOutput } : {}), ...packed, outputCiphertexts, inputRange,
     };
   }
 
-  /** Compiles an imported graph, calibrating on [N, ...input] data. */
+  /**
+   * Compiles an imported graph, calibrating on [N, ...input] data. The calibration data's range
+   * becomes the plan's input range: `Client.encrypt` refuses inputs far outside it.
+   */
   static compile(graph: IrGraph, calibration: Tensor, opts: ModelOptions = {}): Model {
-    return new Model(compileModel(graph, calibration, opts), opts.layout ?? 'batch', opts);
+    const compiled = compileModel(graph, calibration, opts);
+    return new Model(compiled, opts.layout ?? 'batch', opts, tensorRange(calibration));
   }
 
   /**
@@ -155,7 +163,22 @@ export class Model {
   }
 }
 
-/** Client: holds the secret key; encrypts inputs and decrypts results. */
+/** Requests a client remembers (id → image count) to check the outputs that answer them. */
+const MAX_REQUESTS = 1 << 16;
+
+const sameShape = (a: unknown, b: readonly number[]): boolean => Array.isArray(a) && a.length === b.length && a.every((d, i) => d === b[i]);
+const isId = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{16}$/.test(v);
+
+/**
+ * Client: holds the secret key; encrypts inputs and decrypts results.
+ *
+ * @example
+ * ```ts
+ * const client = new Client(model.plan);              // or parsePlan(json) from the server
+ * const server = new Server(model, client.evaluationKeys());
+ * const logits = client.decrypt(server.infer(client.encrypt(x)));
+ * ```
+ */
 export class Client {
   readonly plan: ModelPlan;
   readonly ctx: CkksContext;
@@ -164,11 +187,18 @@ export class Client {
   private readonly encryptor: Encryptor;
   private readonly decryptor: Decryptor;
   private readonly keygen: KeyGenerator;
+  /** Image count of every request this client encrypted (the most recent MAX_REQUESTS). */
+  private readonly requests = new Map<string, number>();
 
+  /**
+   * A client for a model's plan: validates the plan, then generates a secret key.
+   *
+   * @throws PlanError for a malformed plan; FormatVersionError for a plan of another format
+   */
   constructor(plan: ModelPlan, rng?: RandomSource) {
-    if (plan.format !== 'veil-plan/1') throw new BundleError(`unknown plan format '${String(plan.format)}'`);
-    this.plan = plan;
-    this.ctx = new CkksContext(plan.params);
+    const checked = validatePlan(plan);
+    this.plan = checked.plan;
+    this.ctx = new CkksContext(checked.params);
     this.encoder = new Encoder(this.ctx);
     this.keygen = new KeyGenerator(this.ctx, rng);
     this.sk = this.keygen.genSecretKey();
@@ -178,55 +208,99 @@ export class Client {
     this.decryptor = new Decryptor(this.ctx, this.sk);
   }
 
+  /** Id of this client's secret key (16 hex digits), carried by its keys, inputs and outputs. */
+  get keyId(): string {
+    return this.sk.id;
+  }
+
   /** Parameters, relinearization key and the plan's Galois keys, as bytes for the server. */
   evaluationKeys(): Uint8Array {
     const rk = this.keygen.genRelinKey(this.sk);
     const chunks = [serializeParameters(this.ctx.params), serializeRelinKey(rk)];
     if (this.plan.rotations.length) chunks.push(serializeGaloisKeys(this.keygen.genGaloisKeys(this.sk, this.plan.rotations)));
-    return packBundle({ kind: 'evaluation-keys', layout: this.plan.layout }, chunks);
+    return packBundle({ kind: 'evaluation-keys', layout: this.plan.layout, keyId: this.sk.id }, chunks);
   }
 
-  /** Encrypts a batch [n, ...input] (batch layout, n ≤ slots) or one image (channel layout). */
-  encrypt(x: Tensor, onProgress?: (done: number, total: number) => void): Uint8Array {
+  /**
+   * Encrypts a batch [n, ...input] (batch layout, n ≤ slots) or one image [1, ...input] (channel
+   * layout), as bytes for the server. `onProgress(done, total)` reports ciphertexts (batch layout).
+   *
+   * @throws InputShapeError if the shape is not [n, ...plan.inputShape], n exceeds the slots
+   *   (batch) or is not 1 (channel layout), or the data length does not match the shape
+   * @throws NonFiniteInputError for NaN or ±Infinity
+   * @throws InputRangeError for a value far outside the calibrated input range (e.g. pixels
+   *   0–255 for a model calibrated on 0–1: divide by 255)
+   */
+  encrypt(x: TensorLike, onProgress?: (done: number, total: number) => void): Uint8Array {
     const want = this.plan.inputShape;
-    const per = x.shape.slice(1);
-    if (per.length !== want.length || per.some((d, i) => d !== want[i])) {
-      throw new RangeError(`input shape [${x.shape}] does not match the model input [N,${want}]. Fix: reshape the input to [N,${want}]`);
+    const shape = (x as { shape?: unknown } | null)?.shape;
+    if (!Array.isArray(shape) || shape.length !== want.length + 1 || shape.slice(1).some((d, i) => d !== want[i])) {
+      throw new InputShapeError(`input shape ${brief(shape)} does not match the model input [N,${want}]`, ['N', ...want], Array.isArray(shape) ? [...shape] : [],
+        `reshape the input to [N,${want}] (NCHW, batch first)`);
     }
+    const t = validateTensor(x, ['N', ...want]);
+    const n = t.shape[0];
+    const slots = this.ctx.params.slots;
+    if (this.plan.layout !== 'batch' && n !== 1) {
+      throw new InputShapeError(`the ${this.plan.layout} layout encrypts one image per call, got ${n}`, [1, ...want], [...t.shape],
+        `call encrypt once per image, e.g. ${fixCode.encryptOne()}, or compile the model for the batch layout`);
+    }
+    if (n > slots) throw new InputShapeError(`${n} images do not fit in the ${slots} slots of one run`, ['N', ...want], [...t.shape], `split the batch into runs of at most ${slots} images`);
+    checkInputRange(t, this.plan.inputRange);
+    const request = randomId64();
+    if (this.requests.size >= MAX_REQUESTS) this.requests.delete(this.requests.keys().next().value as string);
+    this.requests.set(request, n);
+    const keyId = this.sk.id;
     if (this.plan.layout === 'packed') {
-      if (x.shape[0] !== 1) throw new RangeError(`the packed layout encrypts one image, got ${x.shape[0]}. Fix: call encrypt once per image, or use the batch layout`);
-      if (!this.plan.packedInput) throw new BundleError('packed plan without an input layout');
-      const ct = encryptPacked(this.ctx, this.encoder, this.encryptor, layoutFromSpec(this.plan.packedInput, this.ctx.params.slots), x.data);
-      return packBundle({ kind: 'input', layout: 'packed', shape: per, count: 1 }, [serializeCiphertext(ct, { seeded: true })]);
+      const ct = encryptPacked(this.ctx, this.encoder, this.encryptor, layoutFromSpec(this.plan.packedInput!, this.ctx.params.slots), t.data);
+      return packBundle({ kind: 'input', layout: 'packed', shape: [...want], count: 1, keyId, request }, [serializeCiphertext(ct, { seeded: true })]);
     }
     if (this.plan.layout === 'channel') {
-      if (x.shape[0] !== 1) throw new RangeError(`the channel layout encrypts one image, got ${x.shape[0]}. Fix: call encrypt once per image, or use the batch layout`);
-      if (!this.plan.channelInput) throw new BundleError('channel plan without an input layout');
-      const t = encryptChannels(this.ctx, this.encoder, this.encryptor, this.plan.channelInput, x);
-      return packBundle({ kind: 'input', layout: 'channel', shape: t.shape, count: 1 }, t.cts.map((c) => serializeCiphertext(c, { seeded: true })));
+      const ct = encryptChannels(this.ctx, this.encoder, this.encryptor, this.plan.channelInput!, t);
+      return packBundle({ kind: 'input', layout: 'channel', shape: ct.shape, count: 1, keyId, request }, ct.cts.map((c) => serializeCiphertext(c, { seeded: true })));
     }
     // serialized as they are made: the client holds bytes, never the whole encrypted tensor
     const chunks: Uint8Array[] = [];
-    const t = encryptBatchEach(this.ctx, this.encoder, this.encryptor, x, (ct) => chunks.push(serializeCiphertext(ct, { seeded: true })), onProgress);
-    return packBundle({ kind: 'input', layout: 'batch', shape: t.shape, count: t.count }, chunks);
+    const e = encryptBatchEach(this.ctx, this.encoder, this.encryptor, t, (ct) => chunks.push(serializeCiphertext(ct, { seeded: true })), onProgress);
+    return packBundle({ kind: 'input', layout: 'batch', shape: e.shape, count: e.count, keyId, request }, chunks);
   }
 
-  /** Decrypts the server's output to [n, ...output]. */
+  /**
+   * Decrypts the server's output to [n, ...outputShape], n the image count of the input it answers.
+   *
+   * @throws BundleError if the bytes are not an output bundle of this plan, or do not answer an
+   *   input this client encrypted (unknown request, other image count, shape or ciphertext count)
+   * @throws KeyMismatchError if the output is under another client's key
+   * @throws SerializationError, FormatVersionError for corrupted bytes or another format version
+   */
   decrypt(bytes: Uint8Array): Tensor {
     const { header, chunks } = unpackBundle(bytes);
-    if (header.kind !== 'output') throw new BundleError(`expected an output bundle, got '${String(header.kind)}'`);
-    const cts = chunks.map((c) => deserializeCiphertext(this.ctx, c));
-    const shape = header.shape as number[];
-    if (header.layout === 'packed') {
-      if (!this.plan.packedOutput) throw new BundleError('packed plan without an output layout');
-      const values = decryptPacked(this.encoder, this.decryptor, layoutFromSpec(this.plan.packedOutput, this.ctx.params.slots), cts[0]);
-      return { shape: [1, ...this.plan.outputShape], data: values };
+    const plan = this.plan;
+    if (header.kind !== 'output') throw new BundleError(`expected an output bundle, got ${brief(header.kind)}`, 'pass the bytes the server returned from infer');
+    if (header.layout !== plan.layout) throw new BundleError(`the output is for the ${brief(header.layout)} layout, the plan runs ${plan.layout}`);
+    if (header.keyId !== this.sk.id) {
+      throw new KeyMismatchError('the output', isId(header.keyId) ? header.keyId : brief(header.keyId), this.sk.id,
+        `decrypt with the client whose encrypted input and evaluation keys the server used: ${fixCode.decryptSameClient()}`);
     }
-    if (header.layout === 'channel') {
-      const layout = header.slotLayout as SlotLayout | undefined;
-      return decryptChannels(this.encoder, this.decryptor, { shape, cts, ...(layout ? { layout } : {}) });
+    const count = isId(header.request) ? this.requests.get(header.request) : undefined;
+    if (count === undefined) throw new BundleError(`the output answers request ${brief(header.request)}, which this client did not encrypt`, 'decrypt an output with the client that encrypted its input');
+    if (header.count !== count) throw new BundleError(`the output says ${brief(header.count)} image(s), its request had ${count}`);
+    if (!sameShape(header.shape, plan.outputShape)) throw new BundleError(`the output shape ${brief(header.shape)} is not the plan's [${plan.outputShape}]`);
+    if (chunks.length !== plan.outputCiphertexts) throw new BundleError(`the output has ${chunks.length} ciphertexts, the plan has ${plan.outputCiphertexts}`);
+    const cts = chunks.map((c, i) => {
+      const ct = deserializeCiphertext(this.ctx, c);
+      if (ct.keyId !== this.sk.id) throw new KeyMismatchError(`output ciphertext ${i}`, ct.keyId ?? 'none', this.sk.id);
+      return ct;
+    });
+    const shape = [...plan.outputShape];
+    if (plan.layout === 'packed') {
+      const values = decryptPacked(this.encoder, this.decryptor, layoutFromSpec(plan.packedOutput!, this.ctx.params.slots), cts[0]);
+      return { shape: [1, ...shape], data: values };
     }
-    return decryptBatch(this.encoder, this.decryptor, { shape, cts, count: header.count as number });
+    if (plan.layout === 'channel') {
+      return decryptChannels(this.encoder, this.decryptor, { shape, cts, ...(plan.channelOutput ? { layout: plan.channelOutput } : {}) });
+    }
+    return decryptBatch(this.encoder, this.decryptor, { shape, cts, count });
   }
 }
 
@@ -237,7 +311,16 @@ function batchTasksUrl(): string {
   return new URL('./batch-tasks.js', here).href;
 }
 
-/** Server: holds the model and the client's evaluation keys; sees only ciphertexts. */
+/**
+ * Server: holds the model and the client's evaluation keys; sees only ciphertexts. Everything it
+ * receives is checked against the model's plan before any work (see the module header).
+ *
+ * @example
+ * ```ts
+ * const server = new Server(model, keysFromClient);   // BundleError, KeyMismatchError, …
+ * const output = server.infer(inputFromClient);        // bytes back to the client
+ * ```
+ */
 export class Server {
   readonly model: Model;
   readonly ctx: CkksContext;
@@ -246,16 +329,21 @@ export class Server {
   timings: NodeTiming[] = [];
   /** Worker pool when created with `Server.create(…, { threads })`. */
   pool?: WorkerPool;
+  /** Id of the client's secret key, from its evaluation keys; inputs must carry the same. */
+  readonly keyId: string;
   private keys: { relin: RelinKey; galois?: GaloisKeys };
 
   /**
    * A server using `threads` threads: the batch layout splits every layer's independent output
    * ciphertexts over a worker pool; the channel layout splits each key switch, rotation and
    * rescale by limbs. Call `close()` when done.
+   *
+   * @throws InvalidArgumentError if threads is not an integer in 1..256; as the constructor
    */
   static async create(model: Model, evaluationKeys: Uint8Array, opts: { threads?: number } = {}): Promise<Server> {
-    const s = new Server(model, evaluationKeys);
     const threads = opts.threads ?? 1;
+    if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new InvalidArgumentError(`threads = ${brief(threads)}`, 'use an integer number of threads in 1..256 (2 uses both cores of a 2-core machine)');
+    const s = new Server(model, evaluationKeys);
     if (threads > 1) {
       const pool = await WorkerPool.create(s.ctx.params, { threads, modules: model.layout === 'batch' ? [batchTasksUrl()] : [] });
       s.pool = pool;
@@ -270,15 +358,37 @@ export class Server {
     await this.pool?.close();
   }
 
+  /**
+   * A server for `model` with a client's evaluation keys (the bytes of `Client.evaluationKeys`).
+   *
+   * @throws BundleError if the bytes are not evaluation keys for this model (kind, layout, chunk
+   *   count, parameters, Galois elements other than the plan's)
+   * @throws KeyMismatchError if the keys inside carry different key ids
+   * @throws SerializationError, FormatVersionError, ContextMismatchError for corrupted bytes,
+   *   another format version, or keys made under other parameters
+   */
   constructor(model: Model, evaluationKeys: Uint8Array) {
     this.model = model;
+    const plan = model.plan;
     const { header, chunks } = unpackBundle(evaluationKeys);
-    if (header.kind !== 'evaluation-keys') throw new BundleError(`expected evaluation keys, got '${String(header.kind)}'`);
+    if (header.kind !== 'evaluation-keys') throw new BundleError(`expected evaluation keys, got ${brief(header.kind)}`, `pass the bytes of ${fixCode.evaluationKeys()}`);
+    if (header.layout !== plan.layout) throw new BundleError(`the keys were made for the ${brief(header.layout)} layout, the model runs ${plan.layout}`, `make the client from this model's plan: ${fixCode.freshPlan()}`);
+    if (!isId(header.keyId)) throw new BundleError(`the keys' key id ${brief(header.keyId)} is not 16 hex digits`);
+    const want = plan.rotations.length ? 3 : 2;
+    if (chunks.length !== want) throw new BundleError(`the keys have ${chunks.length} parts, the plan needs ${want} (parameters, relinearization key${want === 3 ? ', Galois keys' : ''})`);
     const P = deserializeParameters(chunks[0]);
-    if (P.hash !== model.params.hash) throw new BundleError(`the keys were made for parameters ${P.hash}, the model uses ${model.params.hash}`);
+    if (P.hash !== model.params.hash) throw new BundleError(`the keys were made for parameters ${P.hash}, the model uses ${model.params.hash}`, `make the client from this model's plan: ${fixCode.freshPlan()}`);
     this.ctx = new CkksContext(P);
+    this.keyId = header.keyId;
     const relin: RelinKey = deserializeRelinKey(this.ctx, chunks[1]);
-    const galois: GaloisKeys | undefined = chunks[2] ? deserializeGaloisKeys(this.ctx, chunks[2]) : undefined;
+    if (relin.keyId !== this.keyId) throw new KeyMismatchError('the relinearization key', relin.keyId ?? 'none', this.keyId, `send the bytes of one ${fixCode.evaluationKeys()} call unchanged`);
+    let galois: GaloisKeys | undefined;
+    if (want === 3) {
+      // exactly the Galois elements of the plan's rotations, checked before any key is read
+      const elements = plan.rotations.map((k) => this.ctx.galoisElement(k)).filter((g) => g !== 1);
+      galois = deserializeGaloisKeys(this.ctx, chunks[2], { elements });
+      if (galois.keyId !== this.keyId) throw new KeyMismatchError('the Galois keys', galois.keyId ?? 'none', this.keyId, `send the bytes of one ${fixCode.evaluationKeys()} call unchanged`);
+    }
     this.keys = { relin, ...(galois ? { galois } : {}) };
     this.evaluator = new Evaluator(this.ctx, this.keys);
     this.encoder = new Encoder(this.ctx);
@@ -287,43 +397,79 @@ export class Server {
   /** {@link infer}, using the worker pool when the server has one (batch layout). */
   async inferAsync(input: Uint8Array, onProgress?: Progress): Promise<Uint8Array> {
     if (!this.pool || this.model.layout !== 'batch') return this.infer(input, onProgress);
-    const { header, cts, shape } = this.openInput(input, true);
+    const { cts, count, request } = this.openInput(input, true);
+    const plan = this.model.plan;
     const runner = new BatchRunner(this.model.graph, this.evaluator, this.encoder, onProgress);
-    const out = await runner.runParallel({ shape, cts, count: header.count as number }, this.pool);
+    const out = await runner.runParallel({ shape: [...plan.inputShape], cts, count }, this.pool);
     this.timings = runner.timings;
-    return packBundle({ kind: 'output', layout: 'batch', shape: out.shape, count: out.count }, out.cts.map((c) => serializeCiphertext(c!)));
+    return this.output(out.cts as Ciphertext[], count, request);
   }
 
-  /** The input bundle's ciphertexts (in shared memory for the worker pool when `shared`). */
-  private openInput(input: Uint8Array, shared = false) {
+  /** The output bundle: the plan's output shape, the input's count and request, this key id. */
+  private output(cts: readonly Ciphertext[], count: number, request: string): Uint8Array {
+    const plan = this.model.plan;
+    if (cts.length !== plan.outputCiphertexts) throw new InternalError(`${cts.length} output ciphertexts, the plan has ${plan.outputCiphertexts}`);
+    return packBundle({ kind: 'output', layout: plan.layout, shape: plan.outputShape, count, keyId: this.keyId, request },
+      cts.map((c) => serializeCiphertext(c, { keyId: this.keyId })));
+  }
+
+  /**
+   * The input bundle's ciphertexts (in shared memory for the worker pool when `shared`), after
+   * checking the header and every ciphertext against the plan and the evaluation keys.
+   */
+  private openInput(input: Uint8Array, shared = false): { cts: Ciphertext[]; count: number; request: string } {
+    const plan = this.model.plan;
+    const P = this.ctx.params;
     const { header, chunks } = unpackBundle(input);
-    if (header.kind !== 'input') throw new BundleError(`expected an input bundle, got '${String(header.kind)}'`);
-    if (header.layout !== this.model.layout) throw new BundleError(`input was encrypted for the ${String(header.layout)} layout, the model runs ${this.model.layout}`);
-    const cts: Ciphertext[] = chunks.map((c) => deserializeCiphertext(this.ctx, c, { shared }));
-    const shape = header.shape as number[];
-    if (this.model.layout === 'batch' && cts.length !== sizeOf(shape)) throw new BundleError(`input has ${cts.length} ciphertexts for shape [${shape}]`);
-    return { header, cts, shape };
+    if (header.kind !== 'input') throw new BundleError(`expected an input bundle, got ${brief(header.kind)}`, `pass the bytes of ${fixCode.encryptCall()}`);
+    if (header.layout !== plan.layout) throw new BundleError(`input was encrypted for the ${brief(header.layout)} layout, the model runs ${plan.layout}`, `make the client from this model's plan: ${fixCode.freshPlan()}`);
+    if (header.keyId !== this.keyId) {
+      throw new KeyMismatchError('the input', isId(header.keyId) ? header.keyId : brief(header.keyId), this.keyId);
+    }
+    if (!isId(header.request)) throw new BundleError(`request id ${brief(header.request)} is not 16 hex digits`);
+    if (!sameShape(header.shape, plan.inputShape)) throw new BundleError(`input shape ${brief(header.shape)} is not the plan's [${plan.inputShape}]`);
+    const maxCount = plan.layout === 'batch' ? P.slots : 1;
+    const count = header.count;
+    if (!Number.isSafeInteger(count) || (count as number) < 1 || (count as number) > maxCount) throw new BundleError(`image count ${brief(count)} is not an integer in [1, ${maxCount}]`);
+    const want = plan.layout === 'batch' ? sizeOf(plan.inputShape) : plan.layout === 'channel' ? plan.inputShape[0] : 1;
+    if (chunks.length !== want) throw new BundleError(`input has ${chunks.length} ciphertexts, the plan needs ${want}`);
+    const top = P.levels;
+    const cts = chunks.map((c, i) => {
+      const ct = deserializeCiphertext(this.ctx, c, { shared });
+      if (ct.keyId !== this.keyId) throw new KeyMismatchError(`input ciphertext ${i}`, ct.keyId ?? 'none', this.keyId);
+      if (ct.level !== top || ct.degree !== 1 || Math.abs(ct.scale - P.scales[top]) > 1e-9 * P.scales[top]) {
+        throw new BundleError(`input ciphertext ${i} is at level ${ct.level}, degree ${ct.degree}, scale 2^${Math.log2(ct.scale).toFixed(3)}; fresh inputs are at level ${top}, degree 1, scale 2^${Math.log2(P.scales[top]).toFixed(3)}`);
+      }
+      return ct;
+    });
+    return { cts, count: count as number, request: header.request };
   }
 
-  /** Runs the model on an encrypted input bundle; returns the encrypted output bundle. */
+  /**
+   * Runs the model on an encrypted input bundle; returns the encrypted output bundle.
+   *
+   * @throws BundleError if the input does not match the plan (kind, layout, shape, image count,
+   *   ciphertext count, level or scale); KeyMismatchError if it is under another client's key;
+   *   SerializationError, FormatVersionError, ContextMismatchError for corrupted or foreign bytes
+   */
   infer(input: Uint8Array, onProgress?: Progress): Uint8Array {
-    const { header, cts, shape } = this.openInput(input);
+    const { cts, count, request } = this.openInput(input);
+    const plan = this.model.plan;
     if (this.model.layout === 'packed') {
       const runner = new PackedRunner(this.model.graph, this.model.packedPlan!, this.evaluator, this.encoder, onProgress);
       const out = runner.run(cts[0]);
       this.timings = runner.timings;
-      return packBundle({ kind: 'output', layout: 'packed', shape: [...this.model.plan.outputShape], count: 1 }, [serializeCiphertext(out)]);
+      return this.output([out], 1, request);
     }
     if (this.model.layout === 'channel') {
-      const plan = planChannel(this.model.graph, this.ctx.params.slots);
       const runner = new ChannelRunner(this.model.graph, this.evaluator, this.encoder, onProgress);
-      const out: ChannelTensor = runner.run({ shape, cts, layout: plan.input });
+      const out: ChannelTensor = runner.run({ shape: [...plan.inputShape], cts, layout: plan.channelInput! });
       this.timings = runner.timings;
-      return packBundle({ kind: 'output', layout: 'channel', shape: out.shape, count: 1, ...(out.layout ? { slotLayout: out.layout } : {}) }, out.cts.map((c) => serializeCiphertext(c)));
+      return this.output(out.cts, 1, request);
     }
     const runner = new BatchRunner(this.model.graph, this.evaluator, this.encoder, onProgress);
-    const out = runner.run({ shape, cts, count: header.count as number });
+    const out = runner.run({ shape: [...plan.inputShape], cts, count });
     this.timings = runner.timings;
-    return packBundle({ kind: 'output', layout: 'batch', shape: out.shape, count: out.count }, out.cts.map((c) => serializeCiphertext(c!)));
+    return this.output(out.cts as Ciphertext[], count, request);
   }
 }

@@ -1157,7 +1157,7 @@ class Lowerer {
     const x = this.dynIn(n, 0);
     if (n.inputs.length > 2 && n.inputs[2] !== '') {
       const t = this.constOf(n.inputs[2]!);
-      if (t === undefined || t.data[0] !== 0) this.unsupported(n, 'training_mode', 'Dropout in training mode', 'call model.eval() before export');
+      if (t === undefined || t.data[0] !== 0) this.unsupported(n, 'training_mode', 'Dropout in training mode', 'call model.eval() in PyTorch before export');
     }
     if (n.outputs.length > 1 && n.outputs[1] !== '' && (this.uses.get(n.outputs[1]!) ?? 0) > 0) {
       this.unsupported(n, 'mask', 'the dropout mask output is used', 'export in eval mode');

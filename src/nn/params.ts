@@ -6,6 +6,7 @@
  * (never below `minLogScale`), and the memory the run will need.
  */
 import { HE_STANDARD_128, Parameters, type ParametersLiteral } from '../ckks/index.js';
+import { VeilError } from '../errors.js';
 import { sizeOf, type IrGraph } from './graph.js';
 import { type Layout, planLevels } from './compile.js';
 
@@ -20,10 +21,14 @@ export interface ChooseOptions {
 }
 
 /** Error when no secure parameter set holds the network. */
-export class ParameterChoiceError extends Error {
+export class ParameterChoiceError extends VeilError {
+  static override readonly code: string = 'PARAMETER_CHOICE';
+
   constructor(readonly depth: number, detail: string) {
-    super(`no 128-bit secure CKKS parameters hold depth ${depth}: ${detail}. Fix: lower the activation degrees (e.g. --degrees uniform:2 or OLA with a lower accuracy target), or split the network`);
-    this.name = 'ParameterChoiceError';
+    super(
+      `no 128-bit secure CKKS parameters hold depth ${depth}: ${detail}`,
+      'lower the activation degrees (degrees { kind: \'uniform\', degree: 2 }, --degrees uniform:2 in the CLI, or OLA with a lower accuracy target), or split the network',
+    );
   }
 }
 

@@ -11,20 +11,19 @@
  * integers outside the safe JavaScript range, invalid UTF-8, or nesting deeper than
  * {@link MAX_DEPTH}. The reader never loops without consuming input, so it cannot hang.
  */
+import { VeilError } from '../errors.js';
 
 /** Thrown for any malformed or truncated protobuf / ONNX byte stream. */
-export class OnnxParseError extends Error {
-  /** Stable machine-readable code. */
-  readonly code = 'ONNX_PARSE';
+export class OnnxParseError extends VeilError {
+  static override readonly code: string = 'ONNX_PARSE';
   /** Absolute byte offset in the input where the problem was detected. */
   readonly offset: number;
 
   constructor(message: string, offset: number) {
     super(
-      `${message} (at byte ${offset}). The file is truncated, corrupted or not an ONNX model; ` +
-        're-export it with torch.onnx.export or check it with onnx.checker.check_model.',
+      `${message} (at byte ${offset}); the file is truncated, corrupted or not an ONNX model`,
+      're-export it with torch.onnx.export, or check it with onnx.checker.check_model',
     );
-    this.name = 'OnnxParseError';
     this.offset = offset;
   }
 }

@@ -8,6 +8,7 @@
  * Inputs are batched: `[N, ...graph.input.shape]`, e.g. `[N, 1, 28, 28]`.
  */
 
+import { VeilError } from '../errors.js';
 import { clenshaw } from '../approx/chebyshev.js';
 import { erf, erfc, gelu } from '../approx/activations.js';
 import { GraphError, sizeOf, type IrGraph, type IrNode, type Tensor } from './graph.js';
@@ -15,17 +16,16 @@ import { InputShapeError, validateTensor, type TensorLike } from './io.js';
 import { coefficientsPerElement } from './polynomial.js';
 
 /** A node produced NaN or ±Infinity although its inputs were finite. */
-export class NumericalError extends Error {
-  readonly code = 'NUMERICAL';
+export class NumericalError extends VeilError {
+  static override readonly code: string = 'NUMERICAL';
   /** Node that produced the non-finite value. */
   readonly nodeName: string;
 
   constructor(nodeName: string, op: string, index: number, value: number) {
     super(
-      `${op} node '${nodeName}' produced ${value} at flat index ${index}. ` +
-        'Fix: the input is far outside the range the model was trained on (check its normalisation) or the weights overflow',
+      `${op} node '${nodeName}' produced ${value} at flat index ${index}`,
+      'the input is far outside the range the model was trained on: check its normalisation (or the weights overflow float64)',
     );
-    this.name = 'NumericalError';
     this.nodeName = nodeName;
   }
 }

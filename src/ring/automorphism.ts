@@ -9,6 +9,8 @@
  *
  * CKKS slot rotation by k uses g = 5^k mod 2N (slot j receives slot j+k); conjugation g = 2N − 1.
  */
+import { InvalidArgumentError } from '../errors.js';
+import { fixCode } from '../fixes.js';
 import { invMod } from './modulus.js';
 import { bitReverse } from './ntt.js';
 import type { Poly } from './poly.js';
@@ -40,7 +42,7 @@ export function galoisInverse(g: number, N: number): number {
 
 /** Index table of σ_g in the bit-reversed NTT domain: out[i] = in[table[i]]. */
 export function automorphismNTTIndex(N: number, g: number): Int32Array {
-  if (g % 2 === 0) throw new RangeError(`Galois element ${g} must be odd`);
+  if (g % 2 === 0) throw new InvalidArgumentError(`Galois element ${g} is even`, `use an odd Galois element, e.g. ${fixCode.galoisElement()} for a rotation by one slot`);
   const logN = Math.log2(N);
   const M = 2 * N;
   const mask = M - 1;

@@ -12,6 +12,7 @@
  * ("Shoup-float"); shrinking it by 2^-44 makes the estimate never exceed the true quotient, so the
  * result needs no correction and lies in [0, 2p) (Harvey's lazy range).
  */
+import { InvalidArgumentError } from '../errors.js';
 
 /** Largest prime size supported: residues and sums of two residues must stay below 2^31. */
 export const MAX_MODULUS_BITS = 30;
@@ -34,7 +35,7 @@ export interface Modulus {
 /** Builds the constants of a modulus. Throws RangeError when p is not an odd number in (2, 2^30). */
 export function makeModulus(p: number): Modulus {
   if (!Number.isInteger(p) || p < 3 || p >= 2 ** MAX_MODULUS_BITS || p % 2 === 0) {
-    throw new RangeError(`modulus ${p} must be an odd integer in (2, 2^30)`);
+    throw new InvalidArgumentError(`modulus ${p} is not an odd integer in (2, 2^30)`, 'use odd primes below 2^30');
   }
   return { p, p2: 2 * p, pInv: 1 / p, bits: Math.ceil(Math.log2(p)) };
 }
@@ -105,7 +106,7 @@ export function invMod(a: number, p: number): number {
     [r0, r1] = [r1, r0 - q * r1];
     [t0, t1] = [t1, t0 - q * t1];
   }
-  if (r0 !== 1) throw new RangeError(`${a} has no inverse modulo ${p}`);
+  if (r0 !== 1) throw new InvalidArgumentError(`${a} has no inverse modulo ${p}`, 'use a value coprime to the modulus');
   return t0 < 0 ? t0 + p : t0;
 }
 

@@ -23,6 +23,7 @@
  * Entries between stages may read as negative int32 (the bit pattern of a value ≥ 2^31): only the
  * kernels in this file see them; every exported function returns values in the stated range.
  */
+import { InvalidArgumentError, InternalError } from '../errors.js';
 import { type Modulus, invMod, mulMod, powMod, shoup } from './modulus.js';
 import { primitive2NthRoot } from './primes.js';
 
@@ -75,7 +76,7 @@ export function bitReverse(x: number, bits: number): number {
  */
 export function makeNttTable(mod: Modulus, N: number, root = primitive2NthRoot(mod.p, N)): NttTable {
   const logN = Math.log2(N);
-  if (!Number.isInteger(logN) || logN < 3) throw new RangeError(`N = ${N} must be a power of two ≥ 8`);
+  if (!Number.isInteger(logN) || logN < 3) throw new InvalidArgumentError(`N = ${N} is not a power of two ≥ 8`, 'use a ring degree N = 2^logN with logN ≥ 3');
   const { p, pInv } = mod;
   const rootInv = invMod(root, p);
   const psi = new Int32Array(N);
@@ -95,7 +96,7 @@ export function makeNttTable(mod: Modulus, N: number, root = primitive2NthRoot(m
   }
   const nInv = invMod(N % p, p);
   const lastInv = mulMod(psiInv[1], nInv, p, pInv);
-  if (powMod(root, N, p) !== p - 1) throw new Error('internal: ψ is not a primitive 2N-th root');
+  if (powMod(root, N, p) !== p - 1) throw new InternalError('ψ is not a primitive 2N-th root');
   const q = N >> 2;
   const lastW = new Int32Array(3 * q);
   const lastWF = new Float64Array(3 * q);

@@ -4,6 +4,7 @@
  * one slice per limb): limb i occupies coeffs[i·N, (i+1)·N). Dropping limbs is O(1) (`limbs` shrinks,
  * the buffer stays), and a polynomial crosses to a worker or to bytes as one buffer.
  */
+import { InvalidArgumentError } from '../errors.js';
 
 /**
  * A zeroed Int32Array of n entries, on a SharedArrayBuffer when `shared` (so that pool workers see
@@ -31,7 +32,7 @@ export class Poly {
     this.N = N;
     this.limbs = limbs;
     this.coeffs = coeffs ?? new Int32Array(N * limbs);
-    if (this.coeffs.length < N * limbs) throw new RangeError('Poly: buffer smaller than limbs·N');
+    if (this.coeffs.length < N * limbs) throw new InvalidArgumentError(`Poly: buffer of ${this.coeffs.length} residues is smaller than limbs·N = ${N * limbs}`, 'pass a buffer of at least limbs·N residues');
   }
 
   /**
@@ -39,7 +40,7 @@ export class Poly {
    * or shared buffer once (`SwitchingKey.packed`, `WorkerPool.adopt`).
    */
   rebind(coeffs: Int32Array): this {
-    if (coeffs.length < this.N * this.limbs) throw new RangeError('Poly.rebind: buffer smaller than limbs·N');
+    if (coeffs.length < this.N * this.limbs) throw new InvalidArgumentError(`Poly.rebind: buffer of ${coeffs.length} residues is smaller than limbs·N = ${this.N * this.limbs}`, 'pass a buffer of at least limbs·N residues');
     (this as { coeffs: Int32Array }).coeffs = coeffs;
     return this;
   }

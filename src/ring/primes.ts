@@ -7,6 +7,7 @@
  * `ring.NewNTTFriendlyPrimesGenerator` do). Primality: deterministic Miller–Rabin with bases
  * {2, 3, 5, 7}, exact for n < 3.2·10^9.
  */
+import { InvalidArgumentError } from '../errors.js';
 import { MAX_MODULUS_BITS, mulMod, powMod } from './modulus.js';
 
 /** Deterministic Miller–Rabin for n < 2^30 (the word-size arithmetic of `modulus.ts` needs n < 2^30). */
@@ -16,7 +17,7 @@ export function isPrime(n: number): boolean {
     if (n === sp) return true;
     if (n % sp === 0) return false;
   }
-  if (n >= 2 ** MAX_MODULUS_BITS) throw new RangeError('isPrime: n must be below 2^30');
+  if (n >= 2 ** MAX_MODULUS_BITS) throw new InvalidArgumentError(`isPrime(${n})`, 'pass n below 2^30');
   let d = n - 1;
   let s = 0;
   while (d % 2 === 0) {
@@ -56,12 +57,12 @@ export function primitiveRoot(p: number): number {
   for (let g = 2; g < p; g++) {
     if (fs.every((f) => powMod(g, (p - 1) / f, p) !== 1)) return g;
   }
-  throw new RangeError(`no primitive root modulo ${p}`);
+  throw new InvalidArgumentError(`no primitive root modulo ${p}`, 'pass a prime');
 }
 
 /** A primitive 2N-th root of unity ψ mod p (requires p ≡ 1 mod 2N): the smallest such power of the generator. */
 export function primitive2NthRoot(p: number, N: number): number {
-  if ((p - 1) % (2 * N) !== 0) throw new RangeError(`${p} is not ≡ 1 (mod 2N = ${2 * N})`);
+  if ((p - 1) % (2 * N) !== 0) throw new InvalidArgumentError(`${p} is not ≡ 1 (mod 2N = ${2 * N})`, 'use NTT-friendly primes (primesNear, primesBelow)');
   const g = primitiveRoot(p);
   return powMod(g, (p - 1) / (2 * N), p);
 }
@@ -94,20 +95,20 @@ export function primesNear(target: number, N: number, count: number, exclude: Re
     }
   }
   if (out.length < count) {
-    throw new RangeError(`only ${out.length} NTT-friendly primes below 2^30 near ${target} for N=${N}`);
+    throw new InvalidArgumentError(`only ${out.length} NTT-friendly primes below 2^30 near ${target} for N=${N}`, 'ask for fewer primes (fewer levels) or another target size');
   }
   return out;
 }
 
 /** The `count` largest NTT-friendly primes of at most `bits` bits (p < 2^bits), skipping `exclude`. */
 export function primesBelow(bits: number, N: number, count: number, exclude: ReadonlySet<number> = new Set()): number[] {
-  if (bits > MAX_MODULUS_BITS) throw new RangeError(`primes must be below 2^${MAX_MODULUS_BITS}`);
+  if (bits > MAX_MODULUS_BITS) throw new InvalidArgumentError(`${bits}-bit primes asked for`, `use at most ${MAX_MODULUS_BITS} bits`);
   const step = 2 * N;
   const out: number[] = [];
   for (let k = Math.floor((2 ** bits - 2) / step); k > 0 && out.length < count; k--) {
     const c = k * step + 1;
     if (!exclude.has(c) && isPrime(c)) out.push(c);
   }
-  if (out.length < count) throw new RangeError(`only ${out.length} NTT-friendly primes below 2^${bits} for N=${N}`);
+  if (out.length < count) throw new InvalidArgumentError(`only ${out.length} NTT-friendly primes below 2^${bits} for N=${N}, ${count} asked for`, 'ask for fewer primes (fewer levels or special limbs) or larger ones');
   return out;
 }

@@ -4,6 +4,7 @@
  * a ChaCha20 keystream (RFC 8439 §2.3) to expand a 32-byte seed into uniform polynomials, so a
  * key or a secret-key ciphertext can ship the seed instead of its uniform half (as SEAL does).
  */
+import { InvalidArgumentError, PlatformError } from '../errors.js';
 
 /** A source of uniformly random 32-bit words. */
 export interface RandomSource {
@@ -18,7 +19,7 @@ export const systemRandom: RandomSource = {
   fill(out: Uint32Array): void {
     const c = (globalThis as { crypto?: { getRandomValues?: (a: Uint32Array) => Uint32Array } }).crypto;
     if (!c || typeof c.getRandomValues !== 'function') {
-      throw new Error('globalThis.crypto.getRandomValues is not available: Veil needs a platform CSPRNG (Node ≥ 20 or a browser)');
+      throw new PlatformError('globalThis.crypto.getRandomValues is not available', 'run on Node ≥ 20 or in a browser (Veil needs the platform CSPRNG)');
     }
     for (let o = 0; o < out.length; o += MAX_GRV_BYTES / 4) {
       c.getRandomValues(out.subarray(o, Math.min(out.length, o + MAX_GRV_BYTES / 4)));
@@ -31,6 +32,17 @@ export function randomSeed(): Uint8Array {
   const w = new Uint32Array(8);
   systemRandom.fill(w);
   return new Uint8Array(w.buffer);
+}
+
+/**
+ * A fresh 64-bit identifier as 16 hex digits, never all zeros (zero means "no id" in serialized
+ * objects). From the platform CSPRNG, independent of any key material.
+ */
+export function randomId64(): string {
+  const w = new Uint32Array(2);
+  do systemRandom.fill(w);
+  while (w[0] === 0 && w[1] === 0);
+  return w[0].toString(16).padStart(8, '0') + w[1].toString(16).padStart(8, '0');
 }
 
 /**
@@ -94,8 +106,8 @@ export class ChaCha20 implements RandomSource {
   private pos = 16;
 
   constructor(seed: Uint8Array, nonce: Uint8Array = new Uint8Array(12), counter = 0) {
-    if (seed.length !== 32) throw new RangeError('ChaCha20 seed must be 32 bytes');
-    if (nonce.length !== 12) throw new RangeError('ChaCha20 nonce must be 12 bytes');
+    if (seed.length !== 32) throw new InvalidArgumentError(`ChaCha20 seed of ${seed.length} bytes`, 'pass a 32-byte seed');
+    if (nonce.length !== 12) throw new InvalidArgumentError(`ChaCha20 nonce of ${nonce.length} bytes`, 'pass a 12-byte nonce');
     const dv = new DataView(seed.buffer, seed.byteOffset, 32);
     this.key = new Uint32Array(8);
     for (let i = 0; i < 8; i++) this.key[i] = dv.getUint32(4 * i, true);
@@ -132,16 +144,16 @@ export class ChaCha20 implements RandomSource {
    * block i depends only on the key, nonce and counter i). The stream must be block-aligned.
    */
   skipBlocks(blocks: number): void {
-    if (this.pos !== 16) throw new RangeError('ChaCha20.skipBlocks: the stream is not block-aligned');
-    if (!Number.isInteger(blocks) || blocks < 0) throw new RangeError(`ChaCha20.skipBlocks(${blocks}): need a non-negative integer`);
+    if (this.pos !== 16) throw new InvalidArgumentError('ChaCha20.skipBlocks: the stream is not block-aligned', 'skip blocks before drawing values, or on whole blocks only');
+    if (!Number.isInteger(blocks) || blocks < 0) throw new InvalidArgumentError(`ChaCha20.skipBlocks(${blocks})`, 'pass a non-negative integer');
     const c = this.counter + blocks;
-    if (c > 0xffff_ffff) throw new RangeError('ChaCha20 counter exhausted');
+    if (c > 0xffff_ffff) throw new InvalidArgumentError('ChaCha20 counter exhausted (2^32 blocks)', 'use a fresh seed or nonce for more output');
     this.counter = c;
   }
 
   private next(): void {
     this.counter = (this.counter + 1) >>> 0;
-    if (this.counter === 0) throw new RangeError('ChaCha20 counter exhausted');
+    if (this.counter === 0) throw new InvalidArgumentError('ChaCha20 counter exhausted (2^32 blocks)', 'use a fresh seed or nonce for more output');
   }
 }
 

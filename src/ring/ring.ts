@@ -7,6 +7,7 @@
  * Contract of every method: inputs in [0, p_i), outputs in [0, p_i); `out` may alias an input.
  * Kernels are free functions over typed arrays with plain `for` loops (monomorphic for V8).
  */
+import { InvalidArgumentError } from '../errors.js';
 import { type Modulus, makeModulus, reduceFloat, shoup } from './modulus.js';
 import { type NttTable, makeNttTable, nttForward, nttInverse } from './ntt.js';
 import { Poly } from './poly.js';
@@ -202,7 +203,7 @@ export class Ring {
   }
 
   private check(limbs: number): void {
-    if (limbs > this.moduli.length) throw new RangeError(`ring has ${this.moduli.length} limbs, ${limbs} requested`);
+    if (limbs > this.moduli.length) throw new InvalidArgumentError(`ring has ${this.moduli.length} limbs, ${limbs} requested`, 'use at most the ring\'s limbs');
   }
 
   /** Forward NTT of the first `limbs` limbs, in place. */

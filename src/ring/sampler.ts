@@ -6,6 +6,7 @@
  * the platform CSPRNG by default, or a seeded ChaCha20 stream for uniform polynomials that are
  * sent as a seed.
  */
+import { InvalidArgumentError, InternalError } from '../errors.js';
 import type { Modulus } from './modulus.js';
 import type { Poly } from './poly.js';
 import { ChaCha20, type RandomSource, systemRandom } from './prng.js';
@@ -77,7 +78,7 @@ export function sampleTernary(rng: RandomSource, N: number): Int8Array {
 
 /** Ternary coefficients with exactly h non-zeros (uniform positions, uniform signs). */
 export function sampleTernaryHamming(rng: RandomSource, N: number, h: number): Int8Array {
-  if (!Number.isInteger(h) || h < 1 || h > N) throw new RangeError(`Hamming weight ${h} must be in [1, ${N}]`);
+  if (!Number.isInteger(h) || h < 1 || h > N) throw new InvalidArgumentError(`Hamming weight ${h} is not an integer in [1, ${N}]`, `use a Hamming weight in [1, ${N}]`);
   const idx = new Int32Array(N);
   for (let i = 0; i < N; i++) idx[i] = i;
   const w = new Uint32Array(2);
@@ -125,7 +126,7 @@ export const CDT31: Float64Array = /* @__PURE__ */ (() => {
 const CDT_LE: Int32Array = /* @__PURE__ */ (() => {
   const t = new Int32Array(GAUSSIAN_BOUND);
   for (let x = 0; x < GAUSSIAN_BOUND; x++) t[x] = CDT31[x] - 1;
-  if (GAUSSIAN_BOUND !== 19 || CDT31[0] < 1 || CDT31[GAUSSIAN_BOUND - 1] >= 2 ** 31) throw new Error('internal: sampleGaussian is unrolled for 19 thresholds below 2^31');
+  if (GAUSSIAN_BOUND !== 19 || CDT31[0] < 1 || CDT31[GAUSSIAN_BOUND - 1] >= 2 ** 31) throw new InternalError('sampleGaussian is unrolled for 19 thresholds below 2^31');
   return t;
 })();
 

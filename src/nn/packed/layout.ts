@@ -25,7 +25,9 @@
 import { VeilError } from '../../ckks/errors.js';
 
 /** A network or tensor the packed layout cannot hold. */
-export class PackedLayoutError extends VeilError {}
+export class PackedLayoutError extends VeilError {
+  static override readonly code: string = 'PACKED_LAYOUT';
+}
 
 /** Multiplexed-grid description of a spatial layout. */
 export interface GridSpec {
