@@ -22,7 +22,7 @@ import { VeilError } from '../errors.js';
 import { type Ciphertext, type CkksContext, type Decryptor, type Encoder, type Encryptor, type Evaluator, LevelError } from '../ckks/index.js';
 import { type Coef, CkksPolyBackend, evalChebyshev, evalQuadratic } from '../approx/index.js';
 import { coefficientsPerElement } from './polynomial.js';
-import { type IrGraph, type IrNode, type PolyNode, type Tensor, sizeOf } from './graph.js';
+import { GraphError, type IrGraph, type IrNode, type PolyNode, type Tensor, sizeOf } from './graph.js';
 import { linearCombination } from './lincomb.js';
 import { type LevelPlan, planLevels } from './compile.js';
 import { type NodeTiming, type Progress, executeGraph } from './batch.js';
@@ -381,7 +381,7 @@ export class ChannelRunner {
       for (let y = 0; y < L.H; y++) for (let xx = 0; xx < L.W; xx++) mask[slotOf(L, y, xx)] = 1;
     }
     const coef = (c: number) => (mask ? mask.map((m) => m * c) : c);
-    if (n.basis === 'power' && n.coeffs.length !== 3) throw new Error(`Poly '${n.name}': power basis is only used for quadratics`);
+    if (n.basis === 'power' && n.coeffs.length !== 3) throw new GraphError(`power-basis polynomial of degree ${n.coeffs.length - 1}`, n.name, 'use the power basis for quadratics only (the compiler does)');
     const perElement = n.coeffTensor ? coefficientsPerElement(n.coeffTensor, n.outShape) : null;
     const cts = x.cts.map((ct, ch) => {
       const b = this.backend();

@@ -336,7 +336,7 @@ export function buildCompiled(base: IrGraph, fits: readonly ActivationFit[]): { 
     if (p.op !== 'Poly' || p.coeffs.length !== 3) continue;
     if (p.coeffTensor) {
       // coefficient tensors take any per-channel map exactly
-      if (p.basis === 'chebyshev') throw new Error(`internal: Chebyshev coefficient tensor on quadratic '${p.name}'`);
+      if (p.basis === 'chebyshev') throw new InternalError(`Chebyshev coefficient tensor on quadratic '${p.name}'`);
       if (!isIdentityMap(p)) {
         p.coeffTensor = packCoefficients(composeChannelMap(unpackCoefficients(p.coeffTensor), p.mapScale, p.mapShift));
         p.mapScale.fill(1);

@@ -12,7 +12,7 @@
  * redistribution, digest §2.4). Every operation is exact up to float64 rounding.
  */
 import { powerToCheb } from '../approx/chebyshev.js';
-import { type Tensor, sizeOf } from './graph.js';
+import { GraphError, type Tensor, sizeOf } from './graph.js';
 
 /** Coefficient tensors c_0 … c_d of Σ c_k ⊙ x^k (all of one rank; c_d may be zero). */
 export type TensorPoly = Tensor[];
@@ -30,10 +30,10 @@ function broadcastStrides(of: readonly number[]): number[] {
 
 /** The broadcast of two shapes of equal rank (each dimension 1 or equal). */
 export function broadcastShapes(a: readonly number[], b: readonly number[]): number[] {
-  if (a.length !== b.length) throw new RangeError(`coefficient ranks differ: [${a}] and [${b}]`);
+  if (a.length !== b.length) throw new GraphError(`polynomial coefficient ranks differ: [${a}] and [${b}]`, undefined, 'give every coefficient tensor the rank of the value it multiplies (per layer, per channel [C,1,1] or per element [C,H,W])');
   return a.map((d, i) => {
     const e = b[i]!;
-    if (d !== e && d !== 1 && e !== 1) throw new RangeError(`coefficient shapes [${a}] and [${b}] do not broadcast`);
+    if (d !== e && d !== 1 && e !== 1) throw new GraphError(`polynomial coefficient shapes [${a}] and [${b}] do not broadcast`, undefined, 'give coefficient tensors whose dimensions are 1 or equal to the value\'s');
     return d === 1 ? e : d;
   });
 }

@@ -32,7 +32,7 @@ export interface Modulus {
   readonly bits: number;
 }
 
-/** Builds the constants of a modulus. Throws RangeError when p is not an odd number in (2, 2^30). */
+/** Builds the constants of a modulus. Throws InvalidArgumentError when p is not an odd number in (2, 2^30). */
 export function makeModulus(p: number): Modulus {
   if (!Number.isInteger(p) || p < 3 || p >= 2 ** MAX_MODULUS_BITS || p % 2 === 0) {
     throw new InvalidArgumentError(`modulus ${p} is not an odd integer in (2, 2^30)`, 'use odd primes below 2^30');
@@ -95,7 +95,7 @@ export function powMod(b: number, e: number, p: number): number {
   return r;
 }
 
-/** a^−1 mod p by the extended Euclidean algorithm. Throws RangeError if a ≡ 0 (mod p). */
+/** a^−1 mod p by the extended Euclidean algorithm. Throws InvalidArgumentError if a ≡ 0 (mod p). */
 export function invMod(a: number, p: number): number {
   let r0 = p;
   let r1 = reduce(a, p);
