@@ -351,11 +351,15 @@ function checkLiteral(lit: ParametersLiteral): void {
     const v = lit[k];
     if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v))) throw new ParameterError(`${k} = ${brief(v)} is not a finite number`, `give ${k} as a number, or leave it out`);
   };
-  (['logN', 'levels', 'limbsPerLevel', 'logScale', 'defaultScale', 'baseLimbs', 'logBase', 'logP', 'specialLimbs', 'digitLimbs', 'hammingWeight'] as const).forEach(num);
-  for (const k of ['q', 'p'] as const) {
+  (['logN', 'levels', 'limbsPerLevel', 'logScale', 'defaultScale', 'defaultLevel', 'baseLimbs', 'logBase', 'logP', 'specialLimbs', 'digitLimbs', 'hammingWeight'] as const).forEach(num);
+  // every level and base limb is a prime of the chain: bound the counts before anything is allocated
+  if (lit.levels > MAX_LIMBS || (lit.baseLimbs ?? 0) > MAX_LIMBS || (lit.specialLimbs ?? 0) > MAX_LIMBS) {
+    throw new ParameterError(`levels = ${lit.levels}, baseLimbs = ${lit.baseLimbs}, specialLimbs = ${lit.specialLimbs}: more than ${MAX_LIMBS} limbs`, 'use fewer levels (a 128-bit secure chain has at most about 58 limbs)');
+  }
+  for (const k of ['q', 'p', 'levelLimbs'] as const) {
     const v = lit[k];
     if (v === undefined) continue;
-    if (!Array.isArray(v) || v.length > MAX_LIMBS || v.some((x) => typeof x !== 'number')) throw new ParameterError(`${k} = ${brief(v)} is not a list of at most ${MAX_LIMBS} primes`, `give ${k} as an array of primes, or leave it out to generate them`);
+    if (!Array.isArray(v) || v.length > MAX_LIMBS || v.some((x) => typeof x !== 'number')) throw new ParameterError(`${k} = ${brief(v)} is not a list of at most ${MAX_LIMBS} numbers`, `give ${k} as an array of numbers, or leave it out`);
   }
   if (lit.insecure !== undefined && typeof lit.insecure !== 'boolean') throw new ParameterError(`insecure = ${brief(lit.insecure)} is not a boolean`, 'pass insecure: true (tests only) or leave it out');
   if (lit.q === undefined && lit.p !== undefined) throw new ParameterError('P primes given without Q primes', 'give both q and p, or neither');

@@ -8,6 +8,7 @@
  * whose predicted memory fits; on a tie the earlier row wins (the table lists the cheapest in
  * memory first).
  */
+import { InvalidArgumentError } from '../errors.js';
 import type { Parameters } from '../ckks/index.js';
 import { type OpTimes, measureOpTimes, predictRun } from './cost-model.js';
 import type { CompiledModel, Layout } from './compile.js';
@@ -87,7 +88,7 @@ export function estimateLayouts(graph: IrGraph, calibration: Tensor, images: num
  * least memory. `reason` says why, for the CLI.
  */
 export function chooseLayout(estimates: readonly LayoutEstimate[]): { choice: LayoutEstimate; reason: string } {
-  if (estimates.length === 0) throw new RangeError('chooseLayout: no layout to choose from');
+  if (estimates.length === 0) throw new InvalidArgumentError('chooseLayout: no layout to choose from', 'pass the estimates of at least one layout (estimateLayouts)');
   const fitting = estimates.filter((e) => e.fits);
   if (fitting.length === 0) {
     const choice = estimates.reduce((a, b) => (b.memory < a.memory ? b : a));
