@@ -34,8 +34,11 @@ export class BundleError extends SerializationError {
   }
 }
 
-/** The checksum input: header bytes, then per chunk its length (u32) and its last 8 bytes. */
-function checksum(headerBytes: Uint8Array, chunks: readonly Uint8Array[]): Uint8Array {
+/**
+ * The bundle checksum: FNV-64 of the header bytes, then per chunk its length (u32) and its last 8
+ * bytes (the chunk's own checksum). Exported for tools that re-seal bundles (the fuzzer). @internal
+ */
+export function bundleChecksum(headerBytes: Uint8Array, chunks: readonly Uint8Array[]): Uint8Array {
   const buf = new Uint8Array(headerBytes.length + 12 * chunks.length);
   buf.set(headerBytes);
   const dv = new DataView(buf.buffer);
@@ -68,7 +71,7 @@ export function packBundle(header: Record<string, unknown>, chunks: readonly Uin
     out.set(c, p + 4);
     p += 4 + c.length;
   }
-  out.set(checksum(h, chunks), p);
+  out.set(bundleChecksum(h, chunks), p);
   return out;
 }
 
@@ -110,7 +113,7 @@ export function unpackBundle(bytes: Uint8Array): { header: Record<string, unknow
     p += 4 + len;
   }
   if (p !== end) throw new BundleError(`${end - p} unexpected bytes after the last chunk`);
-  const sum = checksum(hb, chunks);
+  const sum = bundleChecksum(hb, chunks);
   for (let i = 0; i < 8; i++) if (sum[i] !== bytes[end + i]) throw new BundleError('bundle checksum mismatch (bytes changed, reordered or truncated)');
   return { header, chunks };
 }

@@ -332,6 +332,9 @@ export function readNpy(bytes: Uint8Array): Tensor & { dtype: string } {
   return { ...validateTensor({ shape, data }), dtype: descr };
 }
 
+/** Deepest nesting of a JSON tensor: the reader recurses once per dimension. */
+const MAX_RANK = 32;
+
 /**
  * Reads a tensor from JSON: either nested arrays (`[[...],[...]]`, rectangular) or an object
  * `{"shape": [...], "data": [...]}` with flat row-major data.
@@ -354,13 +357,14 @@ export function readJsonTensor(json: string | unknown): Tensor {
     let cur: unknown = v;
     while (Array.isArray(cur)) {
       if (cur.length === 0) throw new InputFormatError('JSON input contains an empty array', 'every dimension must be positive: remove the empty array');
+      if (shape.length === MAX_RANK) throw new InputFormatError(`JSON input nests arrays more than ${MAX_RANK} deep`, 'write a tensor of rank at most 32 (NCHW is rank 4)');
       shape.push(cur.length);
       cur = cur[0];
     }
     const data: number[] = [];
     const walk = (a: unknown, depth: number, path: string): void => {
       if (depth === shape.length) {
-        if (typeof a !== 'number') throw new InputFormatError(`JSON input has a non-number ${String(JSON.stringify(a)).slice(0, 40)} at ${path}`, 'put only numbers in the arrays');
+        if (typeof a !== 'number') throw new InputFormatError(`JSON input has a non-number ${brief(a, 40)} at ${path}`, 'put only numbers in the arrays');
         data.push(a);
         return;
       }
@@ -377,7 +381,7 @@ export function readJsonTensor(json: string | unknown): Tensor {
     if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number')) throw new InputFormatError('JSON "shape" is not an array of numbers', 'write the shape as a list of positive integers, e.g. "shape": [1, 1, 28, 28]');
     if (!Array.isArray(data)) throw new InputFormatError('JSON "data" is not an array', 'write the data as one flat array of numbers, row-major');
     const bad = data.findIndex((d) => typeof d !== 'number');
-    if (bad >= 0) throw new InputFormatError(`JSON "data" has a non-number ${String(JSON.stringify(data[bad])).slice(0, 40)} at index ${bad}`, 'put only numbers in "data"');
+    if (bad >= 0) throw new InputFormatError(`JSON "data" has a non-number ${brief(data[bad], 40)} at index ${bad}`, 'put only numbers in "data"');
     return validateTensor({ shape: shape as number[], data: data as number[] });
   }
   throw new InputFormatError('JSON input is not nested arrays or an object with "shape" and "data"', 'write nested arrays, or {"shape": [...], "data": [...]}');

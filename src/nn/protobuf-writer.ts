@@ -7,6 +7,7 @@
  * and packed repeated scalars. Messages are built bottom-up: a sub-message is its own writer,
  * whose bytes are copied into the parent with their length.
  */
+import { InvalidArgumentError } from '../errors.js';
 
 const utf8 = new TextEncoder();
 
@@ -39,7 +40,7 @@ export class ProtoWriter {
    * which always takes ten bytes.
    */
   varint(v: number): this {
-    if (!Number.isSafeInteger(v)) throw new RangeError(`varint ${v} is not a safe integer`);
+    if (!Number.isSafeInteger(v)) throw new InvalidArgumentError(`varint ${v} is not a safe integer`, 'write integers below 2^53 in magnitude (shapes, counts and attributes of the graph)');
     this.ensure(10);
     if (v >= 0) {
       // 7 bits at a time; division keeps values above 2^31 exact
@@ -132,7 +133,7 @@ export function int64Bytes(vs: ArrayLike<number>): Uint8Array {
   const dv = new DataView(out.buffer);
   for (let i = 0; i < vs.length; i++) {
     const v = vs[i]!;
-    if (!Number.isSafeInteger(v)) throw new RangeError(`int64 value ${v} is not a safe integer`);
+    if (!Number.isSafeInteger(v)) throw new InvalidArgumentError(`int64 value ${v} is not a safe integer`, 'write integers below 2^53 in magnitude (shapes, counts and attributes of the graph)');
     dv.setInt32(i * 8, v % 0x100000000 | 0, true);
     dv.setInt32(i * 8 + 4, Math.floor(v / 0x100000000), true);
   }
