@@ -11,6 +11,7 @@
  *    for a fixed operation-time table switches from channel to batch as the image count grows.
  */
 import { describe, expect, it } from 'vitest';
+import { InvalidArgumentError } from '../src/errors.js';
 import { Client, Model, Server } from '../src/index.js';
 import type { Layout } from '../src/nn/compile.js';
 import { type OpTimes, measureOpTimes, nodeOpCounts, predictRun } from '../src/nn/cost-model.js';
@@ -79,7 +80,7 @@ describe('layout choice', () => {
     expect(chooseLayout([est('channel', 10, 1), est('batch', 5, 9, false)]).choice.layout).toBe('channel');
     expect(chooseLayout([est('channel', 5, 1), est('batch', 5, 9)]).choice.layout).toBe('channel');
     expect(chooseLayout([est('channel', 5, 3, false), est('batch', 1, 9, false)]).choice.layout).toBe('channel');
-    expect(() => chooseLayout([])).toThrow(RangeError);
+    expect(() => chooseLayout([])).toThrow(InvalidArgumentError);
     expect(LAYOUT_OPTIONS.map((o) => o.layout)).toEqual(['channel', 'batch']);
   });
 

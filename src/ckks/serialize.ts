@@ -222,7 +222,12 @@ export function serializeParameters(P: Parameters): Uint8Array {
   return w.finish();
 }
 
-/** Loads parameters; the result's hash must equal the header's. */
+/**
+ * Loads parameters; the result's hash must equal the header's.
+ *
+ * @throws SerializationError for malformed bytes (magic, kind, lengths, checksum, structure);
+ *   FormatVersionError for bytes of another format version; InvalidArgumentError if `bytes` is not a Uint8Array
+ */
 export function deserializeParameters(bytes: Uint8Array): Parameters {
   const { r, hash, keyId } = open(bytes, Kind.Parameters);
   if (keyId !== undefined) throw bad('parameters carry a key id');
@@ -307,7 +312,12 @@ function checkScale(scale: number, ctx: CkksContext, level: number): number {
 
 /**
  * Loads a ciphertext made under ctx's parameters. `shared`: allocate its polynomials in
- * SharedArrayBuffers (ready for a `WorkerPool`'s tasks without a copy).
+ * SharedArrayBuffers (ready for a `WorkerPool`'s tasks without a copy). Its `keyId` is the one
+ * recorded (undefined when none was).
+ *
+ * @throws SerializationError for malformed bytes (magic, kind, lengths, checksum, structure);
+ *   FormatVersionError for bytes of another format version; ContextMismatchError for bytes made
+ *   under other parameters; InvalidArgumentError if `bytes` is not a Uint8Array
  */
 export function deserializeCiphertext(ctx: CkksContext, bytes: Uint8Array, opts: { shared?: boolean } = {}): Ciphertext {
   const shared = opts.shared ?? false;
@@ -345,7 +355,13 @@ export function serializePlaintext(pt: Plaintext): Uint8Array {
   return w.finish();
 }
 
-/** Loads a plaintext. */
+/**
+ * Loads a plaintext.
+ *
+ * @throws SerializationError for malformed bytes (magic, kind, lengths, checksum, structure);
+ *   FormatVersionError for bytes of another format version; ContextMismatchError for bytes made
+ *   under other parameters; InvalidArgumentError if `bytes` is not a Uint8Array
+ */
 export function deserializePlaintext(ctx: CkksContext, bytes: Uint8Array): Plaintext {
   const { r, keyId, seeded } = open(bytes, Kind.Plaintext, ctx);
   if (keyId !== undefined || seeded) throw bad('a plaintext carries a key id or the seeded flag');
@@ -367,7 +383,13 @@ export function serializeSecretKey(sk: SecretKey): Uint8Array {
   return w.finish();
 }
 
-/** Loads a secret key. */
+/**
+ * Loads a secret key (checked to be ternary and equal over all primes).
+ *
+ * @throws SerializationError for malformed bytes (magic, kind, lengths, checksum, structure);
+ *   FormatVersionError for bytes of another format version; ContextMismatchError for bytes made
+ *   under other parameters; InvalidArgumentError if `bytes` is not a Uint8Array
+ */
 export function deserializeSecretKey(ctx: CkksContext, bytes: Uint8Array): SecretKey {
   const { r, keyId, seeded } = open(bytes, Kind.SecretKey, ctx);
   if (keyId === undefined) throw bad('a secret key without a key id');
@@ -428,7 +450,13 @@ export function serializePublicKey(pk: PublicKey, opts: KeySerializeOptions = {}
   return w.finish();
 }
 
-/** Loads a public key. */
+/**
+ * Loads a public key.
+ *
+ * @throws SerializationError for malformed bytes (magic, kind, lengths, checksum, structure);
+ *   FormatVersionError for bytes of another format version; ContextMismatchError for bytes made
+ *   under other parameters; InvalidArgumentError if `bytes` is not a Uint8Array
+ */
 export function deserializePublicKey(ctx: CkksContext, bytes: Uint8Array): PublicKey {
   const { r, seeded, keyId } = open(bytes, Kind.PublicKey, ctx);
   const bQ = r.poly(ctx.N, ctx.ringQ.moduli, ctx.ringQ.size, 'bQ');
@@ -495,7 +523,13 @@ export function serializeRelinKey(rk: RelinKey, opts: KeySerializeOptions = {}):
   return w.finish();
 }
 
-/** Loads a relinearization key. */
+/**
+ * Loads a relinearization key.
+ *
+ * @throws SerializationError for malformed bytes (magic, kind, lengths, checksum, structure);
+ *   FormatVersionError for bytes of another format version; ContextMismatchError for bytes made
+ *   under other parameters; InvalidArgumentError if `bytes` is not a Uint8Array
+ */
 export function deserializeRelinKey(ctx: CkksContext, bytes: Uint8Array): RelinKey {
   const { r, seeded, keyId } = open(bytes, Kind.RelinKey, ctx);
   const k = readSwitchingKey(r, ctx, seeded);
@@ -525,7 +559,13 @@ export interface GaloisKeysDeserializeOptions {
   elements?: readonly number[];
 }
 
-/** Loads Galois keys (elements odd, below 2N, other than 1, in increasing order, as written). */
+/**
+ * Loads Galois keys (elements odd, below 2N, other than 1, in increasing order, as written).
+ *
+ * @throws SerializationError for malformed bytes (magic, kind, lengths, checksum, structure);
+ *   FormatVersionError for bytes of another format version; ContextMismatchError for bytes made
+ *   under other parameters; InvalidArgumentError if `bytes` is not a Uint8Array
+ */
 export function deserializeGaloisKeys(ctx: CkksContext, bytes: Uint8Array, opts: GaloisKeysDeserializeOptions = {}): GaloisKeys {
   const { r, seeded, keyId } = open(bytes, Kind.GaloisKeys, ctx);
   const count = r.u32();
