@@ -18,7 +18,7 @@
  * The forward work (calibration, OLA's sensitivity and degree sweep, simulation) is in
  * `ola-search.ts`, as job steps that run on the calling thread or on worker threads.
  */
-import { InternalError } from '../errors.js';
+import { InternalError, InvalidArgumentError } from '../errors.js';
 import { cost as approxCost, polyDepth } from '../approx/index.js';
 import { type ActivationFit, type DegreeSpec, polyFields } from './approximate.js';
 import { type CalibrationResult, calibrate } from './calibrate.js';
@@ -31,7 +31,7 @@ import { ForwardPool } from './forward-pool.js';
 import { type ProgressCallback, runStepsSync } from './jobs.js';
 import { compileSteps, simulateSteps } from './ola-search.js';
 import { argmaxRows, checkInput, runReference } from './reference.js';
-import type { TensorLike } from './io.js';
+import { type TensorLike, tensorRange } from './io.js';
 import { powerToCheb } from '../approx/chebyshev.js';
 import {
   type TensorPoly, compactTensor, composeChannelMap, expandTo, packCoefficients, powerToChebyshevTensor, unpackCoefficients,
@@ -95,6 +95,8 @@ export interface CompiledModel {
   /** What each pass did, one line per fold. */
   log: string[];
   calibration: CalibrationResult;
+  /** [min, max] of the calibration inputs (the model's plan refuses inputs far outside it). */
+  inputRange?: [number, number];
   /** OLA sweep (when degrees were chosen by OLA). */
   ola?: {
     steps: OlaStep[]; chosen: number; target: number; original: number; metric: 'accuracy' | 'agreement';
@@ -118,7 +120,8 @@ export interface CompiledModel {
  *   model overflows on it, ApproximationError for a bad degree specification
  */
 export function compileModel(graph: IrGraph, calibData: TensorLike, opts: CompileOptions = {}): CompiledModel {
-  return runStepsSync(compileSteps(graph, checkInput(graph, calibData), opts), opts.onProgress);
+  const x = checkInput(graph, calibData);
+  return { ...runStepsSync(compileSteps(graph, x, opts), opts.onProgress), inputRange: tensorRange(x) };
 }
 
 /** Where {@link compileModelAsync} and {@link simulateAsync} run their chunks. */
@@ -146,13 +149,14 @@ export interface ParallelOptions {
  */
 export async function compileModelAsync(graph: IrGraph, calibData: TensorLike, opts: CompileOptions & ParallelOptions = {}): Promise<CompiledModel> {
   const x = checkInput(graph, calibData);
-  return withPool(opts, (pool) => (pool ? pool.runSteps(compileSteps(graph, x, opts), opts.onProgress) : compileModel(graph, x, opts)));
+  const m = await withPool(opts, (pool) => (pool ? pool.runSteps(compileSteps(graph, x, opts), opts.onProgress) : compileModel(graph, x, opts)));
+  return { ...m, inputRange: tensorRange(x) };
 }
 
 async function withPool<T>(opts: ParallelOptions, f: (pool: ForwardPool | undefined) => T | Promise<T>): Promise<T> {
   if (opts.pool) return f(opts.pool);
   const threads = opts.threads ?? 1;
-  if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new RangeError(`threads = ${threads}: use an integer in 1..256`);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new InvalidArgumentError(`threads = ${threads}`, 'use an integer number of threads in 1..256');
   if (threads === 1) return f(undefined);
   const pool = await ForwardPool.create(threads);
   try {

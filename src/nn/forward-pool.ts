@@ -20,6 +20,8 @@
  * ```
  */
 
+import { InvalidArgumentError, VeilError } from '../errors.js';
+import { PoolOperationError } from '../ckks/pool-protocol.js';
 import { type BackendWorker, selectBackend } from '../ckks/pool-backend.js';
 import type { WorkerInit } from '../ckks/pool-host.js';
 import type { ForwardResult, ForwardTask } from './forward.js';
@@ -51,7 +53,7 @@ export type ToWorker =
 export type FromWorker =
   | { t: 'ready' }
   | { t: 'result'; id: number; result: ForwardResult }
-  | { t: 'error'; id: number; name: string; message: string; nodeName?: string; code?: string };
+  | { t: 'error'; id: number; name: string; message: string; nodeName?: string; code?: string; fix?: string };
 
 interface Pending {
   resolve(r: ForwardResult): void;
@@ -73,12 +75,13 @@ function defaultWorkerUrl(): URL {
   return new URL('./forward-worker.js', here);
 }
 
-/** Rebuilds a worker's error on this thread (a NumericalError stays one). */
-function rebuildError(m: { name: string; message: string; nodeName?: string; code?: string }): Error {
+/** Rebuilds a worker's error on this thread (a NumericalError stays one, any other VeilError a VeilError with its code and fix). */
+function rebuildError(m: { name: string; message: string; nodeName?: string; code?: string; fix?: string }): Error {
   const e = new Error(m.message);
   e.name = m.name;
   if (m.name === 'NumericalError') Object.setPrototypeOf(e, NumericalError.prototype);
-  Object.assign(e, m.nodeName === undefined ? {} : { nodeName: m.nodeName }, m.code === undefined ? {} : { code: m.code });
+  else if (m.code !== undefined && m.fix !== undefined) Object.setPrototypeOf(e, VeilError.prototype);
+  Object.assign(e, m.nodeName === undefined ? {} : { nodeName: m.nodeName }, m.code === undefined ? {} : { code: m.code }, m.fix === undefined ? {} : { fix: m.fix });
   return e;
 }
 
@@ -104,7 +107,7 @@ export class ForwardPool {
    * @throws RangeError for a bad thread count; WorkerPoolUnavailableError where workers cannot run
    */
   static async create(threads: number, workerUrl?: string | URL): Promise<ForwardPool> {
-    if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new RangeError(`threads = ${threads}: use an integer in 1..256`);
+    if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new InvalidArgumentError(`threads = ${threads}`, 'use an integer number of threads in 1..256');
     const backend = await selectBackend();
     const pool = new ForwardPool(threads);
     const url = workerUrl ? new URL(String(workerUrl), (globalThis as { location?: { href: string } }).location?.href) : defaultWorkerUrl();
@@ -143,7 +146,7 @@ export class ForwardPool {
 
   /** Runs job steps on the workers (see `jobs.ts`); the workers' kept values are dropped at the end. */
   async runSteps<T>(steps: Steps<T>, onProgress?: ProgressCallback): Promise<T> {
-    if (this.closed) throw new Error('ForwardPool is closed');
+    if (this.closed) throw new PoolOperationError('the ForwardPool is closed', 'create a new pool with ForwardPool.create');
     for (const w of this.workers) w.ref();
     try {
       let next = steps.next([]);

@@ -5,6 +5,7 @@
  * results. The platform (Node `worker_threads` or a Web Worker) comes from the CKKS pool's host
  * layer, so this file has no `node:` import.
  */
+import { InternalError } from '../errors.js';
 import { workerHost } from '../ckks/pool-host.js';
 import { ForwardExecutor } from './forward.js';
 import type { FromWorker, ToWorker } from './forward-pool.js';
@@ -41,13 +42,13 @@ host.onMessage((raw) => {
       try {
         const g = graphs.get(m.task.graph);
         const x = data.get(m.task.data);
-        if (!g || !x) throw new Error(`internal: forward worker lacks graph ${m.task.graph} or data ${m.task.data}`);
+        if (!g || !x) throw new InternalError(`forward worker lacks graph ${m.task.graph} or data ${m.task.data}`);
         reply = { t: 'result', id: m.id, result: executor.run({ ...m.task, graph: g, data: x }) };
       } catch (e) {
-        const err = e as Error & { nodeName?: string; code?: string };
+        const err = e as Error & { nodeName?: string; code?: string; fix?: string };
         reply = {
           t: 'error', id: m.id, name: err.name, message: err.message,
-          ...(err.nodeName === undefined ? {} : { nodeName: err.nodeName }), ...(typeof err.code === 'string' ? { code: err.code } : {}),
+          ...(err.nodeName === undefined ? {} : { nodeName: err.nodeName }), ...(typeof err.code === 'string' ? { code: err.code } : {}), ...(typeof err.fix === 'string' ? { fix: err.fix } : {}),
         };
       }
       host.post(reply);

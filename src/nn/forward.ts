@@ -15,6 +15,7 @@
  *  - a pass with noise added at an activation restarts right after it (layer sensitivity).
  */
 
+import { InternalError } from '../errors.js';
 import { type IrGraph, type IrNode, type Tensor, GraphError, isActivation } from './graph.js';
 import { NumericalError, evalNode } from './reference.js';
 
@@ -245,7 +246,7 @@ export class ForwardExecutor {
     if (task.noise) {
       const idx = graph.nodes.findIndex((n) => n.name === task.noise!.node);
       const snap = state && state.data === data && firstDifference(state.graph, graph) === graph.nodes.length ? state.snapshots.get(idx) : undefined;
-      if (idx < 0 || !snap) throw new Error(`internal: no kept values after '${task.noise.node}' for chunk ${task.chunk}`);
+      if (idx < 0 || !snap) throw new InternalError(`no kept values after '${task.noise.node}' for chunk ${task.chunk}`);
       const node = graph.nodes[idx]!;
       const clean = snap.get(node.output)!;
       const noisy = Float64Array.from(clean.data);
@@ -292,7 +293,7 @@ export class ForwardExecutor {
     const out: ForwardResult = { output: r.output.data };
     if (captured) {
       out.captured = captured.map((c, k) => {
-        if (!c) throw new Error(`internal: node '${capture![k]}' was not run`);
+        if (!c) throw new InternalError(`node '${capture![k]}' was not run`);
         return c;
       });
     }

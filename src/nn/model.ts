@@ -24,7 +24,7 @@ import type { RandomSource } from '../ring/prng.js';
 import { randomId64 } from '../ring/prng.js';
 import { InternalError, InvalidArgumentError, brief } from '../errors.js';
 import { fixCode } from '../fixes.js';
-import { InputShapeError, type TensorLike, checkInputRange, tensorRange, validateTensor } from './io.js';
+import { InputShapeError, type TensorLike, checkInputRange, validateTensor } from './io.js';
 import { type NodeTiming, type Progress, BatchRunner, decryptBatch, encryptBatchEach } from './batch.js';
 import { BundleError, packBundle, unpackBundle } from './bundle.js';
 import { ChannelRunner, type ChannelTensor, type SlotLayout, decryptChannels, encryptChannels, planChannel } from './channel.js';
@@ -60,7 +60,9 @@ export class Model {
   /** The packed layout's plan (packed layout only). */
   readonly packedPlan?: PackedPlan;
 
-  private constructor(compiled: CompiledModel, layout: Layout, opts: ModelOptions, inputRange: [number, number]) {
+  private constructor(compiled: CompiledModel, layout: Layout, opts: ModelOptions) {
+    const inputRange = compiled.inputRange;
+    if (!inputRange) throw new InvalidArgumentError('the compilation records no calibrated input range', 'compile with compileModel or Model.compile (they record the calibration data\'s range)');
     this.compiled = compiled;
     this.layout = layout;
     const g = compiled.graph;
@@ -108,8 +110,7 @@ export class Model {
    * becomes the plan's input range: `Client.encrypt` refuses inputs far outside it.
    */
   static compile(graph: IrGraph, calibration: Tensor, opts: ModelOptions = {}): Model {
-    const compiled = compileModel(graph, calibration, opts);
-    return new Model(compiled, opts.layout ?? 'batch', opts, tensorRange(calibration));
+    return new Model(compileModel(graph, calibration, opts), opts.layout ?? 'batch', opts);
   }
 
   /**
