@@ -10,6 +10,7 @@
  * Batch-norm backward: with x̂ = (x − μ)/σ over (batch, H, W) of a channel,
  * dx = (γ/σ)·(dy − mean(dy) − x̂·mean(dy·x̂)), dγ = Σ dy·x̂, dβ = Σ dy.
  */
+import { InternalError } from '../errors.js';
 import { erf } from '../approx/activations.js';
 import type { IrNode } from '../nn/graph.js';
 import { sizeOf } from '../nn/graph.js';
@@ -365,7 +366,7 @@ export function pointwise(node: IrNode): PointwiseLayer {
     case 'Square':
       return new PointwiseLayer(node, (v) => v * v, (v) => 2 * v);
     default:
-      throw new Error(`internal: ${node.op} is not pointwise`);
+      throw new InternalError(`${node.op} is not pointwise`);
   }
 }
 

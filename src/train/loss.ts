@@ -9,6 +9,7 @@
  *    over N.
  * Log-sum-exp with the row maximum subtracted keeps both finite for any finite logits.
  */
+import { InvalidArgumentError } from '../errors.js';
 import type { Arr } from './gemm.js';
 
 /** Loss configuration. */
@@ -63,7 +64,7 @@ export function lossAndGradient(
       continue;
     }
     const { temperature: T, alpha: a } = spec;
-    if (!teacher) throw new Error('distillation needs the teacher logits');
+    if (!teacher) throw new InvalidArgumentError('a distillation loss without teacher logits', 'give the data set its teacher logits (dataset.teacher), or train with the cross-entropy loss { kind: \'ce\' }');
     const lseS = softmaxRow(z, o, K, T, q);
     const lseT = softmaxRow(teacher as Arr, o, K, T, pt);
     // KL(pt ‖ q) = Σ pt·(log pt − log q), log q_k = z_k/T − lseS, log pt_k = t_k/T − lseT

@@ -9,6 +9,7 @@
  * {@link Network.toGraph} gives the trained graph back (batch-norm with its running statistics,
  * polynomial activations as 'Polynomial' nodes), ready for `writeOnnx` and `compileModel`.
  */
+import { InvalidArgumentError, VeilError } from '../errors.js';
 import type { CompositePoly } from '../approx/composite.js';
 import { type IrGraph, type IrNode, sizeOf, validateGraph } from '../nn/graph.js';
 import { polyMul, scalarTensor } from '../nn/polynomial.js';
@@ -41,11 +42,8 @@ export interface NetworkOptions {
 }
 
 /** Thrown for a graph the trainer cannot differentiate. */
-export class TrainGraphError extends Error {
-  constructor(message: string, readonly fix: string) {
-    super(`${message}. Fix: ${fix}`);
-    this.name = 'TrainGraphError';
-  }
+export class TrainGraphError extends VeilError {
+  static override readonly code: string = 'TRAIN_GRAPH';
 }
 
 /** A trainable network over an IR graph. */
@@ -86,7 +84,7 @@ export class Network {
     const fresh = opts.params === undefined;
     this.params = opts.params ?? floatArray(this.dtype, off, opts.shared ? 'shared' : 'local');
     this.grads = opts.grads ?? floatArray(this.dtype, off, 'local');
-    if (this.params.length !== off || this.grads.length !== off) throw new RangeError(`parameter buffers hold ${this.params.length}/${this.grads.length} values, the network has ${off}`);
+    if (this.params.length !== off || this.grads.length !== off) throw new InvalidArgumentError(`parameter buffers hold ${this.params.length}/${this.grads.length} values, the network has ${off}`, 'pass params and grads buffers of the network\'s size, or leave them out');
     for (const l of this.layers) l.bind(this.params, this.grads);
     if (fresh) this.loadFromGraph();
   }
@@ -120,7 +118,7 @@ export class Network {
   /** Runs the batch x ([n, ...input]) and returns the logits [n, ...output] (a reused buffer). */
   forward(x: Arr, n: number, mode: Mode): Arr {
     const want = n * sizeOf(this.graph.input.shape);
-    if (x.length < want) throw new RangeError(`input holds ${x.length} values, ${n} samples need ${want}`);
+    if (x.length < want) throw new InvalidArgumentError(`input holds ${x.length} values, ${n} samples need ${want}`, 'pass n samples of the network\'s input shape, flattened');
     this.values.clear();
     this.values.set(this.graph.input.name, x.length === want ? x : x.subarray(0, want));
     for (const l of this.layers) {

@@ -8,6 +8,8 @@
  * so a run is reproducible for a given seed and thread count. Batch-norm uses each shard's
  * statistics (like data-parallel PyTorch without SyncBatchNorm), so results depend on T.
  */
+import { InvalidArgumentError } from '../errors.js';
+import { PoolOperationError } from '../ckks/pool-protocol.js';
 import type { Arr } from './gemm.js';
 import type { BatchStats } from './layers.js';
 import type { ActivationSpec, Network } from './network.js';
@@ -66,7 +68,7 @@ export class WorkerBackend implements StepBackend {
    * it with `{ shared: true }`) and the data set.
    */
   static async create(net: Network, data: Dataset, threads: number, activations: Record<string, ActivationSpec>): Promise<WorkerBackend> {
-    if (!(net.params.buffer instanceof SharedArrayBuffer)) throw new Error('internal: the network parameters must be shared');
+    if (!(net.params.buffer instanceof SharedArrayBuffer)) throw new InvalidArgumentError('the network parameters are not in shared memory', 'build the network with { shared: true } to train on several threads');
     const { Worker } = await import('node:worker_threads');
     const bytes = net.params.BYTES_PER_ELEMENT;
     const dataMsg = {
@@ -88,7 +90,7 @@ export class WorkerBackend implements StepBackend {
           if (m.kind === 'ready') {
             w.off('message', on);
             resolve();
-          } else if (m.kind === 'error') reject(new Error(`training worker ${t}: ${m.message}`));
+          } else if (m.kind === 'error') reject(new PoolOperationError(`training worker ${t} failed to start: ${m.message}`, 'see the worker\'s error in the message'));
         };
         w.on('message', on);
         w.once('error', reject);
@@ -106,7 +108,7 @@ export class WorkerBackend implements StepBackend {
         if (!p) return;
         backend.pending[t] = null;
         if (m.kind === 'done') p.resolve(m.result!);
-        else p.reject(new Error(`training worker ${t}: ${m.message}`));
+        else p.reject(new PoolOperationError(`training worker ${t}: ${m.message}`, 'see the worker\'s error in the message'));
       });
       w.on('error', (e) => backend.pending[t]?.reject(e));
     });

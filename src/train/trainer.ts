@@ -5,6 +5,7 @@
  * per-epoch plans (PAPER's penalty warm-up, SmartPAF's alternate training), validation after every
  * epoch, the best epoch kept, and progress (epoch, loss, accuracy, time left) through a callback.
  */
+import { InvalidArgumentError } from '../errors.js';
 import type { Arr } from './gemm.js';
 import type { LossSpec } from './loss.js';
 import type { Network } from './network.js';
@@ -146,8 +147,8 @@ function restore(net: Network, s: Snapshot): void {
  * ```
  */
 export async function fit(net: Network, data: Dataset, opts: FitOptions): Promise<FitResult> {
-  if (data.count <= 0) throw new RangeError('the training set is empty');
-  if (!(opts.epochs >= 0)) throw new RangeError(`epochs ${opts.epochs} must be ≥ 0`);
+  if (data.count <= 0) throw new InvalidArgumentError('the training set is empty', 'pass at least one sample');
+  if (!(opts.epochs >= 0)) throw new InvalidArgumentError(`epochs = ${opts.epochs}`, 'pass a number of epochs ≥ 0');
   const threads = Math.max(1, Math.floor(opts.threads ?? 1));
   const bs = Math.min(data.count, opts.batchSize ?? 64);
   const batches = Math.ceil(data.count / bs);
@@ -163,7 +164,7 @@ export async function fit(net: Network, data: Dataset, opts: FitOptions): Promis
   const pafs = net.pafLayers();
   let backend: StepBackend;
   if (threads > 1) {
-    if (!(net.params.buffer instanceof SharedArrayBuffer)) throw new RangeError('training on several threads needs a network built with { shared: true }');
+    if (!(net.params.buffer instanceof SharedArrayBuffer)) throw new InvalidArgumentError('training on several threads with a network whose parameters are not shared', 'build the network with { shared: true }, or train on one thread');
     backend = await WorkerBackend.create(net, data, threads, net.activations);
   } else backend = new LocalBackend(net, data);
   const history: EpochRecord[] = [];
@@ -191,7 +192,7 @@ export async function fit(net: Network, data: Dataset, opts: FitOptions): Promis
           pafScales: pafs.map((p) => p.staticScale),
         };
         const r = await backend.step(idx, spec);
-        if (!Number.isFinite(r.loss)) throw new RangeError(`the loss became ${r.loss} at epoch ${ep + 1}, batch ${b + 1}: lower the learning rate`);
+        if (!Number.isFinite(r.loss)) throw new InvalidArgumentError(`the loss became ${r.loss} at epoch ${ep + 1}, batch ${b + 1}`, 'lower the learning rate (lr), or clip the gradients (clipNorm)');
         if (opts.clipNorm !== undefined) {
           const gn = gradNorm(net.grads);
           if (gn > opts.clipNorm) {

@@ -4,6 +4,7 @@
  * inputs (SmartPAF CT's "profile the input distribution", BEAA's initial fit), splitting a data set,
  * and running a fit with the recipe's progress reporting.
  */
+import { InvalidArgumentError } from '../../errors.js';
 import { type IrGraph, sizeOf } from '../../nn/graph.js';
 import { Network } from '../network.js';
 import type { Dataset } from '../step.js';
@@ -55,7 +56,7 @@ export function activationNodes(graph: IrGraph): string[] {
 
 /** Splits off the last `validation` samples (the order is the caller's: shuffle before if needed). */
 export function splitDataset(d: Dataset, validation: number): { train: Dataset; validation: Dataset } {
-  if (!(validation > 0 && validation < d.count)) throw new RangeError(`validation size ${validation} must be between 1 and ${d.count - 1}`);
+  if (!(validation > 0 && validation < d.count)) throw new InvalidArgumentError(`validation size ${validation} is not between 1 and ${d.count - 1}`, 'keep at least one sample on each side of the split');
   const D = d.x.length / d.count;
   const K = d.teacher ? d.teacher.length / d.count : 0;
   const cut = d.count - validation;
