@@ -5,7 +5,6 @@
  *    failure probability against the paper's figure and a Monte-Carlo estimate of its model;
  *  - ModRaise: the overflow t − t_0 = q0·I recovered exactly (BigInt CRT of the decryptions),
  *    |I| ≤ (h + 1)/2 for the ephemeral weight h;
- *  - a BSGS linear transform on ciphertexts against the float64 matrix product;
  *  - EvalMod: its polynomial on the whole interval [−K, K] against sin(2πy), and on ciphertexts
  *    against the same circuit in float64;
  *  - decrypt(bootstrap(ct)) ≈ decrypt(ct) for random messages (fast-check), full and sparse slots,
@@ -16,8 +15,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  BsgsTransform, Bootstrapper, Encapsulation, bootstrapPreset, bootstrapRotations, evalMod, evalModFloat, evalModPlan,
-  failureProbabilityLog2, genBootstrapKeys, genEncapsulationKeys, applyMatrix, type BootstrapParameters, type DiagonalMatrix,
+  Bootstrapper, Encapsulation, bootstrapPreset, bootstrapRotations, evalMod, evalModFloat, evalModPlan,
+  failureProbabilityLog2, genBootstrapKeys, genEncapsulationKeys, type BootstrapParameters,
 } from '../src/bootstrap/index.js';
 import { CkksPolyBackend } from '../src/approx/index.js';
 import {
@@ -200,25 +199,6 @@ describe('bootstrapping stages (N = 2^10)', () => {
       if (I !== 0n) nonzero++;
     }
     expect(nonzero).toBeGreaterThan(ctx.N / 2);
-  });
-
-  it('a BSGS linear transform on ciphertexts equals the float64 matrix product', () => {
-    const kit = makeKit({ logN: 10, levels: 2, insecure: true }, []);
-    const d = 64;
-    const diags = new Map<number, { re: Float64Array; im: Float64Array }>();
-    for (const k of [0, 1, 2, 5, 17, 31, 40, 63]) diags.set(k, { re: randomVector(d, 100 + k), im: randomVector(d, 200 + k) });
-    const M: DiagonalMatrix = { dim: d, diags };
-    const lt = BsgsTransform.encode(kit.ctx, kit.enc, diags, { level: 2, scale: kit.ctx.params.levelModulus(2), slots: d });
-    const kg = kit.kg;
-    const ev = new Evaluator(kit.ctx, { galois: kg.genGaloisKeys(kit.sk, lt.rotations) });
-    expect(lt.rotations.length).toBeLessThan(diags.size);
-    const v = { re: randomVector(d, 1), im: randomVector(d, 2) };
-    const ct = kit.encr.encrypt(kit.enc.encode(v, { fill: 'repeat' }));
-    const out = ev.rescaleInPlace(lt.apply(ev, ct));
-    const got = kit.enc.decodeComplex(kit.dec.decrypt(out));
-    const want = applyMatrix(M, v);
-    expect(precisionStats(want.re, got.re, d).meanBits).toBeGreaterThan(18);
-    expect(precisionStats(want.im, got.im, d).meanBits).toBeGreaterThan(18);
   });
 
   it('EvalMod\'s polynomial: |p(y) − sin(2πy)| < 2^-38 on all of [−K, K]', () => {

@@ -15,6 +15,7 @@
  *   EvalMod      sin(2πy) ≈ 2πε for y = I + ε (`evalmod.ts`), on each part;
  *   SlotsToCoeffs  re + i·im (a product by X^{N/2}, which is i in every slot), then the factors
  *                of U·R: the message is back in the slots.
+ * Each DFT factor is a `LinearTransform` (diagonal form, baby-step/giant-step, plaintexts cached).
  * Constants (1/(q0·B), 2π, 2^e, N/2n) are never multiplied in: they are folded into the scale a
  * ciphertext is read at, and the plaintext scales of the transforms are chosen so that the output
  * lands exactly on the canonical scale of the top user level for an input on the canonical scale
@@ -22,12 +23,12 @@
  */
 import {
   Ciphertext, type CkksContext, type Encoder, type Evaluator, type GaloisKeys, InvalidArgumentError, type KeyGenerator,
-  LevelError, type RelinKey, type SecretKey,
+  LevelError, LinearTransform, type RelinKey, type SecretKey,
 } from '../ckks/index.js';
+import { chooseSplit } from '../ckks/bsgs.js';
 import { Poly } from '../ring/poly.js';
 import { CkksPolyBackend } from '../approx/index.js';
 import { nttForward } from '../ring/ntt.js';
-import { BsgsTransform, bestBabySteps } from './bsgs.js';
 import { type DiagonalMatrix, dftFactors } from './dft.js';
 import { type EncapsulationKeys, Encapsulation, genEncapsulationKeys } from './encapsulation.js';
 import { type EvalModPlan, evalMod, evalModPlan } from './evalmod.js';
@@ -55,13 +56,9 @@ export function bootstrapRotations(bp: BootstrapParameters): number[] {
   const { cts, stc } = bootstrapFactors(bp);
   const steps = new Set<number>();
   for (const F of [...cts, ...stc]) {
-    const keys = [...F.diags.keys()];
-    const n1 = bestBabySteps(keys, F.dim);
-    for (const k of keys) {
-      const b = k % n1;
-      if (b !== 0) steps.add(b);
-      if (k - b !== 0) steps.add(k - b);
-    }
+    // the split LinearTransform chooses for these diagonals
+    const split = chooseSplit([...F.diags.keys()], F.dim);
+    for (const k of [...split.babies, ...split.giants]) if (k !== 0) steps.add(k);
   }
   const n = bp.slots;
   const N = bp.params.N;
@@ -118,8 +115,8 @@ export class Bootstrapper {
   readonly ev: Evaluator;
   readonly enc: Encoder;
   private readonly encap: Encapsulation;
-  private readonly cts: BsgsTransform[];
-  private readonly stc: BsgsTransform[];
+  private readonly cts: LinearTransform[];
+  private readonly stc: LinearTransform[];
   private readonly mod: EvalModPlan;
   private readonly plan: Plan;
   /** NTT of X^{N/2} (i in every slot) and of −X^{N/2} over every Q limb. */
@@ -144,11 +141,10 @@ export class Bootstrapper {
     this.plan = this.makePlan();
     const { cts, stc } = bootstrapFactors(bp);
     const P = ctx.params;
-    const d = this.sparse ? 2 * bp.slots : bp.slots;
     const L = P.levels;
-    this.cts = cts.map((F, i) => BsgsTransform.encode(ctx, enc, F.diags, { level: L - i, scale: this.plan.ctsScales[i], slots: d }));
+    this.cts = cts.map((F, i) => LinearTransform.encode(ctx, enc, F.diags, { level: L - i, scale: this.plan.ctsScales[i] }));
     const stcTop = bp.stageLevels.stc;
-    this.stc = stc.map((F, i) => BsgsTransform.encode(ctx, enc, F.diags, { level: stcTop - i, scale: this.plan.stcScales[i], slots: d }));
+    this.stc = stc.map((F, i) => LinearTransform.encode(ctx, enc, F.diags, { level: stcTop - i, scale: this.plan.stcScales[i] }));
     const N = ctx.N;
     this.iMono = new Poly(N, ctx.ringQ.size);
     this.minusIMono = new Poly(N, ctx.ringQ.size);
@@ -197,8 +193,8 @@ export class Bootstrapper {
     let count = 0;
     let bytes = 0;
     for (const t of [...this.cts, ...this.stc]) {
-      count += t.plaintextCount;
-      bytes += t.plaintextCount * this.ctx.params.limbsAt(t.level) * this.ctx.N * 4;
+      count += t.size;
+      bytes += t.size * this.ctx.params.limbsAt(t.level) * this.ctx.N * 4;
     }
     return { count, bytes };
   }
@@ -229,7 +225,7 @@ export class Bootstrapper {
     t.scale = plan.ctsInputScale;
     // CoeffsToSlots
     for (const lt of this.cts) {
-      t = lt.apply(ev, t);
+      t = lt.evaluate(ev, t);
       ev.rescaleInPlace(t);
     }
     const conj = ev.conjugate(t);
@@ -249,7 +245,7 @@ export class Bootstrapper {
     out.scale = (2 * Math.PI * deltaPrime * out.scale) / plan.q0;
     // SlotsToCoeffs
     for (const lt of this.stc) {
-      out = lt.apply(ev, out);
+      out = lt.evaluate(ev, out);
       ev.rescaleInPlace(out);
     }
     if (out.level !== bp.outputLevel) throw new LevelError(bp.outputLevel, out.level, 'bootstrapping output');

@@ -1,7 +1,7 @@
 /**
  * @module bootstrap
  * CKKS bootstrapping on 30-bit words: parameter sets (`params.ts`), the DFT factors (`dft.ts`),
- * their BSGS evaluation (`bsgs.ts`), EvalMod (`evalmod.ts`), sparse-secret encapsulation and
+ * evaluated as `LinearTransform`s (`ckks/linear-transform.ts`), EvalMod (`evalmod.ts`), sparse-secret encapsulation and
  * ModRaise (`encapsulation.ts`), and the pipeline (`bootstrapper.ts`).
  */
 export {
@@ -12,7 +12,6 @@ export {
   dftFactors, stageMatrix, multiplyMatrices, applyMatrix, productMatrix, stageGroups,
   type ComplexArray, type DiagonalMatrix, type DftKind, type DftOptions,
 } from './dft.js';
-export { BsgsTransform, bestBabySteps, type BsgsOptions } from './bsgs.js';
 export { evalModPlan, evalMod, evalModFloat, type EvalModPlan } from './evalmod.js';
 export {
   Encapsulation, genEncapsulationKeys, expandEncapsulationUniform, encapsulationKeyLimbs, LEVEL0_SPECIAL_LIMBS,
