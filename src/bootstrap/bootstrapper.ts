@@ -34,6 +34,8 @@ import { type EncapsulationKeys, Encapsulation, genEncapsulationKeys } from './e
 import { type EvalModPlan, evalMod, evalModPlan } from './evalmod.js';
 import type { BootstrapParameters } from './params.js';
 
+const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
+
 /** The evaluation keys bootstrapping needs. */
 export interface BootstrapKeys {
   relin: RelinKey;
@@ -123,6 +125,10 @@ export class Bootstrapper {
   private readonly iMono: Poly;
   private readonly minusIMono: Poly;
   private readonly sparse: boolean;
+  /** Wall-clock milliseconds of each stage of the last `bootstrap` call (for profiles and benchmarks). */
+  lastTimings: Record<'scaleUp' | 'modRaise' | 'subSum' | 'coeffsToSlots' | 'evalMod' | 'slotsToCoeffs' | 'total', number> = {
+    scaleUp: 0, modRaise: 0, subSum: 0, coeffsToSlots: 0, evalMod: 0, slotsToCoeffs: 0, total: 0,
+  };
 
   /**
    * @throws InvalidArgumentError when the evaluator or encoder belongs to another context, or the
@@ -211,18 +217,23 @@ export class Bootstrapper {
     this.ctx.check(ct, 'ciphertext');
     if (ct.degree !== 1) throw new InvalidArgumentError('bootstrapping a degree-2 ciphertext', 'relinearize first');
     const r = bp.evalMod.logMessageRatio;
+    const T = this.lastTimings;
+    const t0 = now();
     let x = ct.level > 0 ? ev.dropToLevel(ct, 0) : ct;
     // ScaleUp: an integer 2^e (mulInt keeps the scale field), so Δ' = 2^e·scale ≤ q0/2^r
     const e = Math.floor(Math.log2(plan.q0 / (2 ** r * x.scale)));
     if (e < 0) throw new InvalidArgumentError(`input scale 2^${Math.log2(x.scale).toFixed(1)} is within 2^${r} of q0 = 2^${Math.log2(plan.q0).toFixed(1)}`, 'rescale the ciphertext once more before bootstrapping');
     const deltaPrime = 2 ** e * x.scale;
     if (e > 0) x = ev.mulInt(x, 2 ** e);
+    const t1 = now();
     // encapsulate, raise, SubSum
     let t = this.encap.raise(this.encap.toSparse(x));
+    const t2 = now();
     if (this.sparse) {
       for (let s = bp.slots; s < P.slots; s *= 2) t = ev.add(t, ev.rotate(t, s));
     }
     t.scale = plan.ctsInputScale;
+    const t3 = now();
     // CoeffsToSlots
     for (const lt of this.cts) {
       t = lt.evaluate(ev, t);
@@ -231,6 +242,7 @@ export class Bootstrapper {
     const conj = ev.conjugate(t);
     const re = ev.add(t, conj);
     const im = this.mulMono(ev.sub(t, conj), this.minusIMono);
+    const t4 = now();
     // EvalMod
     let out: Ciphertext;
     if (this.sparse) {
@@ -243,12 +255,21 @@ export class Bootstrapper {
     }
     // the EvalMod output 2πε = 2π·Δ'm/q0 at t_out reads as m at 2π·Δ'·t_out/q0
     out.scale = (2 * Math.PI * deltaPrime * out.scale) / plan.q0;
+    const t5 = now();
     // SlotsToCoeffs
     for (const lt of this.stc) {
       out = lt.evaluate(ev, out);
       ev.rescaleInPlace(out);
     }
     if (out.level !== bp.outputLevel) throw new LevelError(bp.outputLevel, out.level, 'bootstrapping output');
+    const t6 = now();
+    T.scaleUp = t1 - t0;
+    T.modRaise = t2 - t1;
+    T.subSum = t3 - t2;
+    T.coeffsToSlots = t4 - t3;
+    T.evalMod = t5 - t4;
+    T.slotsToCoeffs = t6 - t5;
+    T.total = t6 - t0;
     return out;
   }
 
