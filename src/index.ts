@@ -8,7 +8,8 @@
 export * from './ckks/index.js';
 export {
   Bootstrapper, BootstrapParameters, BOOTSTRAP_PRESETS, bootstrapPreset, genBootstrapKeys, bootstrapRotations,
-  type BootstrapKeys, type BootstrapParametersLiteral,
+  serializeBootstrapKeys, deserializeBootstrapKeys, bootstrapKeyBytes,
+  type BootstrapKeys, type BootstrapParametersLiteral, type BootstrapKeyBytes,
 } from './bootstrap/index.js';
 export { Model, Client, Server, type ModelPlan, type ModelOptions } from './nn/model.js';
 export { parsePlan, validatePlan, PlanError } from './nn/plan.js';

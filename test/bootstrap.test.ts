@@ -16,11 +16,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   Bootstrapper, Encapsulation, bootstrapPreset, bootstrapRotations, evalMod, evalModFloat, evalModPlan,
-  failureProbabilityLog2, genBootstrapKeys, genEncapsulationKeys, type BootstrapParameters,
+  failureProbabilityLog2, genBootstrapKeys, genEncapsulationKeys, type BootstrapParameters, type BootstrapKeys,
+  bootstrapKeyBytes, deserializeBootstrapKeys, serializeBootstrapKeys,
 } from '../src/bootstrap/index.js';
 import { CkksPolyBackend } from '../src/approx/index.js';
 import {
-  type Ciphertext, CkksContext, Decryptor, Encoder, Encryptor, Evaluator, HE_STANDARD_128, KeyGenerator, type Plaintext, precisionStats,
+  type Ciphertext, CkksContext, Decryptor, Encoder, Encryptor, Evaluator, HE_STANDARD_128, KeyGenerator, type Plaintext, SerializationError,
+  precisionStats,
 } from '../src/index.js';
 import { isPrime } from '../src/ring/primes.js';
 import { nttInverse } from '../src/ring/ntt.js';
@@ -83,6 +85,7 @@ interface Setup {
   dec: Decryptor;
   ev: Evaluator;
   boot: Bootstrapper;
+  keys: BootstrapKeys;
 }
 function setup(bp: BootstrapParameters): Setup {
   const ctx = new CkksContext(bp.params);
@@ -91,7 +94,7 @@ function setup(bp: BootstrapParameters): Setup {
   const keys = genBootstrapKeys(kg, sk, bp);
   const enc = new Encoder(ctx);
   const ev = new Evaluator(ctx, keys);
-  return { bp, ctx, enc, ev, encr: new Encryptor(ctx, kg.genPublicKey(sk)), dec: new Decryptor(ctx, sk), boot: new Bootstrapper(ctx, bp, ev, enc, keys) };
+  return { bp, ctx, enc, ev, keys, encr: new Encryptor(ctx, kg.genPublicKey(sk)), dec: new Decryptor(ctx, sk), boot: new Bootstrapper(ctx, bp, ev, enc, keys) };
 }
 
 /**
@@ -262,6 +265,26 @@ describe('bootstrapping end to end (N = 2^10)', () => {
       expect(out.scale / full.bp.outputScale).toBeCloseTo(1, 9);
       check(full, ct, out, 17);
     }), { numRuns: 3 });
+  });
+
+  it('the key set travels seeded, one key per chunk, and loads into a working bootstrapper', () => {
+    const chunks = [...serializeBootstrapKeys(full.keys)];
+    const sizes = bootstrapKeyBytes(full.ctx, full.keys.galois.keys.size);
+    expect(chunks.length).toBe(full.keys.galois.keys.size + 2);
+    expect(chunks.reduce((s, c) => s + c.length, 0)).toBe(sizes.wire.total);
+    const unseeded = [...serializeBootstrapKeys(full.keys, { seeded: false })].reduce((s, c) => s + c.length, 0);
+    expect(unseeded).toBe(bootstrapKeyBytes(full.ctx, full.keys.galois.keys.size, { seeded: false }).wire.total);
+    expect(sizes.wire.total / unseeded).toBeLessThan(0.51);
+    const keys = deserializeBootstrapKeys(full.ctx, [...chunks].reverse());
+    const ev = new Evaluator(full.ctx, keys);
+    const boot = new Bootstrapper(full.ctx, full.bp, ev, full.enc, keys);
+    const ct = full.encr.encrypt(full.enc.encode(msg(full, 31, 1), { level: 0 }));
+    check(full, ct, boot.bootstrap(ct), 17);
+    expect(() => deserializeBootstrapKeys(full.ctx, chunks.slice(1))).toThrow(SerializationError);
+    expect(() => deserializeBootstrapKeys(full.ctx, [...chunks, chunks[1]])).toThrow(SerializationError);
+    const bad = chunks[chunks.length - 1].slice();
+    bad[100] ^= 1;
+    expect(() => deserializeBootstrapKeys(full.ctx, [...chunks.slice(0, -1), bad])).toThrow(SerializationError);
   });
 
   it('twice in a row keeps the precision', () => {

@@ -2,7 +2,8 @@
  * @module bootstrap
  * CKKS bootstrapping on 30-bit words: parameter sets (`params.ts`), the DFT factors (`dft.ts`),
  * evaluated as `LinearTransform`s (`ckks/linear-transform.ts`), EvalMod (`evalmod.ts`), sparse-secret encapsulation and
- * ModRaise (`encapsulation.ts`), and the pipeline (`bootstrapper.ts`).
+ * ModRaise (`encapsulation.ts`), the pipeline (`bootstrapper.ts`) and the key set on the wire
+ * (`keys.ts`).
  */
 export {
   BootstrapParameters, BOOTSTRAP_PRESETS, bootstrapPreset, failureProbabilityLog2, cosineDegree, polyLevels,
@@ -20,3 +21,7 @@ export {
 export {
   Bootstrapper, genBootstrapKeys, bootstrapRotations, bootstrapFactors, type BootstrapKeys,
 } from './bootstrapper.js';
+export {
+  serializeBootstrapKeys, deserializeBootstrapKeys, serializeEncapsulationKeys, deserializeEncapsulationKeys, bootstrapKeyBytes,
+  type BootstrapKeyBytes, type BootstrapKeySerializeOptions,
+} from './keys.js';

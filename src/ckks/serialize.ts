@@ -45,6 +45,8 @@ const TRAILER = 8;
 /** Object kinds in the header. */
 export const Kind = Object.freeze({
   Parameters: 1, Ciphertext: 2, Plaintext: 3, PublicKey: 4, RelinKey: 5, GaloisKeys: 6, SecretKey: 7,
+  /** Bootstrapping's sparse-secret encapsulation keys (`src/bootstrap`). */
+  EncapsulationKeys: 8,
 } as const);
 type KindValue = (typeof Kind)[keyof typeof Kind];
 const KIND_NAMES: Record<number, string> = Object.fromEntries(Object.entries(Kind).map(([k, v]) => [v, k]));
@@ -601,4 +603,41 @@ export function inspectBytes(bytes: Uint8Array): { kind: string; version: number
     kind: KIND_NAMES[dv.getUint8(6)] ?? `unknown(${dv.getUint8(6)})`, version,
     seeded: (dv.getUint8(7) & 1) === 1, hash: hexOf(bytes, 8, 16), keyId: id === NO_KEY ? undefined : id, length: dv.getUint32(16, true),
   };
+}
+
+// ----------------------------------------------------------------------------- envelopes for other modules
+
+/** What a module outside this one writes inside a Veil envelope. @internal */
+export interface PayloadWriter {
+  u16(x: number): void;
+  u32(x: number): void;
+  bytes(b: Uint8Array): void;
+  /** Residues of a polynomial (`limbs` limbs of N). */
+  poly(p: Poly, limbs?: number): void;
+}
+
+/** What it reads back (every residue checked below its prime). @internal */
+export interface PayloadReader {
+  u16(): number;
+  u32(): number;
+  bytes(n: number): Uint8Array;
+  poly(N: number, moduli: readonly { p: number }[], limbs: number, what: string): Poly;
+}
+
+/**
+ * An object of `kind` in the standard envelope (header, parameter hash, length, checksum) with a
+ * payload written by `body` (bootstrapping keys use it). @internal
+ */
+export function serializeEnvelope(kind: KindValue, hash: string, seeded: boolean, estimate: number, body: (w: PayloadWriter) => void): Uint8Array {
+  const w = header(kind, hash, seeded, estimate);
+  body(w);
+  return w.finish();
+}
+
+/** Opens an envelope of `kind` made under ctx's parameters and reads its payload with `body`. @internal */
+export function deserializeEnvelope<T>(ctx: CkksContext, bytes: Uint8Array, kind: KindValue, body: (r: PayloadReader, seeded: boolean) => T): T {
+  const { r, seeded } = open(bytes, kind, ctx);
+  const out = body(r, seeded);
+  r.done();
+  return out;
 }
