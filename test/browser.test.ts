@@ -2,6 +2,7 @@
  * Browser tests: headless Chromium loads dist/ as plain ES modules (no bundler, no Node built-ins)
  *  - and runs an encrypted multiply → relinearize → rescale → rotate with the platform CSPRNG
  *    (`crypto.getRandomValues`) (index.html);
+ *  - and bootstraps a ciphertext at a small ring (bootstrap.html);
  *  - in a cross-origin-isolated page, creates a 2-thread `WorkerPool` over module Web Workers and
  *    checks relinearize, rotate, mulRelinRescale and key generation against one thread (bit for
  *    bit) and against plaintext, and runs coarse tasks on both workers (pool.html).
@@ -82,6 +83,13 @@ describe.runIf(ready)('in a browser (headless Chromium)', () => {
     const res = await runPage('/', true);
     expect(res.ok, res.error as string).toBe(true);
     expect(res.meanBits).toBeGreaterThan(14);
+  }, 240_000);
+
+  it('bootstraps a ciphertext (N = 2^10, full slots) with the precision it has in Node', async () => {
+    const res = await runPage('/test/browser/bootstrap.html', true);
+    expect(res.ok, res.error as string).toBe(true);
+    expect(res.level).toBe(res.outputLevel);
+    expect(res.meanBits).toBeGreaterThan(17);
   }, 240_000);
 
   it('runs a 2-thread WorkerPool on Web Workers in a cross-origin-isolated page, bit for bit as one thread', async () => {
