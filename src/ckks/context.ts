@@ -29,6 +29,17 @@ export interface ModDownRescale {
   readonly pqdInvF: Float64Array;
 }
 
+/** Constants of a rescale by a level of several limbs at once (see `phases.ts` `rescaleProgram`). */
+export interface RescaleLevel {
+  /** Q limbs kept. */
+  readonly keep: number;
+  /** Converter from the dropped limbs to the kept ones (centred representative). */
+  readonly conv: BasisConverter;
+  /** Q_d^−1 mod q_i for kept limbs i, with Shoup quotients. */
+  readonly qdInv: Int32Array;
+  readonly qdInvF: Float64Array;
+}
+
 /** Precomputed tables of one parameter set. */
 export class CkksContext {
   readonly params: Parameters;
@@ -49,6 +60,7 @@ export class CkksContext {
   readonly p0InvModQF: Float64Array;
   private readonly modUpCache = new Map<string, BasisConverter>();
   private readonly modDownRescaleCache = new Map<number, ModDownRescale>();
+  private readonly rescaleLevelCache = new Map<number, RescaleLevel>();
   private readonly garnerCache = new Map<number, GarnerTable>();
   private readonly galoisIndexCache = new Map<number, Int32Array>();
   /** [q_j^−1]_{q_i} for rescaling: at j·nQ + i. */
@@ -135,6 +147,22 @@ export class CkksContext {
       this.modDownRescaleCache.set(limbs, m);
     }
     return m;
+  }
+
+  /**
+   * Constants of the rescale of a ciphertext with `limbs` Q limbs by its whole level (Q_d = the
+   * product of the level's limbs) in one division. Cached per level.
+   */
+  rescaleLevel(limbs: number): RescaleLevel {
+    let r = this.rescaleLevelCache.get(limbs);
+    if (!r) {
+      const keep = limbs - this.params.dropAt(limbs);
+      const qm = this.ringQ.moduli;
+      const { qdInv, qdInvF } = this.modDownRescale(limbs);
+      r = { keep, conv: new BasisConverter(this.N, qm.slice(keep, limbs), qm.slice(0, keep)), qdInv, qdInvF };
+      this.rescaleLevelCache.set(limbs, r);
+    }
+    return r;
   }
 
   /** Garner table over the first k Q primes. Cached. */

@@ -358,8 +358,7 @@ export class Evaluator {
     if (out === a) return this.rescaleInPlace(a);
     const P = this.ctx.params;
     const limbs = a.limbs;
-    // room for limbs − 1 limbs: a level of several limbs is divided one limb at a time
-    const res = this.alloc(a.degree, limbs - 1, a.level - 1, a.scale / P.levelModulus(a.level), out, a.keyId);
+    const res = this.alloc(a.degree, limbs - P.levelLimbs[a.level], a.level - 1, a.scale / P.levelModulus(a.level), out, a.keyId);
     this.rescalePolys(a.polys, res.polys, limbs);
     return res;
   }
@@ -375,21 +374,16 @@ export class Evaluator {
     return a;
   }
 
-  /** Rescale of every polynomial (inputs at `limbs` limbs) into outs (may alias), once per limb of the level. */
+  /** Rescale of every polynomial (inputs at `limbs` limbs) into outs (may alias) by the limbs of their level. */
   private rescalePolys(ins: Poly[], outs: Poly[], limbs: number): void {
-    const lps = this.ctx.params.dropAt(limbs);
-    let src = ins;
-    for (let r = 0; r < lps; r++) {
-      const l = limbs - r;
-      if (this.par) {
-        this.par.rescale(l, src, outs);
-      } else {
-        const t = this.rescaleScratch(src.length);
-        rescaleProgram(this.ctx, l, src.map((x) => x.coeffs), outs.map((x) => x.coeffs), t, solo());
-      }
-      for (const o of outs) o.limbs = l - 1;
-      src = outs;
+    if (this.par) {
+      this.par.rescale(limbs, ins, outs);
+    } else {
+      const t = this.rescaleScratch(ins.length);
+      rescaleProgram(this.ctx, limbs, ins.map((x) => x.coeffs), outs.map((x) => x.coeffs), t, solo());
     }
+    const kept = limbs - this.ctx.params.dropAt(limbs);
+    for (const o of outs) o.limbs = kept;
   }
 
   /** Scratch of `rescaleProgram` for `polys` polynomials. */

@@ -12,7 +12,7 @@
  * Arrays are passed explicitly: the ciphertexts' own buffers with one thread, shared staging
  * buffers with a pool. Limb i of a polynomial is at offset i·N.
  */
-import { nttForwardLazy, nttInverse } from '../ring/ntt.js';
+import { nttForwardLazy, nttInverse, nttInverseScaled } from '../ring/ntt.js';
 import type { CkksContext } from './context.js';
 import { DownMode, type KeySwitcher, type PackedKey } from './keyswitch.js';
 
@@ -139,13 +139,20 @@ export function mulRelinRescaleProgram(
 }
 
 /**
- * Rescale by the top limb of `polys` input polynomials (`limbs` limbs, NTT) into outs (may alias
- * the inputs): out_i = (c_i − [c_l]_{q_i})·q_l^−1 (Lattigo `DivRoundByLastModulusNTT`). `t` is
- * shared scratch of polys·limbs·N (the top limb's coefficients, then the per-limb corrections).
+ * Rescale of `polys` input polynomials (`limbs` limbs, NTT) by the limbs of their level into outs
+ * (may alias the inputs). One limb: out_i = (c_i − [c_l]_{q_i})·q_l^−1 (Lattigo
+ * `DivRoundByLastModulusNTT`). Several limbs (a level of two 30-bit limbs): one division by their
+ * product Q_d, out_i = (c_i − [c]_{Q_d} mod q_i)·Q_d^−1 with the centred [c]_{Q_d} from the exact
+ * basis conversion: 2 + (ℓ − 2) transforms per polynomial instead of the 2 + 2ℓ − 3 of two
+ * one-limb rescales, and one rounding. `t` is shared scratch of polys·limbs·N.
  */
 export function rescaleProgram(
   ctx: CkksContext, limbs: number, ins: readonly Int32Array[], outs: readonly Int32Array[], t: Int32Array, team: Team,
 ): void {
+  if (ctx.params.dropAt(limbs) > 1) {
+    rescaleLevelProgram(ctx, limbs, ins, outs, t, team);
+    return;
+  }
   const N = ctx.N;
   const l = limbs - 1;
   const polys = ins.length;
@@ -171,6 +178,48 @@ export function rescaleProgram(
     centredResidues(t, lo, t, o, N, last, half, p);
     nttForwardLazy(t, o, T[i]);
     rescaleCombine(ins[k], i * N, t, o, ctx.qInvModQ[l * nQ + i], ctx.qInvModQF[l * nQ + i], outs[k], N, p);
+  }
+}
+
+/** Per-thread scratch of v (the conversion's correction), per ring degree. */
+const vScratch = new Map<number, Int32Array>();
+
+/** The several-limb case of `rescaleProgram`. */
+function rescaleLevelProgram(
+  ctx: CkksContext, limbs: number, ins: readonly Int32Array[], outs: readonly Int32Array[], t: Int32Array, team: Team,
+): void {
+  const N = ctx.N;
+  const polys = ins.length;
+  const T = ctx.ringQ.tables;
+  const { keep, conv, qdInv, qdInvF } = ctx.rescaleLevel(limbs);
+  const drop = limbs - keep;
+  // y of the dropped limbs: INTT with the conversion's first constant folded in
+  const units0 = polys * drop;
+  for (let u = team.claim(units0); u >= 0; u = team.claim(units0)) {
+    const k = (u / drop) | 0;
+    const l = keep + (u - k * drop);
+    const o = (k * limbs + l) * N;
+    t.set(ins[k].subarray(l * N, (l + 1) * N), o);
+    nttInverseScaled(t, o, T[l], conv.hatInv(l - keep));
+  }
+  team.barrier();
+  let v = vScratch.get(N);
+  if (!v) vScratch.set(N, (v = new Int32Array(N)));
+  let vFor = -1;
+  const units = polys * keep;
+  for (let u = team.claim(units); u >= 0; u = team.claim(units)) {
+    // limb-major like the one-limb case; v is recomputed when the polynomial changes (k·N flops)
+    const i = (u / polys) | 0;
+    const k = u - i * polys;
+    const yo = (k * limbs + keep) * N;
+    if (vFor !== k) {
+      conv.computeV(t, yo, v, 0);
+      vFor = k;
+    }
+    const o = (k * limbs + i) * N;
+    conv.convertToLazy(t, yo, v, 0, i, t, o);
+    nttForwardLazy(t, o, T[i]);
+    rescaleCombine(ins[k], i * N, t, o, qdInv[i], qdInvF[i], outs[k], N, ctx.ringQ.moduli[i].p);
   }
 }
 

@@ -431,7 +431,7 @@ export class WorkerPool implements EvaluatorPool, KeyGenPool {
         const outA = Array.from({ length: polys }, (_, k) => s(Stage.Out0 + k));
         pool.exec(Op.Rescale, [evId, limbs, polys], (team) =>
           rescaleProgram(ctx, limbs, inA, outA, io.subarray(Stage.D0 * nQN, (Stage.D0 + 3) * nQN), team));
-        copyOut(outs, limbs - 1, outA);
+        copyOut(outs, limbs - ctx.params.dropAt(limbs), outA);
       },
       rotateHoisted(keys, gs, limbs, ins, outs) {
         const count = keys.length;
