@@ -8,6 +8,11 @@
  *            --levels=two      two-limb levels (Δ ≈ 2^58) instead of one (precision mode)
  *            --threads=N       N > 1: evaluator and key generator use a WorkerPool of N threads
  *            --heap=CALLS      heap growth over CALLS mul_relin_rescale calls (default 1000, two-limb 0 = skip)
+ * Bootstrapping (only when asked: it needs several GB at N = 2^16 and minutes per run):
+ *   npm run bench -- --op=bootstrap [--bootstrap=N16-BOOT] [--runs=3] [--threads=N] [--json]
+ * one warm-up bootstrap, then `runs` timed ones (tinybench): the `bootstrap` row has the median,
+ * the stage times of the median run, the precision (mean bits against the input's decryption),
+ * the key bytes (seeded on the wire, in memory) and the DFT plaintexts' bytes.
  * Extra rows: `ntt` (forward NTT of one limb, ns per butterfly) and `ntt_plain` (the same radix-4
  * loop with additions only: the limit of a plain JS loop over this access pattern); `add_plain`
  * (the residues of `add` summed without the modular reduction, unrolled as `addVec`: not an add,
@@ -18,7 +23,10 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import {
   CkksContext, Decryptor, Encoder, Encryptor, Evaluator, KeyGenerator, Parameters, PRESETS, type PresetName, WorkerPool, type Ciphertext, type Plaintext,
+  precisionStats,
 } from '../src/index.js';
+import { Bootstrapper, bootstrapKeyBytes, bootstrapPreset, genBootstrapKeys } from '../src/bootstrap/index.js';
+import { Bench, hrtimeNow } from 'tinybench';
 import { nttForward, nttPlainLoop } from '../src/ring/ntt.js';
 import { args, fmtUs, measure, type Spec } from './measure.js';
 
@@ -62,6 +70,7 @@ function benchParameters(logN: number, twoLimb = false): Parameters {
 
 const randomReals = (n: number) => Float64Array.from({ length: n }, () => Math.random() * 2 - 1);
 
+// `bootstrap` runs only when asked for (--op=bootstrap)
 const ALL_OPS = [
   'keygen_sk_pk', 'keygen_relin', 'keygen_galois_1', 'encode', 'decode', 'encrypt_pk', 'decrypt', 'add', 'mul_plain',
   'mul', 'relin', 'rescale', 'rotate_1', 'mul_relin_rescale', 'ntt', 'ntt_plain', 'add_plain',
@@ -103,7 +112,8 @@ out(`node ${process.version}, ${os.cpus()[0]?.model} x${os.cpus().length}, ${new
 
 const summary: { op: string; logN: number; median_us: number; min_us: number }[] = [];
 const tStart = performance.now();
-for (const logN of LOGNS) {
+const ONLY_BOOTSTRAP = OPS.length > 0 && OPS.every((o) => o === 'bootstrap');
+for (const logN of ONLY_BOOTSTRAP ? [] : LOGNS) {
   const P = benchParameters(logN, TWO_LIMB);
   const ctx = new CkksContext(P);
   const pool = THREADS > 1 ? await WorkerPool.create(ctx, { threads: THREADS }) : undefined;
@@ -251,5 +261,75 @@ for (const logN of LOGNS) {
   });
   await pool?.close();
 }
+if (OPS.includes('bootstrap')) await benchBootstrap();
 out('');
 out(`total ${((performance.now() - tStart) / 1000).toFixed(1)} s`);
+
+/** The `bootstrap` row (see the module documentation). */
+async function benchBootstrap(): Promise<void> {
+  const name = A.opt('bootstrap', 'N16-BOOT');
+  const runs = Number(A.opt('runs', '3'));
+  const bp = bootstrapPreset(name);
+  const P = bp.params;
+  const ctx = new CkksContext(P);
+  const pool = THREADS > 1 ? await WorkerPool.create(ctx, { threads: THREADS }) : undefined;
+  out('');
+  out(`== bootstrap ${name}: ${P.toString()}`);
+  progress(`[veil] bootstrap ${name}: keys...`);
+  let t0 = performance.now();
+  const kg = new KeyGenerator(ctx, undefined, { pool });
+  const sk = kg.genSecretKey();
+  const keys = genBootstrapKeys(kg, sk, bp);
+  const keygenMs = performance.now() - t0;
+  const enc = new Encoder(ctx);
+  const ev = new Evaluator(ctx, keys, { pool });
+  progress(`[veil] bootstrap ${name}: encoding the DFT factors...`);
+  t0 = performance.now();
+  const boot = new Bootstrapper(ctx, bp, ev, enc, keys);
+  const setupMs = performance.now() - t0;
+  const encr = new Encryptor(ctx, kg.genPublicKey(sk));
+  const dec = new Decryptor(ctx, sk);
+  const n = bp.slots;
+  const msg = () => ({ re: randomReals(n), im: randomReals(n) });
+  const inputs = Array.from({ length: runs + 1 }, () => encr.encrypt(enc.encode(msg(), { level: 0, fill: 'repeat' })));
+  const outs: [Ciphertext, Ciphertext][] = [];
+  const stages: Record<string, number>[] = [];
+  progress(`[veil] bootstrap ${name}: warm-up and ${runs} timed runs...`);
+  outs.push([inputs[0], boot.bootstrap(inputs[0])]);
+  let i = 1;
+  const bench = new Bench({ now: hrtimeNow, time: 0, iterations: runs, warmup: false, throws: true });
+  bench.add('bootstrap', () => {
+    const x = inputs[i++ % inputs.length];
+    outs.push([x, boot.bootstrap(x)]);
+    stages.push({ ...boot.lastTimings });
+  });
+  bench.runSync();
+  const lat = (bench.tasks[0].result as unknown as { latency: { p50: number; min: number; samplesCount: number } }).latency;
+  // precision of every run against its input's decryption (complex slots)
+  const bits = outs.map(([x, o]) => {
+    const a = enc.decodeComplex(dec.decrypt(x));
+    const b = enc.decodeComplex(dec.decrypt(o));
+    return Math.min(precisionStats(a.re, b.re, n).meanBits, precisionStats(a.im, b.im, n).meanBits);
+  });
+  const totals = stages.map((s) => s.total);
+  const mid = totals.indexOf([...totals].sort((a, b) => a - b)[totals.length >> 1]);
+  const kb = bootstrapKeyBytes(ctx, keys.galois.keys.size);
+  const pts = boot.plaintextFootprint;
+  const row = {
+    kind: 'time', op: 'bootstrap', preset: name, logN: P.logN, slots: n, threads: THREADS,
+    median_ms: +lat.p50.toFixed(0), min_ms: +lat.min.toFixed(0), runs: lat.samplesCount,
+    stages_ms: Object.fromEntries(Object.entries(stages[mid]).map(([k, v]) => [k, +v.toFixed(0)])),
+    mean_bits: +(bits.reduce((a, b) => a + b, 0) / bits.length).toFixed(2), min_run_bits: +Math.min(...bits).toFixed(2),
+    levels_for_user: bp.userLevels, output_log_scale: +Math.log2(bp.outputScale).toFixed(2), failure_log2: +bp.failureLog2.toFixed(1),
+    galois_keys: kb.galoisKeys, key_bytes_seeded: kb.wire.total, key_bytes_memory: kb.memory,
+    plaintexts: pts.count, plaintext_bytes: pts.bytes, keygen_ms: +keygenMs.toFixed(0), setup_ms: +setupMs.toFixed(0),
+    logQP: +P.logQP.toFixed(1), secure128: !P.insecure, rss_bytes: process.memoryUsage().rss, impl: 'veil-fhe',
+  };
+  emit(row);
+  out(`bootstrap: median ${(row.median_ms / 1000).toFixed(2)} s (min ${(row.min_ms / 1000).toFixed(2)} s, ${row.runs} runs, ${THREADS} thread(s)), ` +
+    `precision ${row.mean_bits} bits mean, ${bp.userLevels} levels left`);
+  out(`  stages (median run, ms): ${JSON.stringify(row.stages_ms)}`);
+  out(`  keys: ${kb.galoisKeys} Galois keys, ${(kb.wire.total / 2 ** 30).toFixed(2)} GiB seeded, ${(kb.memory / 2 ** 30).toFixed(2)} GiB in memory; ` +
+    `DFT plaintexts ${pts.count}, ${(pts.bytes / 2 ** 30).toFixed(2)} GiB; keygen ${(keygenMs / 1000).toFixed(1)} s, setup ${(setupMs / 1000).toFixed(1)} s`);
+  await pool?.close();
+}
