@@ -30,6 +30,7 @@ import { Poly } from '../ring/poly.js';
 import { CkksPolyBackend } from '../approx/index.js';
 import { nttForward } from '../ring/ntt.js';
 import { type DiagonalMatrix, dftFactors } from './dft.js';
+import { HoistedTransform } from './hoisted.js';
 import { type EncapsulationKeys, Encapsulation, genEncapsulationKeys } from './encapsulation.js';
 import { type EvalModPlan, evalMod, evalModPlan } from './evalmod.js';
 import type { BootstrapParameters } from './params.js';
@@ -57,9 +58,10 @@ export function bootstrapFactors(bp: BootstrapParameters): { cts: DiagonalMatrix
 export function bootstrapRotations(bp: BootstrapParameters): number[] {
   const { cts, stc } = bootstrapFactors(bp);
   const steps = new Set<number>();
-  for (const F of [...cts, ...stc]) {
-    // the split LinearTransform chooses for these diagonals
-    const split = chooseSplit([...F.diags.keys()], F.dim);
+  const dh = bp.doubleHoisting;
+  for (const [F, double] of [...cts.map((f) => [f, dh.coeffsToSlots] as const), ...stc.map((f) => [f, dh.slotsToCoeffs] as const)]) {
+    // the split the transform will choose for these diagonals
+    const split = double ? HoistedTransform.split(F) : chooseSplit([...F.diags.keys()], F.dim);
     for (const k of [...split.babies, ...split.giants]) if (k !== 0) steps.add(k);
   }
   const n = bp.slots;
@@ -117,8 +119,8 @@ export class Bootstrapper {
   readonly ev: Evaluator;
   readonly enc: Encoder;
   private readonly encap: Encapsulation;
-  private readonly cts: LinearTransform[];
-  private readonly stc: LinearTransform[];
+  private readonly cts: (LinearTransform | HoistedTransform)[];
+  private readonly stc: (LinearTransform | HoistedTransform)[];
   private readonly mod: EvalModPlan;
   private readonly plan: Plan;
   /** NTT of X^{N/2} (i in every slot) and of −X^{N/2} over every Q limb. */
@@ -148,9 +150,12 @@ export class Bootstrapper {
     const { cts, stc } = bootstrapFactors(bp);
     const P = ctx.params;
     const L = P.levels;
-    this.cts = cts.map((F, i) => LinearTransform.encode(ctx, enc, F.diags, { level: L - i, scale: this.plan.ctsScales[i] }));
+    const make = (F: DiagonalMatrix, level: number, scale: number, double: boolean) => (double
+      ? HoistedTransform.encode(ctx, enc, F, level, scale)
+      : LinearTransform.encode(ctx, enc, F.diags, { level, scale }));
+    this.cts = cts.map((F, i) => make(F, L - i, this.plan.ctsScales[i], bp.doubleHoisting.coeffsToSlots));
     const stcTop = bp.stageLevels.stc;
-    this.stc = stc.map((F, i) => LinearTransform.encode(ctx, enc, F.diags, { level: stcTop - i, scale: this.plan.stcScales[i] }));
+    this.stc = stc.map((F, i) => make(F, stcTop - i, this.plan.stcScales[i], bp.doubleHoisting.slotsToCoeffs));
     const N = ctx.N;
     this.iMono = new Poly(N, ctx.ringQ.size);
     this.minusIMono = new Poly(N, ctx.ringQ.size);
@@ -199,8 +204,13 @@ export class Bootstrapper {
     let count = 0;
     let bytes = 0;
     for (const t of [...this.cts, ...this.stc]) {
-      count += t.size;
-      bytes += t.size * this.ctx.params.limbsAt(t.level) * this.ctx.N * 4;
+      if (t instanceof HoistedTransform) {
+        count += t.footprint.count;
+        bytes += t.footprint.bytes;
+      } else {
+        count += t.size;
+        bytes += t.size * this.ctx.params.limbsAt(t.level) * this.ctx.N * 4;
+      }
     }
     return { count, bytes };
   }

@@ -67,6 +67,11 @@ export interface BootstrapParametersLiteral {
   dnum?: number;
   /** log2 of the output scale Δ_out at the top user level (default 45). */
   logOutputScale?: number;
+  /**
+   * Double hoisting (plaintexts over QP, one ModDown per giant step) for CoeffsToSlots and
+   * SlotsToCoeffs; default true for both. Single hoisting needs fewer plaintext bytes.
+   */
+  doubleHoisting?: { coeffsToSlots?: boolean; slotsToCoeffs?: boolean };
   /** Allow log2(QP) above the 128-bit bound (tests at small rings). */
   insecure?: boolean;
 }
@@ -141,6 +146,8 @@ export class BootstrapParameters {
   readonly ctsLevels: number;
   readonly evalMod: EvalModParameters;
   readonly ephemeralWeight: number;
+  /** Which DFTs use double hoisting (see the literal). */
+  readonly doubleHoisting: { readonly coeffsToSlots: boolean; readonly slotsToCoeffs: boolean };
   /** Δ_out: the scale of a bootstrapped ciphertext (canonical scale of the top user level). */
   readonly outputScale: number;
   /** log2 of the failure probability of one bootstrap (eprint 2022/024 model). */
@@ -182,6 +189,9 @@ export class BootstrapParameters {
       throw new ParameterError(`ephemeralWeight = ${this.ephemeralWeight}`, 'use a Hamming weight such as 32');
     }
     this.userLevels = U;
+    this.doubleHoisting = Object.freeze({
+      coeffsToSlots: lit.doubleHoisting?.coeffsToSlots ?? true, slotsToCoeffs: lit.doubleHoisting?.slotsToCoeffs ?? true,
+    });
     const logOut = lit.logOutputScale ?? 45;
     this.params = new Parameters(buildChain(lit, this, logOut));
     this.outputScale = this.params.defaultScale;

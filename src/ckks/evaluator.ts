@@ -17,8 +17,8 @@
  * programs (`phases.ts`) on the calling thread and the pool's helpers, with the same results.
  */
 import { Poly } from '../ring/poly.js';
-import { addScalarVec } from '../ring/ring.js';
-import { reduceFloat } from '../ring/modulus.js';
+import { addScalarVec, mulScalarVec } from '../ring/ring.js';
+import { reduceFloat, shoup } from '../ring/modulus.js';
 import { Ciphertext, Plaintext, ciphertextInto } from './ciphertext.js';
 import type { CkksContext } from './context.js';
 import {
@@ -27,9 +27,22 @@ import {
 import type { EvaluationKeys, GaloisKeys, RelinKey, SwitchingKey } from './keys.js';
 import { DownMode, KeySwitcher, type PackedKey } from './keyswitch.js';
 import {
-  keySwitchProgram, mulRelinRescaleProgram, rescaleProgram, rotateHoistedProgram, solo, tensorVec,
+  decomposeProgram, keySwitchProgram, modDownLazyProgram, mulRelinRescaleProgram, rescaleProgram, rotateHoistedProgram, rotateLazyProgram,
+  solo, tensorVec,
 } from './phases.js';
 import { inspectCustom, shortForm } from './inspect.js';
+
+/**
+ * A ciphertext over QP multiplied by P, before ModDown (`Evaluator.rotateHoistedLazy`): per
+ * polynomial the `limbs` Q limbs, then the K P limbs, NTT domain.
+ */
+export interface LazyCiphertext {
+  readonly level: number;
+  scale: number;
+  /** Q limbs (the level's). */
+  readonly limbs: number;
+  readonly polys: readonly [Int32Array, Int32Array];
+}
 
 /** Relative scale difference below which two scales are treated as equal. */
 export const SCALE_TOLERANCE = 1e-9;
@@ -514,6 +527,56 @@ export class Evaluator {
         outs.map((o) => [o[0].coeffs, o[1].coeffs] as const), solo());
     }
     return results;
+  }
+
+  /**
+   * Hoisted rotations kept over QP, multiplied by P, before ModDown (double hoisting, Bossuat et
+   * al. eprint 2020/1203 §4.2): c1 is decomposed once, then for each step the rotation
+   * (σ(P·c0 + u0), σ(u1)) over QP is handed to `sink` (in one reused buffer: use it before
+   * returning). A linear transform sums such rotations times plaintexts (which need their P limbs)
+   * and divides by P once (`modDownLazy`): per step an inner product and a permutation instead of
+   * a ModDown. Step 0 gives (P·c0, P·c1). `sink` must not key-switch on this evaluator (the digits
+   * live in its buffers). With a worker pool this runs on the calling thread (same result).
+   */
+  rotateHoistedLazy(a: Ciphertext, steps: readonly number[], sink: (i: number, lazy: LazyCiphertext) => void): void {
+    this.checkOperand(a, 'ciphertext');
+    if (a.degree !== 1) throw new InvalidArgumentError('rotation of a degree-2 ciphertext', 'relinearize first');
+    const N = this.ctx.N;
+    const limbs = a.limbs;
+    const K = this.ctx.ringP.size;
+    const gs = steps.map((k) => {
+      if (!Number.isInteger(k)) throw new InvalidArgumentError(`rotation step ${k}`, 'use integer steps');
+      return this.ctx.galoisElement(k);
+    });
+    const keys = gs.map((g, i) => (g === 1 ? null : this.packedKey(this.galoisKey(g, steps[i]))));
+    const lazy: LazyCiphertext = { level: a.level, scale: a.scale, limbs, polys: [new Int32Array((limbs + K) * N), new Int32Array((limbs + K) * N)] };
+    if (keys.some((k) => k !== null)) decomposeProgram(this.ks, limbs, a.polys[1].coeffs, solo());
+    for (let i = 0; i < gs.length; i++) {
+      const key = keys[i];
+      if (key) {
+        rotateLazyProgram(this.ks, key, this.ctx.galoisIndex(gs[i]), limbs, a.polys[0].coeffs, lazy.polys[0], lazy.polys[1], solo());
+      } else {
+        // identity: (P·c0, P·c1) on the Q limbs, 0 on the P limbs
+        for (let k = 0; k < 2; k++) {
+          const src = a.polys[k].coeffs;
+          const dst = lazy.polys[k];
+          for (let l = 0; l < limbs; l++) {
+            const { p } = this.ctx.ringQ.moduli[l];
+            mulScalarVec(src, this.ctx.pModQ[l], shoup(this.ctx.pModQ[l], p), dst, l * N, (l + 1) * N, p);
+          }
+          dst.fill(0, limbs * N);
+        }
+      }
+      sink(i, lazy);
+    }
+  }
+
+  /** ⌊x/P⌉ of a ciphertext kept over QP (`rotateHoistedLazy`): a ciphertext at x's level and scale. */
+  modDownLazy(x: LazyCiphertext, out?: Ciphertext): Ciphertext {
+    if (this.ctx.params.levelOfLimbs(x.limbs) !== x.level) throw new InvalidArgumentError(`a lazy ciphertext of ${x.limbs} limbs at level ${x.level}`, 'pass the output of rotateHoistedLazy (after sums and plaintext products)');
+    const res = this.alloc(1, x.limbs, x.level, x.scale, out);
+    modDownLazyProgram(this.ks, x.limbs, x.polys[0], x.polys[1], res.polys[0].coeffs, res.polys[1].coeffs, solo());
+    return res;
   }
 
   /** (σ_g(c0 + u0), σ_g(u1)) with (u0, u1) the key switch of c1. */

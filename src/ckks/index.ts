@@ -12,7 +12,7 @@ export {
   type EvaluationKeys, type GaloisKeyOptions, type KeyGeneratorOptions,
 } from './keys.js';
 export { Encryptor, Decryptor } from './encryptor.js';
-export { Evaluator, SCALE_TOLERANCE, type Operand, type EvaluatorOptions } from './evaluator.js';
+export { Evaluator, SCALE_TOLERANCE, type Operand, type EvaluatorOptions, type LazyCiphertext } from './evaluator.js';
 export {
   WorkerPool, registerTask, PoolOperationError, WorkerPoolUnavailableError,
   type WorkerPoolOptions, type PoolTask, type TaskEnv, type TaskHandler, type CiphertextDescriptor,

@@ -275,6 +275,16 @@ export class KeySwitcher {
     }
   }
 
+  /**
+   * Phase B's inner product alone for slot s (Q or P): (u0, u1)_s = Σ_j ext_j[s] ⊙ key_j[s] into the
+   * accumulators, nothing of ModDown started (double hoisting keeps the result over QP).
+   */
+  innerProductSlot(key: PackedKey, limbs: number, s: number): void {
+    const pl = this.plan(limbs);
+    const m = s < this.nQ ? this.ctx.ringQ.moduli[s] : this.ctx.ringP.moduli[s - this.nQ];
+    innerProduct(this.buf.ext, key.b, key.a, this.buf.acc, s * this.N, this.S * this.N, pl.dnum, this.N, m.p, m.pInv);
+  }
+
   // ------------------------------------------------------------------------- phase C
 
   /** Output limbs of phase C: ℓ, or ℓ − the level's limbs when merged with a rescale. */

@@ -118,6 +118,110 @@ export function rotateHoistedProgram(
 }
 
 /**
+ * Decomposition of c1 for hoisted rotations (phases A and B's extension): afterwards the
+ * KeySwitcher's digit buffer holds c1's digits over QP until the next key switch on it.
+ */
+export function decomposeProgram(ks: KeySwitcher, limbs: number, c1: Int32Array, team: Team): void {
+  for (let i = team.claim(limbs); i >= 0; i = team.claim(limbs)) ks.modUpY(c1, 0, limbs, i, i + 1);
+  team.barrier();
+  const order = ks.slotOrder(limbs);
+  const paired = team.size === 1;
+  const units1 = slotUnits(order, paired);
+  ks.beginPhaseB();
+  for (let u = team.claim(units1); u >= 0; u = team.claim(units1)) ks.extendSlot(c1, 0, limbs, unitSlot(order, u, paired, 0), unitSlot(order, u, paired, 1));
+}
+
+/**
+ * One hoisted rotation kept over QP, before ModDown (double hoisting, Bossuat et al. eprint
+ * 2020/1203 §4.2), after `decomposeProgram`: out = (σ(P·c0 + u0), σ(u1)) on the ℓ Q limbs and the
+ * K P limbs, (u0, u1) the inner product of c1's digits with `key`. A sum of such rotations times
+ * plaintexts (over QP too) then needs one ModDown (`modDownLazyProgram`) instead of one per
+ * rotation. Layout per polynomial: Q limbs at i·N, then P limbs at (ℓ + k)·N.
+ */
+export function rotateLazyProgram(
+  ks: KeySwitcher, key: PackedKey, index: Int32Array, limbs: number, c0: Int32Array, out0: Int32Array, out1: Int32Array, team: Team,
+): void {
+  const N = ks.N;
+  const nQ = ks.nQ;
+  const S = ks.S;
+  const ctx = ks.ctx;
+  const { acc, tmp } = ks.buf;
+  const order = ks.slotOrder(limbs);
+  const slots = order.length;
+  for (let u = team.claim(slots); u >= 0; u = team.claim(slots)) ks.innerProductSlot(key, limbs, order[u]);
+  team.barrier();
+  const units = 2 * slots;
+  for (let u = team.claim(units); u >= 0; u = team.claim(units)) {
+    const s = order[u >> 1];
+    const pi = u & 1;
+    const q = s < nQ;
+    const oo = (q ? s : limbs + (s - nQ)) * N;
+    const ao = (pi * S + s) * N;
+    if (pi === 0 && q) {
+      // P·c0 + u0 on a Q limb, then σ
+      const { p, pInv } = ctx.ringQ.moduli[s];
+      mulScalarAddVec(c0, s * N, ctx.pModQ[s], acc, ao, tmp, s * N, N, p, pInv);
+      gatherLimb(tmp, s * N, index, out0, oo, N);
+    } else {
+      gatherLimb(acc, ao, index, pi === 0 ? out0 : out1, oo, N);
+    }
+  }
+}
+
+/**
+ * ModDown of a ciphertext kept over QP (`rotateHoistedLazyProgram`'s layout, after sums and
+ * plaintext products): out_π = ⌊x_π/P⌉ on the ℓ Q limbs.
+ */
+export function modDownLazyProgram(
+  ks: KeySwitcher, limbs: number, x0: Int32Array, x1: Int32Array, out0: Int32Array, out1: Int32Array, team: Team,
+): void {
+  const N = ks.N;
+  const K = ks.K;
+  const S = ks.S;
+  const ctx = ks.ctx;
+  const { acc, Yd } = ks.buf;
+  const ns = K + ctx.params.limbsPerLevel; // Yd stride per polynomial (as `KeySwitcher.modDown` reads it)
+  const conv = ctx.convPtoQ;
+  const units0 = 2 * (limbs + K);
+  for (let u = team.claim(units0); u >= 0; u = team.claim(units0)) {
+    const pi = u & 1;
+    const s = u >> 1;
+    const x = pi === 0 ? x0 : x1;
+    if (s < limbs) {
+      acc.set(x.subarray(s * N, (s + 1) * N), (pi * S + s) * N);
+    } else {
+      const k = s - limbs;
+      const yo = (pi * ns + k) * N;
+      Yd.set(x.subarray(s * N, (s + 1) * N), yo);
+      nttInverseScaled(Yd, yo, ctx.ringP.tables[k], conv.hatInv(k));
+    }
+  }
+  team.barrier();
+  const paired = team.size === 1;
+  ks.beginPhaseB();
+  const units = ks.downUnits(limbs, DownMode.Plain, paired);
+  for (let u = team.claim(units); u >= 0; u = team.claim(units)) ks.modDown(limbs, DownMode.Plain, u, u + 1, out0, out1, 0, undefined, undefined, 0, undefined, paired);
+}
+
+/** out[oo + n] = src[so + index[n]] (one limb of an NTT-domain automorphism). */
+function gatherLimb(src: Int32Array, so: number, index: Int32Array, out: Int32Array, oo: number, N: number): void {
+  for (let n = 0; n < N; n++) out[oo + n] = src[so + index[n]];
+}
+
+/** out[oo + n] = x[xo + n]·c + a[ao + n] mod p (x, a in [0, p), c in [0, p)). */
+function mulScalarAddVec(x: Int32Array, xo: number, c: number, a: Int32Array, ao: number, out: Int32Array, oo: number, N: number, p: number, pInv: number): void {
+  for (let n = 0; n < N; n++) {
+    const y = x[xo + n];
+    let r = ((Math.imul(y, c) - Math.imul((y * c * pInv) | 0, p)) | 0) + a[ao + n] - p; // [−2p, 2p)
+    r = (r + ((r >> 31) & p)) | 0;
+    r = (r + ((r >> 31) & p)) | 0;
+    r = (r - p) | 0;
+    r = (r + ((r >> 31) & p)) | 0;
+    out[oo + n] = r;
+  }
+}
+
+/**
  * Tensor product (d0, d1, d2) = (a0·b0, a0·b1 + a1·b0, a1·b1) limb by limb, with phase A on d2 for
  * the same limb; then the merged relinearization + rescale.
  */
