@@ -5,7 +5,8 @@
  *   out = Σ_g rot_g( ⌊ Σ_b p_{g,b} ⊙ R_b ⌉_P ),   R_b = the rotation by b of the input kept over
  *   QP and multiplied by P (`Evaluator.rotateHoistedLazy`), p_{g,b} = rot_{−g}(diag_{g+b}) over QP.
  * The input is decomposed once; a baby step costs an inner product, a permutation and its
- * plaintext products over QP (no ModDown); a giant step one ModDown and one rotation. Against the
+ * plaintext products over QP (no ModDown); a giant step a ModDown of one polynomial, a
+ * decomposition and an inner product, its result kept over QP as well; the sum is divided by P once. Against the
  * single-hoisted form (a ModDown per baby step) it saves 2·(K + ℓ) transforms per baby step, at
  * the price of plaintexts with their K special limbs too. The baby rotations are consumed as they
  * are produced: one accumulator per giant step is held, not one ciphertext per baby step.
@@ -14,11 +15,11 @@ import type { Ciphertext, CkksContext, Encoder, Evaluator, LazyCiphertext } from
 import { chooseSplit } from '../ckks/bsgs.js';
 import { BasisConverter } from '../ring/basis.js';
 import { nttForward, nttInverse } from '../ring/ntt.js';
-import { mulAddVec } from '../ring/ring.js';
+import { addVec } from '../ring/ring.js';
 import type { DiagonalMatrix } from './dft.js';
 
 /** Relative costs of a baby step (inner product + permutation) and a giant step (ModDown + key switch). */
-export const HOISTED_COSTS = Object.freeze({ baby: 1, giant: 10 });
+export const HOISTED_COSTS = Object.freeze({ baby: 1, giant: 6 });
 
 /** Q limbs a plaintext's P limbs are converted from (its coefficients are below 2^62 in magnitude). */
 const SOURCE_LIMBS = 3;
@@ -129,20 +130,46 @@ export class HoistedTransform {
     ev.rotateHoistedLazy(ct, this.babies, (i, lazy) => {
       for (const [g, pt] of byBaby.get(this.babies[i]) ?? []) {
         const a = acc.get(g)!;
-        for (let k = 0; k < 2; k++) {
-          const x = lazy.polys[k];
-          const out = a[k];
-          for (let l = 0; l < mods.length; l++) mulAddVec(x, pt, out, l * N, (l + 1) * N, mods[l].p, mods[l].pInv);
-        }
+        for (let l = 0; l < mods.length; l++) mulAddPair(lazy.polys[0], lazy.polys[1], pt, a[0], a[1], l * N, (l + 1) * N, mods[l].p, mods[l].pInv);
       }
     });
-    let out: Ciphertext | undefined;
+    // giant steps kept over QP too (each: its c1 divided by P, decomposed, rotated), one ModDown at the end
+    const scale = ct.scale * this.scale;
+    let sum: LazyCiphertext | undefined;
     for (const [g, a] of acc) {
-      const lazy: LazyCiphertext = { level: ct.level, scale: ct.scale * this.scale, limbs, polys: a };
-      let c = ev.modDownLazy(lazy);
-      if (g !== 0) c = ev.rotate(c, g);
-      out = out ? ev.addInPlace(out, c) : c;
+      const lazy: LazyCiphertext = { level: ct.level, scale, limbs, polys: a };
+      const r = g === 0 ? lazy : ev.rotateLazy(lazy, g);
+      if (!sum) {
+        sum = r;
+        continue;
+      }
+      for (let k = 0; k < 2; k++) for (let l = 0; l < mods.length; l++) addVec(sum.polys[k], r.polys[k], sum.polys[k], l * N, (l + 1) * N, mods[l].p);
     }
-    return out!;
+    return ev.modDownLazy(sum!);
+  }
+}
+
+/**
+ * a0 += x0·w, a1 += x1·w mod p on [s, e): both polynomials of a rotation times one plaintext limb
+ * (w loaded once), all values in [0, p).
+ */
+function mulAddPair(x0: Int32Array, x1: Int32Array, w: Int32Array, a0: Int32Array, a1: Int32Array, s: number, e: number, p: number, pInv: number): void {
+  for (let i = s; i < e; i++) {
+    const c = w[i];
+    const z = c * pInv; // shared by both products (quotient estimates stay within ±1)
+    const u = x0[i];
+    let r = (Math.imul(u, c) - Math.imul((u * z) | 0, p)) | 0; // [−p, 2p)
+    r = (r + ((r >> 31) & p)) | 0; // [0, 2p)
+    r = (r - p + a0[i]) | 0; // [−p, 2p)
+    r = (r + ((r >> 31) & p)) | 0;
+    r = (r - p) | 0;
+    a0[i] = (r + ((r >> 31) & p)) | 0;
+    const t = x1[i];
+    let q = (Math.imul(t, c) - Math.imul((t * z) | 0, p)) | 0;
+    q = (q + ((q >> 31) & p)) | 0;
+    q = (q - p + a1[i]) | 0;
+    q = (q + ((q >> 31) & p)) | 0;
+    q = (q - p) | 0;
+    a1[i] = (q + ((q >> 31) & p)) | 0;
   }
 }

@@ -571,6 +571,31 @@ export class Evaluator {
     }
   }
 
+  /**
+   * The rotation by k of a ciphertext kept over QP, kept over QP (for the giant steps of a
+   * double-hoisted transform, whose sum then needs a single ModDown): its c1 is divided by P and
+   * decomposed, its c0 stays as it is: (σ(c0 + u0), σ(u1)).
+   */
+  rotateLazy(x: LazyCiphertext, k: number): LazyCiphertext {
+    if (!Number.isInteger(k)) throw new InvalidArgumentError(`rotation step ${k}`, 'use an integer step');
+    const N = this.ctx.N;
+    const limbs = x.limbs;
+    const K = this.ctx.ringP.size;
+    const g = this.ctx.galoisElement(k);
+    const out: LazyCiphertext = { level: x.level, scale: x.scale, limbs, polys: [new Int32Array((limbs + K) * N), new Int32Array((limbs + K) * N)] };
+    if (g === 1) {
+      out.polys[0].set(x.polys[0]);
+      out.polys[1].set(x.polys[1]);
+      return out;
+    }
+    const key = this.packedKey(this.galoisKey(g, k));
+    const c1 = new Int32Array(limbs * N);
+    modDownLazyProgram(this.ks, limbs, x.polys[0], x.polys[1], c1, c1, solo(), true);
+    decomposeProgram(this.ks, limbs, c1, solo());
+    rotateLazyProgram(this.ks, key, this.ctx.galoisIndex(g), limbs, x.polys[0], out.polys[0], out.polys[1], solo(), true);
+    return out;
+  }
+
   /** ⌊x/P⌉ of a ciphertext kept over QP (`rotateHoistedLazy`): a ciphertext at x's level and scale. */
   modDownLazy(x: LazyCiphertext, out?: Ciphertext): Ciphertext {
     if (this.ctx.params.levelOfLimbs(x.limbs) !== x.level) throw new InvalidArgumentError(`a lazy ciphertext of ${x.limbs} limbs at level ${x.level}`, 'pass the output of rotateHoistedLazy (after sums and plaintext products)');

@@ -91,6 +91,8 @@ export class KeySwitcher {
   private readonly tgt: Int32Array;
   private readonly tgt2: Int32Array;
   private readonly plans = new Map<number, Plan>();
+  /** Per-thread scratch of a lazy rotation's c0 + u0 over QP (nQ + K limbs), allocated on first use. */
+  private lazyBuf?: Int32Array;
   /** Which digits' v are valid in vQ for the current ModUp (bit j). */
   private vValid = 0;
   private vdValid = 0;
@@ -115,6 +117,11 @@ export class KeySwitcher {
     this.vD = new Int32Array(2 * N);
     this.tgt = new Int32Array(N);
     this.tgt2 = new Int32Array(N);
+  }
+
+  /** Scratch of one polynomial over QP (per thread: `rotateLazyProgram` of a lazy input). */
+  get lazyScratch(): Int32Array {
+    return (this.lazyBuf ??= new Int32Array(this.S * this.N));
   }
 
   /** Digit layout and converters at `limbs` Q limbs. */

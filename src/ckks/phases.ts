@@ -140,6 +140,7 @@ export function decomposeProgram(ks: KeySwitcher, limbs: number, c1: Int32Array,
  */
 export function rotateLazyProgram(
   ks: KeySwitcher, key: PackedKey, index: Int32Array, limbs: number, c0: Int32Array, out0: Int32Array, out1: Int32Array, team: Team,
+  c0Lazy = false,
 ): void {
   const N = ks.N;
   const nQ = ks.nQ;
@@ -157,7 +158,13 @@ export function rotateLazyProgram(
     const q = s < nQ;
     const oo = (q ? s : limbs + (s - nQ)) * N;
     const ao = (pi * S + s) * N;
-    if (pi === 0 && q) {
+    if (pi === 0 && c0Lazy) {
+      // c0 already over QP and multiplied by P (the rotation of a lazy ciphertext): c0 + u0, then σ
+      const m = q ? ctx.ringQ.moduli[s] : ctx.ringP.moduli[s - nQ];
+      const to = (q ? s : nQ + (s - nQ)) * N; // tmp has room for nQ limbs: P limbs after them
+      addLimb(c0, oo, acc, ao, ks.lazyScratch, to, N, m.p);
+      gatherLimb(ks.lazyScratch, to, index, out0, oo, N);
+    } else if (pi === 0 && q) {
       // P·c0 + u0 on a Q limb, then σ
       const { p, pInv } = ctx.ringQ.moduli[s];
       mulScalarAddVec(c0, s * N, ctx.pModQ[s], acc, ao, tmp, s * N, N, p, pInv);
@@ -174,6 +181,7 @@ export function rotateLazyProgram(
  */
 export function modDownLazyProgram(
   ks: KeySwitcher, limbs: number, x0: Int32Array, x1: Int32Array, out0: Int32Array, out1: Int32Array, team: Team,
+  onlyX1 = false,
 ): void {
   const N = ks.N;
   const K = ks.K;
@@ -182,8 +190,11 @@ export function modDownLazyProgram(
   const { acc, Yd } = ks.buf;
   const ns = K + ctx.params.limbsPerLevel; // Yd stride per polynomial (as `KeySwitcher.modDown` reads it)
   const conv = ctx.convPtoQ;
-  const units0 = 2 * (limbs + K);
-  for (let u = team.claim(units0); u >= 0; u = team.claim(units0)) {
+  // with onlyX1, units of polynomial 1 only (u ↦ 2u + 1)
+  const step = onlyX1 ? 1 : 2;
+  const units0 = step * (limbs + K);
+  for (let w = team.claim(units0); w >= 0; w = team.claim(units0)) {
+    const u = onlyX1 ? 2 * w + 1 : w;
     const pi = u & 1;
     const s = u >> 1;
     const x = pi === 0 ? x0 : x1;
@@ -199,8 +210,21 @@ export function modDownLazyProgram(
   team.barrier();
   const paired = team.size === 1;
   ks.beginPhaseB();
-  const units = ks.downUnits(limbs, DownMode.Plain, paired);
-  for (let u = team.claim(units); u >= 0; u = team.claim(units)) ks.modDown(limbs, DownMode.Plain, u, u + 1, out0, out1, 0, undefined, undefined, 0, undefined, paired);
+  const all = ks.downUnits(limbs, DownMode.Plain, paired);
+  const units = onlyX1 ? all >> 1 : all;
+  for (let w = team.claim(units); w >= 0; w = team.claim(units)) {
+    const u = onlyX1 ? 2 * w + 1 : w;
+    ks.modDown(limbs, DownMode.Plain, u, u + 1, out0, out1, 0, undefined, undefined, 0, undefined, paired);
+  }
+}
+
+/** out[oo + n] = a[ao + n] + b[bo + n] mod p. */
+function addLimb(a: Int32Array, ao: number, b: Int32Array, bo: number, out: Int32Array, oo: number, N: number, p: number): void {
+  for (let n = 0; n < N; n++) {
+    let r = (a[ao + n] + b[bo + n] - p) | 0;
+    r = (r + ((r >> 31) & p)) | 0;
+    out[oo + n] = r;
+  }
 }
 
 /** out[oo + n] = src[so + index[n]] (one limb of an NTT-domain automorphism). */

@@ -411,9 +411,18 @@ function convertN(
   y: Int32Array, yo: number, N: number, k: number, v: Int32Array, vo: number, vA: Int32Array, vb: number,
   H: Int32Array, HF: Float64Array, hb: number, b: number, sb: number, out: Int32Array, oo: number, n0: number, n1: number,
 ): void {
-  // sources outer, the running sums (in [0, 2b)) kept in the output row itself
-  const b2 = (b << 1) | 0;
-  for (let i = 0; i < k; i++) {
+  // sources in blocks of four, then two, then one (fewer passes over the output row: 14 → 5 for
+  // k = 13, ModUp's digits at N = 2^16; measured 1.6× faster there), the running sums kept in the
+  // output row in [0, 2b); the last pass subtracts v·A and corrects
+  let i = 0;
+  for (; i + 4 <= k; i += 4) {
+    convertBlock4(y, yo + i * N, N, H, HF, hb + i, b, out, oo, n0, n1, i === 0);
+  }
+  if (i + 2 <= k) {
+    convertBlock2(y, yo + i * N, N, H, HF, hb + i, b, out, oo, n0, n1, i === 0);
+    i += 2;
+  }
+  for (; i < k; i++) {
     const h = H[hb + i];
     const f = HF[hb + i];
     const yi = yo + i * N;
@@ -424,6 +433,7 @@ function convertN(
       }
       continue;
     }
+    const b2 = (b << 1) | 0;
     for (let n = n0; n < n1; n++) {
       const x = y[yi + n];
       let s = (((out[oo + n] + ((Math.imul(x, h) - Math.imul((x * f) | 0, b)) | 0)) | 0) - b2) | 0;
@@ -436,6 +446,62 @@ function convertN(
     s = (s + ((s >> 31) & b)) | 0;
     s = (s - sb) | 0;
     s = (s + ((s >> 31) & sb)) | 0;
+    out[oo + n] = s;
+  }
+}
+
+/** Two sources' products added into (or, `first`, written to) the output row, in [0, 2b). */
+function convertBlock2(
+  y: Int32Array, yo: number, N: number, H: Int32Array, HF: Float64Array, h: number, b: number,
+  out: Int32Array, oo: number, n0: number, n1: number, first: boolean,
+): void {
+  const b2 = (b << 1) | 0;
+  const h0 = H[h], h1 = H[h + 1];
+  const f0 = HF[h], f1 = HF[h + 1];
+  const o1 = yo + N;
+  for (let n = n0; n < n1; n++) {
+    const x0 = y[yo + n];
+    const x1 = y[o1 + n];
+    const r0 = (Math.imul(x0, h0) - Math.imul((x0 * f0) | 0, b)) | 0; // [0, 2b)
+    const r1 = (Math.imul(x1, h1) - Math.imul((x1 * f1) | 0, b)) | 0;
+    let s = (((r0 + r1) | 0) - b2) | 0;
+    s = (s + ((s >> 31) & b2)) | 0;
+    if (!first) {
+      s = (((s + out[oo + n]) | 0) - b2) | 0;
+      s = (s + ((s >> 31) & b2)) | 0;
+    }
+    out[oo + n] = s;
+  }
+}
+
+/** Four sources' products added into (or, `first`, written to) the output row, in [0, 2b). */
+function convertBlock4(
+  y: Int32Array, yo: number, N: number, H: Int32Array, HF: Float64Array, h: number, b: number,
+  out: Int32Array, oo: number, n0: number, n1: number, first: boolean,
+): void {
+  const b2 = (b << 1) | 0;
+  const h0 = H[h], h1 = H[h + 1], h2 = H[h + 2], h3 = H[h + 3];
+  const f0 = HF[h], f1 = HF[h + 1], f2 = HF[h + 2], f3 = HF[h + 3];
+  const o1 = yo + N, o2 = yo + 2 * N, o3 = yo + 3 * N;
+  for (let n = n0; n < n1; n++) {
+    const x0 = y[yo + n];
+    const x1 = y[o1 + n];
+    const x2 = y[o2 + n];
+    const x3 = y[o3 + n];
+    const r0 = (Math.imul(x0, h0) - Math.imul((x0 * f0) | 0, b)) | 0; // [0, 2b)
+    const r1 = (Math.imul(x1, h1) - Math.imul((x1 * f1) | 0, b)) | 0;
+    const r2 = (Math.imul(x2, h2) - Math.imul((x2 * f2) | 0, b)) | 0;
+    const r3 = (Math.imul(x3, h3) - Math.imul((x3 * f3) | 0, b)) | 0;
+    let s = (((r0 + r1) | 0) - b2) | 0;
+    s = (s + ((s >> 31) & b2)) | 0;
+    let t = (((r2 + r3) | 0) - b2) | 0;
+    t = (t + ((t >> 31) & b2)) | 0;
+    s = (((s + t) | 0) - b2) | 0;
+    s = (s + ((s >> 31) & b2)) | 0;
+    if (!first) {
+      s = (((s + out[oo + n]) | 0) - b2) | 0;
+      s = (s + ((s >> 31) & b2)) | 0;
+    }
     out[oo + n] = s;
   }
 }
