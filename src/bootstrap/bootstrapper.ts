@@ -23,7 +23,7 @@
  */
 import {
   Ciphertext, type CkksContext, type Encoder, type Evaluator, type GaloisKeys, InvalidArgumentError, type KeyGenerator,
-  LevelError, LinearTransform, type RelinKey, type SecretKey,
+  KeyMismatchError, LevelError, LinearTransform, type RelinKey, type SecretKey,
 } from '../ckks/index.js';
 import { chooseSplit } from '../ckks/bsgs.js';
 import { Poly } from '../ring/poly.js';
@@ -226,6 +226,8 @@ export class Bootstrapper {
     const P = this.ctx.params;
     this.ctx.check(ct, 'ciphertext');
     if (ct.degree !== 1) throw new InvalidArgumentError('bootstrapping a degree-2 ciphertext', 'relinearize first');
+    const kid = this.encap.keys.keyId;
+    if (ct.keyId !== undefined && kid !== undefined && ct.keyId !== kid) throw new KeyMismatchError('the ciphertext to bootstrap', ct.keyId, kid);
     const r = bp.evalMod.logMessageRatio;
     const T = this.lastTimings;
     const t0 = now();

@@ -50,6 +50,8 @@ export interface EncapsulationKeys {
   readonly fromSparse: FlatKey;
   /** Hamming weight of s'. */
   readonly weight: number;
+  /** Id of the main secret key (`SecretKey.id`). */
+  readonly keyId?: string;
 }
 
 /** The limbs of the level-0 key: base Q primes then the first kP special primes. */
@@ -155,6 +157,7 @@ export function genEncapsulationKeys(ctx: CkksContext, sk: SecretKey, weight = 3
     toSparse: { b: b0, a: a0.coeffs, seed: seed0 },
     fromSparse: { b: b1, a: a1.coeffs, seed: seed1 },
     weight,
+    keyId: sk.id,
   };
 }
 
@@ -239,6 +242,7 @@ export class Encapsulation {
     }
     // u = c1·(b, a), then ⌊u/P'⌉ on the base limbs
     const out = new Ciphertext(ctx, [new Poly(N, B), new Poly(N, B)], 0, ct.scale);
+    out.keyId = ct.keyId;
     const yd = new Int32Array(kP * N);
     const conv = new Int32Array(N);
     for (let pi = 0; pi < 2; pi++) {
@@ -282,6 +286,7 @@ export class Encapsulation {
     const qm = ctx.ringQ.moduli;
     const L = ctx.params.levels;
     const res = new Ciphertext(ctx, [new Poly(N, nQ), new Poly(N, nQ)], L, ct.scale);
+    res.keyId = ct.keyId;
     const y = new Int32Array(B * N);
     const v = new Int32Array(N);
     // c0: centred lift to every Q limb (its own limbs unchanged)

@@ -35,7 +35,8 @@ export interface BootstrapKeyBytes {
 }
 
 const SEED = 32;
-const ENVELOPE = 24 + 8;
+/** Header (magic, version, kind, flags, parameter hash, key id, length) and checksum trailer. */
+const ENVELOPE = 32 + 8;
 const polyBytes = (limbs: number, N: number) => 4 + 4 * limbs * N;
 
 /** Byte counts of a key set (the wire figures are those `serializeBootstrapKeys` produces). */
@@ -61,7 +62,7 @@ export function* serializeBootstrapKeys(keys: BootstrapKeys, opts: BootstrapKeyS
   yield serializeRelinKey(keys.relin, { seeded });
   const ctx = keys.galois.ctx;
   for (const g of keys.galois.elements()) {
-    const one = new GaloisKeys(ctx);
+    const one = new GaloisKeys(ctx, keys.galois.keyId);
     one.keys.set(g, keys.galois.keys.get(g)!);
     yield serializeGaloisKeys(one, { seeded });
   }
@@ -73,7 +74,7 @@ export function serializeEncapsulationKeys(ctx: CkksContext, keys: Encapsulation
   const seeded = opts.seeded ?? true;
   const N = ctx.N;
   const lim = encapsulationKeyLimbs(ctx);
-  return serializeEnvelope(Kind.EncapsulationKeys, ctx.params.hash, seeded, 4 * N * 2 * (lim.toSparse + lim.fromSparse), (w) => {
+  return serializeEnvelope(Kind.EncapsulationKeys, ctx.params.hash, seeded, 4 * N * 2 * (lim.toSparse + lim.fromSparse), keys.keyId, (w) => {
     w.u16(keys.weight);
     w.u16(0);
     for (const [k, limbs] of [[keys.toSparse, lim.toSparse], [keys.fromSparse, lim.fromSparse]] as const) {
@@ -91,7 +92,7 @@ export function deserializeEncapsulationKeys(ctx: CkksContext, bytes: Uint8Array
   const lim = encapsulationKeyLimbs(ctx);
   const m0 = [...ctx.ringQ.moduli.slice(0, base), ...ctx.ringP.moduli.slice(0, lim.toSparse - base)];
   const m1 = [...ctx.ringQ.moduli, ...ctx.ringP.moduli];
-  return deserializeEnvelope(ctx, bytes, Kind.EncapsulationKeys, (r, seeded) => {
+  return deserializeEnvelope(ctx, bytes, Kind.EncapsulationKeys, (r, seeded, keyId) => {
     const weight = r.u16();
     r.u16();
     const read = (which: 'toSparse' | 'fromSparse', mods: typeof m0) => {
@@ -104,7 +105,7 @@ export function deserializeEncapsulationKeys(ctx: CkksContext, bytes: Uint8Array
     };
     const toSparse = read('toSparse', m0);
     const fromSparse = read('fromSparse', m1);
-    return { toSparse, fromSparse, weight };
+    return { toSparse, fromSparse, weight, keyId };
   });
 }
 
@@ -120,7 +121,10 @@ export function deserializeBootstrapKeys(ctx: CkksContext, chunks: Iterable<Uint
       if (relin) throw new SerializationError('two relinearization keys', fix);
       relin = deserializeRelinKey(ctx, c);
     } else if (kind === 'GaloisKeys') {
-      for (const [g, k] of deserializeGaloisKeys(ctx, c).keys) {
+      const gk = deserializeGaloisKeys(ctx, c);
+      if (galois.keyId === undefined) galois.keyId = gk.keyId;
+      else if (gk.keyId !== galois.keyId) throw new SerializationError('Galois keys of two secret keys', fix);
+      for (const [g, k] of gk.keys) {
         if (galois.has(g)) throw new SerializationError(`Galois element ${g} twice`, fix);
         galois.keys.set(g, k);
       }
@@ -132,5 +136,8 @@ export function deserializeBootstrapKeys(ctx: CkksContext, chunks: Iterable<Uint
     }
   }
   if (!relin || !encapsulation) throw new SerializationError(`the ${!relin ? 'relinearization' : 'encapsulation'} key is missing`, fix);
+  for (const id of [galois.keyId, encapsulation.keyId]) {
+    if (id !== undefined && relin.keyId !== undefined && id !== relin.keyId) throw new SerializationError('keys of two secret keys', fix);
+  }
   return { relin, galois, encapsulation };
 }

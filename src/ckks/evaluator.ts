@@ -39,6 +39,8 @@ import { inspectCustom, shortForm } from './inspect.js';
 export interface LazyCiphertext {
   readonly level: number;
   scale: number;
+  /** Id of the secret key it decrypts under, when known (as `Ciphertext.keyId`). */
+  keyId?: string;
   /** Q limbs (the level's). */
   readonly limbs: number;
   readonly polys: readonly [Int32Array, Int32Array];
@@ -549,7 +551,8 @@ export class Evaluator {
       return this.ctx.galoisElement(k);
     });
     const keys = gs.map((g, i) => (g === 1 ? null : this.packedKey(this.galoisKey(g, steps[i]))));
-    const lazy: LazyCiphertext = { level: a.level, scale: a.scale, limbs, polys: [new Int32Array((limbs + K) * N), new Int32Array((limbs + K) * N)] };
+    this.checkKeyId(a);
+    const lazy: LazyCiphertext = { level: a.level, scale: a.scale, keyId: a.keyId, limbs, polys: [new Int32Array((limbs + K) * N), new Int32Array((limbs + K) * N)] };
     if (keys.some((k) => k !== null)) decomposeProgram(this.ks, limbs, a.polys[1].coeffs, solo());
     for (let i = 0; i < gs.length; i++) {
       const key = keys[i];
@@ -582,7 +585,7 @@ export class Evaluator {
     const limbs = x.limbs;
     const K = this.ctx.ringP.size;
     const g = this.ctx.galoisElement(k);
-    const out: LazyCiphertext = { level: x.level, scale: x.scale, limbs, polys: [new Int32Array((limbs + K) * N), new Int32Array((limbs + K) * N)] };
+    const out: LazyCiphertext = { level: x.level, scale: x.scale, keyId: x.keyId, limbs, polys: [new Int32Array((limbs + K) * N), new Int32Array((limbs + K) * N)] };
     if (g === 1) {
       out.polys[0].set(x.polys[0]);
       out.polys[1].set(x.polys[1]);
@@ -599,7 +602,7 @@ export class Evaluator {
   /** ⌊x/P⌉ of a ciphertext kept over QP (`rotateHoistedLazy`): a ciphertext at x's level and scale. */
   modDownLazy(x: LazyCiphertext, out?: Ciphertext): Ciphertext {
     if (this.ctx.params.levelOfLimbs(x.limbs) !== x.level) throw new InvalidArgumentError(`a lazy ciphertext of ${x.limbs} limbs at level ${x.level}`, 'pass the output of rotateHoistedLazy (after sums and plaintext products)');
-    const res = this.alloc(1, x.limbs, x.level, x.scale, out);
+    const res = this.alloc(1, x.limbs, x.level, x.scale, out, x.keyId);
     modDownLazyProgram(this.ks, x.limbs, x.polys[0], x.polys[1], res.polys[0].coeffs, res.polys[1].coeffs, solo());
     return res;
   }

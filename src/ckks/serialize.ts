@@ -628,16 +628,20 @@ export interface PayloadReader {
  * An object of `kind` in the standard envelope (header, parameter hash, length, checksum) with a
  * payload written by `body` (bootstrapping keys use it). @internal
  */
-export function serializeEnvelope(kind: KindValue, hash: string, seeded: boolean, estimate: number, body: (w: PayloadWriter) => void): Uint8Array {
-  const w = header(kind, hash, seeded, estimate);
+export function serializeEnvelope(
+  kind: KindValue, hash: string, seeded: boolean, estimate: number, keyId: string | undefined, body: (w: PayloadWriter) => void,
+): Uint8Array {
+  const w = header(kind, hash, seeded, estimate, keyId);
   body(w);
   return w.finish();
 }
 
 /** Opens an envelope of `kind` made under ctx's parameters and reads its payload with `body`. @internal */
-export function deserializeEnvelope<T>(ctx: CkksContext, bytes: Uint8Array, kind: KindValue, body: (r: PayloadReader, seeded: boolean) => T): T {
-  const { r, seeded } = open(bytes, kind, ctx);
-  const out = body(r, seeded);
+export function deserializeEnvelope<T>(
+  ctx: CkksContext, bytes: Uint8Array, kind: KindValue, body: (r: PayloadReader, seeded: boolean, keyId: string | undefined) => T,
+): T {
+  const { r, seeded, keyId } = open(bytes, kind, ctx);
+  const out = body(r, seeded, keyId);
   r.done();
   return out;
 }
