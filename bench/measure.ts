@@ -27,8 +27,9 @@ export interface Timing {
 
 const SAMPLE_BOUNDS: Record<number, [number, number]> = { 12: [30, 3000], 13: [20, 2000], 14: [12, 1000], 15: [7, 500], 16: [5, 200] };
 
-interface Snap { t: number; busy: number; own: number }
-function cpuSnap(): Snap {
+/** CPU counters: wall clock, busy CPU seconds of the machine, CPU seconds of this process (all threads). */
+export interface Snap { t: number; busy: number; own: number }
+export function cpuSnap(): Snap {
   let busy = NaN;
   try {
     const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
@@ -41,7 +42,8 @@ function cpuSnap(): Snap {
   return { t: performance.now() / 1e3, busy, own: (u.user + u.system) / 1e6 };
 }
 const NCPU = os.cpus().length;
-function otherLoad(a: Snap, b: Snap): number | null {
+/** Share of the machine used by other processes between two snapshots (null if unknown). */
+export function otherLoad(a: Snap, b: Snap): number | null {
   const wall = b.t - a.t;
   if (!(wall > 0.05) || Number.isNaN(a.busy)) return null;
   return Math.max(0, Math.min(1, (b.busy - a.busy - (b.own - a.own)) / (wall * NCPU)));

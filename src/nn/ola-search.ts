@@ -173,43 +173,44 @@ function* sensitivitySteps(base: IrGraph, data: Tensor, names: readonly string[]
   return res;
 }
 
-/** A front point's evaluation: exact accuracy, or an upper bound once it is known to miss the target. */
-interface Evaluation {
-  accuracy: number;
-  /** Images evaluated (all of them: `accuracy` is exact). */
+/** Agreement counts of a graph over the first `next` chunks (images in order). */
+interface Score {
+  ok: number;
+  bad: number;
+  /** Chunks evaluated. */
+  next: number;
+  /** Images evaluated. */
   evaluated: number;
 }
 
+const emptyScore = (): Score => ({ ok: 0, bad: 0, next: 0, evaluated: 0 });
+
 /**
- * Scores a compiled graph on the calibration data against `want` (labels or the original
- * predictions); with `target`, stops once (n − disagreements)/n < target.
+ * Continues scoring a compiled graph on the calibration data against `want` (labels or the
+ * original predictions) from `from`, chunk by chunk in image order, until every image is scored
+ * or `stop(score)` holds.
  */
 function* scoreSteps(
-  g: IrGraph, data: Tensor, want: ArrayLike<number>, stage: string, progress: Job['progress'], target?: number,
-): Steps<Evaluation> {
+  g: IrGraph, data: Tensor, want: ArrayLike<number>, stage: string, progress: Job['progress'],
+  stop: (s: Score) => boolean = () => false, from: Score = emptyScore(),
+): Steps<Score> {
   const n = data.shape[0]!;
   const chunks = chunksOf(n);
   const k = sizeOf(g.output.shape);
-  let ok = 0;
-  let bad = 0;
-  let evaluated = 0;
-  let stopped = false;
+  const s = { ...from };
+  if (s.next >= chunks.length) return s;
   yield {
     stage, progress,
-    tasks: chunks.map((c) => ({ graph: g, data, ...c, slot: 'sweep', checkFinite: false })),
-    consume: (i, r) => {
-      const c = chunks[i]!;
+    tasks: chunks.slice(s.next).map((c) => ({ graph: g, data, ...c, slot: 'sweep', checkFinite: false })),
+    consume: (_i, r) => {
+      const c = chunks[s.next++]!;
       const pred = argmaxRows({ shape: [c.count, k], data: r.output });
-      pred.forEach((p, j) => (p === want[c.start + j] ? ok++ : bad++));
-      evaluated += c.count;
-      if (target !== undefined && (n - bad) / n < target && evaluated < n) {
-        stopped = true;
-        return false;
-      }
-      return true;
+      pred.forEach((p, j) => (p === want[c.start + j] ? s.ok++ : s.bad++));
+      s.evaluated += c.count;
+      return s.evaluated === n || !stop(s);
     },
   };
-  return { accuracy: stopped ? (n - bad) / n : ok / n, evaluated };
+  return s;
 }
 
 /** The whole compilation (see `compileModel`). */
@@ -251,19 +252,25 @@ export function* compileSteps(graph: IrGraph, calibData: Tensor, opts: CompileOp
     return fits;
   };
   const steps: OlaStep[] = [];
+  const scores: Score[] = [];
   let chosen = -1;
   let best: { fits: ActivationFit[]; graph: IrGraph; log: string[] } | undefined;
   const front = plan.front.length ? plan.front : [{ degrees: [], cost: 0, error: 0 }];
+  const perChunk = 1 / chunksOf(n).length;
+  /** Accuracy if complete, else the upper bound (n − disagreements so far)/n. */
+  const bound = (s: Score) => (s.evaluated === n ? s.ok / n : (n - s.bad) / n);
   for (const [k, p] of front.entries()) {
     const fits = fitsFor(p.degrees);
     const c = buildCompiled(base, fits);
-    const ev = yield* scoreSteps(c.graph, calibData, want, 'degree search', { before: k, total: front.length, scale: 1 / chunksOf(n).length }, target);
+    // stop once the point cannot reach the target: its verdict is known
+    const sc = yield* scoreSteps(c.graph, calibData, want, 'degree search', { before: k, total: front.length, scale: perChunk }, (s) => bound(s) < target);
     const lv = planLevels(c.graph, 'batch');
+    scores.push(sc);
     steps.push({
       degrees: Object.fromEntries(plan.nodes.map((v, i) => [v.name, p.degrees[i]!])), depth: lv.depth,
-      ctMults: lv.ctMults, accuracy: ev.accuracy, evaluated: ev.evaluated,
+      ctMults: lv.ctMults, accuracy: bound(sc), evaluated: sc.evaluated,
     });
-    if (ev.evaluated === n && ev.accuracy >= target) {
+    if (sc.evaluated === n && bound(sc) >= target) {
       chosen = steps.length - 1;
       best = { fits, ...c };
       break;
@@ -272,23 +279,26 @@ export function* compileSteps(graph: IrGraph, calibData: Tensor, opts: CompileOp
   // the search is over (usually before the front's end): close its progress
   if (steps.length < front.length) yield { stage: 'degree search', tasks: [], progress: { before: front.length, total: front.length } };
   if (!best) {
-    // Nothing met the target: the most accurate point (the first of equals). Points stopped early
-    // carry upper bounds; evaluate them fully in order of their bound until no bound can beat the best.
-    const order = steps.map((_, i) => i).sort((a, b) => steps[b]!.accuracy - steps[a]!.accuracy || a - b);
+    // Nothing met the target: the most accurate point, the first of equals (full-pass accuracy).
+    // Branch and bound over the points' upper bounds: a point is scored further only while its
+    // bound can beat the best complete point, resuming where it stopped; the likeliest winners
+    // first (highest bound, then most images before the first disagreement) so the best rises early.
+    const beats = (acc: number, k: number, bi: number) => bi < 0 || acc > steps[bi]!.accuracy || (acc === steps[bi]!.accuracy && k < bi);
+    const order = steps.map((_, i) => i).sort((a, b) => steps[b]!.accuracy - steps[a]!.accuracy || scores[b]!.evaluated - scores[a]!.evaluated || a - b);
     let bi = -1;
-    for (const i of order) {
-      const s = steps[i]!;
-      if (bi >= 0 && (s.accuracy < steps[bi]!.accuracy || (s.accuracy === steps[bi]!.accuracy && i > bi))) {
-        if (s.evaluated < n) continue;
+    for (const [j, k] of order.entries()) {
+      if (!beats(steps[k]!.accuracy, k, bi)) continue;
+      if (scores[k]!.evaluated < n) {
+        const g = buildCompiled(base, fitsFor(front[k]!.degrees)).graph;
+        const sc = yield* scoreSteps(g, calibData, want, 'degree search (most accurate)', { before: j, total: order.length, scale: perChunk },
+          (s) => !beats(bound(s), k, bi), scores[k]);
+        scores[k] = sc;
+        steps[k]!.accuracy = bound(sc);
+        steps[k]!.evaluated = sc.evaluated;
       }
-      if (s.evaluated < n) {
-        const g = buildCompiled(base, fitsFor(front[i]!.degrees)).graph;
-        const ev = yield* scoreSteps(g, calibData, want, 'degree search (most accurate)', undefined);
-        s.accuracy = ev.accuracy;
-        s.evaluated = ev.evaluated;
-      }
-      if (bi < 0 || s.accuracy > steps[bi]!.accuracy || (s.accuracy === steps[bi]!.accuracy && i < bi)) bi = i;
+      if (scores[k]!.evaluated === n && beats(steps[k]!.accuracy, k, bi)) bi = k;
     }
+    yield { stage: 'degree search (most accurate)', tasks: [], progress: { before: order.length, total: order.length } };
     chosen = bi;
     const fits = fitsFor(front[bi]!.degrees);
     best = { fits, ...buildCompiled(base, fits) };
@@ -301,8 +311,8 @@ export function* compileSteps(graph: IrGraph, calibData: Tensor, opts: CompileOp
       const fits = fitAll(base, calibration, { kind: 'uniform', degree: d });
       const c = buildCompiled(base, fits);
       const lv = planLevels(c.graph, 'batch');
-      const ev = yield* scoreSteps(c.graph, calibData, want, 'uniform comparison', { before: k, total: degrees.length, scale: 1 / chunksOf(n).length });
-      uniform.push({ degree: d, depth: lv.depth, ctMults: lv.ctMults, accuracy: ev.accuracy });
+      const sc = yield* scoreSteps(c.graph, calibData, want, 'uniform comparison', { before: k, total: degrees.length, scale: perChunk });
+      uniform.push({ degree: d, depth: lv.depth, ctMults: lv.ctMults, accuracy: sc.ok / n });
     }
   }
   return withClustering({
