@@ -8,7 +8,7 @@
  *  - gelu:  mnist_gelu_res, compile calibrating on the 2,000 test digits (the default of
  *           `veil infer --simulate`) + simulate them (target ≤ 60 s)
  *
- *   npm run bench:compile [-- --json] [--configs relu,r20,gelu] [--threads 2] [--rounds 3]
+ *   npm run bench:compile [-- --json] [--configs=relu,r20,gelu] [--threads=2] [--rounds=3]
  * JSON lines: {"kind":"compile","config":…,"threads":…,"round":…,"compile_s":…,"simulate_s":…,"total_s":…,
  *   "cpu_s":…,"other_load":…,"degrees":[…],"depth":…,"agreement":…}, then one {"kind":"compile-median",…} per
  *   configuration and thread count with the medians and the target.
