@@ -298,9 +298,13 @@ async function benchBootstrap(): Promise<void> {
   outs.push([inputs[0], boot.bootstrap(inputs[0])]);
   let i = 1;
   const bench = new Bench({ now: hrtimeNow, time: 0, iterations: runs, warmup: false, throws: true });
+  const cpuMs: number[] = []; // CPU time of this process (all threads): a load-independent figure beside the wall time
   bench.add('bootstrap', () => {
     const x = inputs[i++ % inputs.length];
+    const c0 = process.cpuUsage();
     outs.push([x, boot.bootstrap(x)]);
+    const c = process.cpuUsage(c0);
+    cpuMs.push((c.user + c.system) / 1000);
     stages.push({ ...boot.lastTimings });
   });
   bench.runSync();
@@ -318,6 +322,7 @@ async function benchBootstrap(): Promise<void> {
   const row = {
     kind: 'time', op: 'bootstrap', preset: name, logN: P.logN, slots: n, threads: THREADS,
     median_ms: +lat.p50.toFixed(0), min_ms: +lat.min.toFixed(0), runs: lat.samplesCount,
+    cpu_median_ms: +[...cpuMs].sort((a, b) => a - b)[cpuMs.length >> 1].toFixed(0), load1: +os.loadavg()[0].toFixed(2),
     stages_ms: Object.fromEntries(Object.entries(stages[mid]).map(([k, v]) => [k, +v.toFixed(0)])),
     mean_bits: +(bits.reduce((a, b) => a + b, 0) / bits.length).toFixed(2), min_run_bits: +Math.min(...bits).toFixed(2),
     levels_for_user: bp.userLevels, output_log_scale: +Math.log2(bp.outputScale).toFixed(2), failure_log2: +bp.failureLog2.toFixed(1),
