@@ -26,6 +26,31 @@ import { ciphertextBytes } from '../params.js';
 import { polyMap } from './simulate.js';
 import type { PackedPlan } from './plan.js';
 
+/**
+ * Bytes of encoded diagonals a runner keeps across runs at most (1 GiB): below it every transform's
+ * plaintexts are encoded once and kept (encoding is about a third of a run at N = 2^14); above it
+ * (large networks at N = 2^16, whose plaintexts would not fit in memory all at once) they are
+ * encoded on every run.
+ */
+export const DIAGONAL_CACHE_BYTES = 2 ** 30;
+
+/** Bytes of every transform's encoded diagonals, each at its layer's input level. */
+export function encodedDiagonalBytes(g: IrGraph, plan: PackedPlan, P: Parameters): number {
+  let bytes = 0;
+  for (const n of g.nodes) {
+    const step = plan.steps.get(n.name);
+    if (step?.kind !== 'transform') continue;
+    const level = P.levels - Math.max(...n.inputs.map((v) => plan.levels.depthAt.get(v) ?? 0));
+    bytes += step.diagonals * P.limbsAt(Math.max(0, level)) * P.N * 4;
+  }
+  return bytes;
+}
+
+/** Whether a runner keeps the encoded diagonals of `plan` (they fit in {@link DIAGONAL_CACHE_BYTES}). */
+export function cachesDiagonals(g: IrGraph, plan: PackedPlan, P: Parameters): boolean {
+  return encodedDiagonalBytes(g, plan, P) <= DIAGONAL_CACHE_BYTES;
+}
+
 /** Operation counts of one node of a packed run. */
 export type PackedCounts = Record<LevelOpKind, number>;
 
