@@ -123,9 +123,9 @@ describe.runIf(built)('veil CLI', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/== packed layout: depth 5, CKKS N=2\^13/);
     expect(r.stdout).toMatch(/Galois keys: \d+ × [\d.]+ MiB \+ relinearization key = [\d.]+ MiB \(capped at the level each is used at: [\d.]+ MiB\)/);
-    expect(r.stdout).toMatch(/predicted server time .* \(1 thread\(s\)\); per layer:/);
+    expect(r.stdout).toMatch(/predicted server time .* per image \(1 thread\(s\)\), after encoding the diagonals once \(.*, kept across images\); per layer:/);
     expect(r.stdout).toMatch(/Dense \/fc1\/Gemm +level +3 .* slots 1\.6% \(3\.1% with replicas\) +rotations \d+ hoisted \+ \d+, pt×ct 1549/);
-    expect(r.stdout).toMatch(/memory: keys [\d.]+ MiB, ciphertexts at peak [\d.]+ MiB, .* total [\d.]+ MiB/);
+    expect(r.stdout).toMatch(/memory: keys [\d.]+ MiB, ciphertexts at peak [\d.]+ MiB, encoded diagonals [\d.]+ MiB \(kept\), total [\d.]+ MiB/);
     expect(r.stdout).not.toMatch(/== (batch|channel) layout/);
     const j = run('inspect', fx('mnist_square.onnx'), '--layout', 'packed', '--json');
     expect(j.status, j.stderr).toBe(0);
@@ -139,7 +139,7 @@ describe.runIf(built)('veil CLI', () => {
     expect(p.prediction.seconds).toBeCloseTo(layers.reduce((a, l) => a + l.seconds, 0), 9);
     expect(layers[0].level).toBe(5);
     expect(layers[0].slotUse).toBeCloseTo(845 / 4096, 9);
-    expect(p.memory.total).toBe(p.memory.keys + p.memory.peakCiphertexts);
+    expect(p.memory.total).toBe(p.memory.keys + p.memory.peakCiphertexts + (p.memory.cached ? p.memory.diagonals : 0));
     expect(p.levels).toEqual({ top: 5, input: 5, output: 0, depth: 5 });
   }, 120_000);
 
@@ -164,6 +164,7 @@ describe.runIf(built)('veil CLI', () => {
     expect(enc.packed.prediction.seconds).toBeGreaterThan(0);
     expect(enc.predicted_server_s).toBeCloseTo(2 * enc.packed.prediction.seconds, 9);
     expect(enc.memory_predicted.total).toBe(enc.packed.memory.total);
+    expect(enc.timings.server_setup_s).toBeGreaterThan(0);
     const t = performance.now();
     const bad = run('infer', fx('mnist_relu_bn.onnx'), '--input', fx('digits64.f32'), '--shape', '1,1,28,28', '--layout', 'packed', '--out', join(tmp, 'x.json'));
     expect(bad.status).toBe(1);

@@ -40,7 +40,7 @@ export function packedReport(m: Model, p: PackedPrediction, threads: number): Re
       rotationLevels: Object.fromEntries([...p.rotationLevels].sort((a, b) => a[0] - b[0])),
     },
     prediction: {
-      threads, seconds: p.seconds,
+      threads, seconds: p.seconds, setupSeconds: p.setupSeconds,
       layers: p.layers.map((l) => ({ node: l.node, op: l.op, kind: l.kind, level: l.level, counts: l.counts, seconds: l.seconds, slotUse: l.slotUse, slotFill: l.slotFill })),
     },
     memory: { ...p.memory },
@@ -59,7 +59,8 @@ export function describePacked(m: Model, p: PackedPrediction, threads: number): 
       ` (capped at the level each is used at: ${mib(mem.keysCapped)})`,
   ];
   for (const f of m.compiled.fits) out.push(`   ${f.node}: ${f.replaces} → ${f.basis === 'power' ? 'x² exact' : `degree ${f.degree} on [${f.interval[0].toFixed(3)}, ${f.interval[1].toFixed(3)}]`}`);
-  out.push(`   predicted server time ${formatDuration(p.seconds)} (${threads} thread(s)); per layer:`);
+  out.push(`   predicted server time ${formatDuration(p.seconds)} per image (${threads} thread(s))` +
+    `${mem.cached ? `, after encoding the diagonals once (${formatDuration(p.setupSeconds)}, kept across images)` : ''}; per layer:`);
   const w = Math.max(...p.layers.map((l) => `${l.op} ${l.node}`.length));
   for (const l of p.layers) {
     if (l.kind === 'fused' || l.kind === 'relabel') {
@@ -72,6 +73,7 @@ export function describePacked(m: Model, p: PackedPrediction, threads: number): 
         : `ct×ct ${c.mulRelinRescale}, terms ${c.term}`;
     out.push(`     ${`${l.op} ${l.node}`.padEnd(w)}  level ${String(l.level).padStart(2)}  ${formatDuration(l.seconds).padStart(8)}  slots ${pct(l.slotUse)} (${pct(l.slotFill)} with replicas)  ${what}`);
   }
-  out.push(`   memory: keys ${mib(mem.keys)}, ciphertexts at peak ${mib(mem.peakCiphertexts)}, encoded diagonals ${mib(mem.diagonals)} (encoded per run), total ${mib(mem.total)}`);
+  out.push(`   memory: keys ${mib(mem.keys)}, ciphertexts at peak ${mib(mem.peakCiphertexts)}, encoded diagonals ${mib(mem.diagonals)}` +
+    ` (${mem.cached ? 'kept' : 'encoded per run, not kept'}), total ${mib(mem.total)}`);
   return out;
 }

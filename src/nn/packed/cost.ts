@@ -85,13 +85,18 @@ export interface PackedMemory {
   peakCiphertexts: number;
   /** Every encoded diagonal at its level (what caching them would keep). */
   diagonals: number;
+  /** Whether the runner keeps the encoded diagonals (`diagonals` then counts in `total`). */
+  cached: boolean;
   /** keys + peakCiphertexts (+ diagonals when cached). */
   total: number;
 }
 
 /** A packed run's prediction. */
 export interface PackedPrediction {
+  /** Seconds of one run (encodings included only when the diagonals are not kept). */
   seconds: number;
+  /** Seconds of encoding the kept diagonals once, before the first run (0 when not kept). */
+  setupSeconds: number;
   layers: PackedLayerCost[];
   memory: PackedMemory;
   /** Highest level each rotation step is used at (what a capped key needs). */
@@ -168,7 +173,10 @@ function secondsOf(P: Parameters, lt: LevelTimes, counts: PackedCounts, level: n
 
 /** Options of {@link predictPacked}. */
 export interface PackedPredictOptions {
-  /** Whether the runner keeps the encoded diagonals (then no encoding per run, but their memory). */
+  /**
+   * Whether the runner keeps the encoded diagonals (then no encoding per run, but their memory);
+   * default: as the runner decides (`cachesDiagonals`).
+   */
   cachedDiagonals?: boolean;
 }
 
@@ -177,13 +185,14 @@ export interface PackedPredictOptions {
  * measured at P (`measureLevelOpTimes`).
  */
 export function predictPacked(g: IrGraph, plan: PackedPlan, P: Parameters, lt: LevelTimes, opts: PackedPredictOptions = {}): PackedPrediction {
-  const cached = opts.cachedDiagonals ?? false;
+  const cached = opts.cachedDiagonals ?? cachesDiagonals(g, plan, P);
   const S = P.slots;
   const N = P.N;
   const rows = packedCounts(g, plan, P);
   const rotationLevels = new Map<number, number>();
   const layers: PackedLayerCost[] = [];
   let seconds = 0;
+  let setupSeconds = 0;
   let diagonals = 0;
   let relinLevel = -1;
   for (let i = 0; i < g.nodes.length; i++) {
@@ -194,7 +203,10 @@ export function predictPacked(g: IrGraph, plan: PackedPlan, P: Parameters, lt: L
     if (step.kind === 'transform') {
       for (const s of [...step.split.babies, ...step.split.giants]) if (s !== 0) rotationLevels.set(s, Math.max(rotationLevels.get(s) ?? 0, r.level));
       diagonals += step.diagonals * P.limbsAt(r.level) * N * 4;
-      if (cached) counts.encode = step.map.bias ? 1 : 0;
+      if (cached) {
+        counts.encode = step.map.bias ? 1 : 0;
+        setupSeconds += step.diagonals * timeAt(P, lt, 'encode', r.level);
+      }
     } else if (step.kind === 'rotsum') {
       for (const s of step.steps) rotationLevels.set(s, Math.max(rotationLevels.get(s) ?? 0, r.level));
     }
@@ -215,9 +227,9 @@ export function predictPacked(g: IrGraph, plan: PackedPlan, P: Parameters, lt: L
   for (const r of plan.rotations) keysCapped += galoisKeyBytes(P, rotationLevels.get(r) ?? P.levels);
   const peakCiphertexts = peakWorkingSet(g, plan, P, cached);
   const memory: PackedMemory = {
-    keys, keysCapped, keyBytes, galoisKeys, peakCiphertexts, diagonals, total: keys + peakCiphertexts + (cached ? diagonals : 0),
+    keys, keysCapped, keyBytes, galoisKeys, peakCiphertexts, diagonals, cached, total: keys + peakCiphertexts + (cached ? diagonals : 0),
   };
-  return { seconds, layers, memory, rotationLevels };
+  return { seconds, setupSeconds, layers, memory, rotationLevels };
 }
 
 /**
