@@ -257,10 +257,17 @@ describe('packed layout cost', () => {
     const packed = e.find((x) => x.layout === 'packed')!;
     expect(packed.packed!.seconds).toBe(packed.secondsPerRun);
     expect(packed.runs).toBe(1);
+    // the kept diagonals are encoded once per job, then every image pays its run
+    expect(packed.seconds).toBeCloseTo(packed.packed!.setupSeconds + packed.secondsPerRun, 12);
+    const three = estimateLayouts(graph, calib.x, 3, { insecureLogN: 12 }, {
+      options: LAYOUT_OPTIONS.filter((o) => o.layout === 'packed'), measureLevels: (Q) => fixedLevelTimes(Q.hash, [Q.levels, 1]), memoryBudget: 0,
+    })[0];
+    expect(three.runs).toBe(3);
+    expect(three.seconds).toBeCloseTo(three.packed!.setupSeconds + 3 * three.secondsPerRun, 12);
     expect(packed.memory).toBe(packed.packed!.memory.total);
-    // packed and channel both take one image per run: the faster per run wins for one image
+    // packed and channel both take one image per run: the faster for the job wins
     const channel = e.find((x) => x.layout === 'channel')!;
-    expect(chooseLayout(e.filter((x) => x.layout !== 'batch')).choice.layout).toBe(packed.secondsPerRun < channel.secondsPerRun ? 'packed' : 'channel');
+    expect(chooseLayout(e.filter((x) => x.layout !== 'batch')).choice.layout).toBe(packed.seconds < channel.seconds ? 'packed' : 'channel');
     expect(chooseLayout([{ ...packed, seconds: 1 }, { ...channel, seconds: 2 }]).choice.layout).toBe('packed');
     // over the memory budget the packed layout is not chosen
     expect(chooseLayout([{ ...packed, seconds: 1, fits: false }, { ...channel, seconds: 2 }]).choice.layout).toBe('channel');

@@ -248,7 +248,7 @@ async function infer(c: Command, reporter: ProgressReporter): Promise<void> {
   const tc = performance.now();
   let model: Model;
   /** Predicted seconds per node of one run (progress weights) and in all. */
-  let prediction: { seconds: number; nodes: { node: string; seconds: number }[] } | undefined;
+  let prediction: { seconds: number; nodes: { node: string; seconds: number }[]; setupSeconds?: number } | undefined;
   let packedMemory: PackedMemory | undefined;
   // the compilation does not depend on the layout: once, on every core, for every layout considered
   reporter.log(`compiling (calibration on ${calib.shape[0]} input(s), ${compileThreads(c)} thread(s))...`);
@@ -285,7 +285,7 @@ async function infer(c: Command, reporter: ProgressReporter): Promise<void> {
     };
     model = choice.model;
     if (choice.packed) {
-      prediction = { seconds: choice.packed.seconds, nodes: choice.packed.layers };
+      prediction = { seconds: choice.packed.seconds, nodes: choice.packed.layers, setupSeconds: choice.packed.setupSeconds };
       packedMemory = choice.packed.memory;
     } else prediction = predictRun(model.graph, model.params, model.layout, choice.opTimes!);
   } else {
@@ -299,7 +299,7 @@ async function infer(c: Command, reporter: ProgressReporter): Promise<void> {
   if (model.layout === 'packed' && !prediction) {
     reporter.log(`packed layout: timing operations at ${model.params.toString()} (${c.threads} server thread(s))...`);
     const p = await predictPackedRun(model, c.threads);
-    prediction = { seconds: p.seconds, nodes: p.layers };
+    prediction = { seconds: p.seconds, nodes: p.layers, setupSeconds: p.setupSeconds };
     packedMemory = p.memory;
     result.packed = packedReport(model, p, c.threads);
   }
@@ -313,8 +313,9 @@ async function infer(c: Command, reporter: ProgressReporter): Promise<void> {
   if (!prediction) prediction = predictRun(model.graph, model.params, model.layout, measureOpTimes(model.params));
   const runs = Math.ceil(n / model.imagesPerRun);
   result.predicted_server_s = prediction.seconds * runs;
+  if (prediction.setupSeconds) result.predicted_server_setup_s = prediction.setupSeconds;
   reporter.log(`${model.params.toString()}; layout ${model.layout}, depth ${model.plan.depth}, predicted memory ${mib(mem.total)}, ` +
-    `predicted server time ${formatDuration(prediction.seconds * runs)} (${runs} run(s))`);
+    `predicted server time ${formatDuration(prediction.seconds * runs)} (${runs} run(s))${prediction.setupSeconds ? ` after ${formatDuration(prediction.setupSeconds)} encoding the weights' diagonals once` : ''}`);
   // client
   let tk = performance.now();
   reporter.log('generating keys...');
