@@ -68,7 +68,8 @@ export function describePacked(m: Model, p: PackedPrediction, threads: number): 
       continue;
     }
     const c = l.counts;
-    const what = l.kind === 'transform' ? `rotations ${c.hoistedRotation} hoisted + ${c.rotation}, pt×ct ${c.plainMul}, encodings ${c.encode}, rescales ${c.rescale}`
+    const what = l.kind === 'transform'
+      ? `rotations ${c.hoistedRotation} hoisted + ${c.rotation}, pt×ct ${c.plainMul}, encodings ${c.encode}${mem.cached ? ' (bias; diagonals kept)' : ''}, rescales ${c.rescale}`
       : l.kind === 'rotsum' ? `rotations ${c.rotation}`
         : `ct×ct ${c.mulRelinRescale}, terms ${c.term}`;
     out.push(`     ${`${l.op} ${l.node}`.padEnd(w)}  level ${String(l.level).padStart(2)}  ${formatDuration(l.seconds).padStart(8)}  slots ${pct(l.slotUse)} (${pct(l.slotFill)} with replicas)  ${what}`);
