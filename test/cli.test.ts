@@ -63,6 +63,7 @@ describe.runIf(built)('veil CLI', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/== batch layout: depth 5/);
     expect(r.stdout).toMatch(/== channel layout: depth 5/);
+    expect(r.stdout).toMatch(/== packed layout: depth 5/); // auto lists every layout
     expect(r.stdout).toMatch(/Galois keys: \d+/);
     expect(r.stdout).toMatch(/memory: fresh ciphertext/);
     const j = run('inspect', fx('mnist_relu_bn.onnx'), '--calibration', fx('digits64.f32'), '--shape', '64,1,28,28', '--layout', 'batch', '--json');
