@@ -1,18 +1,23 @@
 /**
  * Private-inference benchmark: the fixture CNNs, batch layout at full slots (amortised time per
- * image) and channel layout (single-image latency), 1 and 2 threads. Each configuration runs in its
- * own process so peak memory (max RSS) is its own.
+ * image), channel and packed layouts (single-image latency), 1 and 2 threads. Each configuration
+ * runs in its own process so peak memory (max RSS) is its own. Single-image rows carry the cost
+ * model's prediction of a run (`predicted_s`, operation times measured in the same process just
+ * before, on the same thread count) and `measured / predicted`, and the share of the machine used
+ * by other processes during the timed runs (`other_load`).
  *
- *   npm run bench:nn [-- --json] [--models relu,square] [--threads 1,2] [--layouts batch,channel]
+ *   npm run bench:nn [-- --json] [--models relu,square] [--threads 1,2] [--layouts batch,channel,packed] [--runs 3]
  * JSON lines: {"kind":"nn","model":…,"layout":…,"threads":…,"server_s":…,"per_image_ms":…,…}
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { Client, Model, Server } from '../src/index.js';
-import { argmaxRows, readRawUint8 } from '../src/nn/index.js';
-import { args } from './measure.js';
+import { Client, Model, Server, WorkerPool } from '../src/index.js';
+import { argmaxRows, measureLevelOpTimes, measureOpTimes, predictRun, readRawUint8 } from '../src/nn/index.js';
+import { predictPacked } from '../src/nn/packed/cost.js';
+import { PackedRunner } from '../src/nn/packed/runner.js';
+import { args, cpuSnap, otherLoad } from './measure.js';
 
 const A = args();
 const FIX = new URL('../../fixtures/', import.meta.url);
@@ -20,8 +25,28 @@ const MODELS: Record<string, string> = { relu: 'mnist_relu_bn', square: 'mnist_s
 
 interface Config {
   model: string;
-  layout: 'batch' | 'channel';
+  layout: 'batch' | 'channel' | 'packed';
   threads: number;
+  runs?: number;
+}
+
+/** The cost model's prediction of one single-image run, timed on `threads` threads like the server. */
+async function predictOne(model: Model, threads: number): Promise<{ seconds: number; setup?: number; layers: Record<string, number>; measure_s: number }> {
+  const t = performance.now();
+  if (model.layout === 'packed') {
+    const pool = threads > 1 ? await WorkerPool.create(model.params, { threads }) : undefined;
+    try {
+      const lt = measureLevelOpTimes(model.params, undefined, pool ? { pool } : {});
+      const p = predictPacked(model.graph, model.packedPlan!, model.params, lt);
+      return {
+        seconds: p.seconds, setup: p.setupSeconds, layers: Object.fromEntries(p.layers.map((l) => [`${l.op} ${l.node}`, +l.seconds.toFixed(3)])), measure_s: (performance.now() - t) / 1000,
+      };
+    } finally {
+      await pool?.close();
+    }
+  }
+  const p = predictRun(model.graph, model.params, model.layout, measureOpTimes(model.params));
+  return { seconds: p.seconds, layers: Object.fromEntries(p.nodes.map((l) => [`${l.op} ${l.node}`, +l.seconds.toFixed(3)])), measure_s: (performance.now() - t) / 1000 };
 }
 
 async function runOne(cfg: Config): Promise<Record<string, unknown>> {
@@ -72,10 +97,19 @@ async function runOne(cfg: Config): Promise<Record<string, unknown>> {
       per_layer_s: Object.fromEntries(server.timings.map((l) => [`${l.op} ${l.node}`, +l.seconds.toFixed(2)])),
     });
   } else {
+    const pred = await predictOne(model, cfg.threads);
+    const runs = Math.max(1, cfg.runs ?? 3);
+    if (model.layout === 'packed') {
+      // the weights' diagonals are encoded once per server, before its first input
+      t = performance.now();
+      new PackedRunner(model.graph, model.packedPlan!, server.evaluator, server.encoder).prepare();
+      row.server_setup_s = +((performance.now() - t) / 1000).toFixed(3);
+    }
     const times: number[] = [];
     let ok = 0;
     let inBytes = 0;
-    for (let i = 0; i < 3; i++) {
+    const s0 = cpuSnap();
+    for (let i = 0; i < runs; i++) {
       const x = images(1000 + i, 1);
       const enc = client.encrypt(x);
       inBytes = enc.length;
@@ -84,10 +118,16 @@ async function runOne(cfg: Config): Promise<Record<string, unknown>> {
       times.push((performance.now() - t) / 1000);
       if (argmaxRows(client.decrypt(out))[0] === argmaxRows(model.simulate(x))[0]) ok++;
     }
+    const load = otherLoad(s0, cpuSnap());
+    const first = times[0];
     times.sort((a, b) => a - b);
+    const median = times[(times.length - 1) >> 1];
     Object.assign(row, {
-      images: 1, latency_s: +times[1].toFixed(2), latency_min_s: +times[0].toFixed(2), input_bytes: inBytes, agreement_with_simulation: ok / 3,
-      per_layer_s: Object.fromEntries(server.timings.map((l) => [`${l.op} ${l.node}`, +l.seconds.toFixed(2)])),
+      images: 1, latency_s: +median.toFixed(3), latency_min_s: +times[0].toFixed(3), latency_first_s: +first.toFixed(3), runs,
+      predicted_s: +pred.seconds.toFixed(3), ...(pred.setup !== undefined ? { predicted_setup_s: +pred.setup.toFixed(3) } : {}), measured_over_predicted: +(median / pred.seconds).toFixed(3), predict_measure_s: +pred.measure_s.toFixed(2),
+      input_bytes: inBytes, agreement_with_simulation: ok / runs, other_load: load === null ? null : +load.toFixed(2),
+      per_layer_s: Object.fromEntries(server.timings.map((l) => [`${l.op} ${l.node}`, +l.seconds.toFixed(3)])),
+      per_layer_predicted_s: pred.layers,
     });
   }
   await server.close();
@@ -102,12 +142,13 @@ if (A.opt('config', '')) {
   const json = A.flag('json');
   const models = A.opt('models', 'relu,square').split(',');
   const threads = A.opt('threads', '1,2').split(',').map(Number);
-  const layouts = A.opt('layouts', 'batch,channel').split(',') as ('batch' | 'channel')[];
+  const layouts = A.opt('layouts', 'batch,channel,packed').split(',') as Config['layout'][];
+  const runs = Number(A.opt('runs', '3'));
   const self = fileURLToPath(import.meta.url);
   if (!json) process.stdout.write(`# private inference benchmark, ${os.cpus()[0]?.model} ×${os.cpus().length}, node ${process.version}, ${new Date().toISOString()}\n`);
   for (const model of models) for (const layout of layouts) for (const t of threads) {
     process.stderr.write(`[nn bench] ${model} ${layout} ${t} thread(s)...\n`);
-    const r = spawnSync(process.execPath, [self, `--config=${JSON.stringify({ model, layout, threads: t })}`], { encoding: 'utf8', maxBuffer: 1 << 24, stdio: ['ignore', 'pipe', 'inherit'] });
+    const r = spawnSync(process.execPath, [self, `--config=${JSON.stringify({ model, layout, threads: t, runs })}`], { encoding: 'utf8', maxBuffer: 1 << 24, stdio: ['ignore', 'pipe', 'inherit'] });
     const line = r.stdout.split('\n').find((l) => l.startsWith('{'));
     if (!line) {
       process.stderr.write(`[nn bench] failed (exit ${r.status})\n`);
@@ -119,7 +160,7 @@ if (A.opt('config', '')) {
       const mem = `${((row.max_rss_bytes as number) / 2 ** 20).toFixed(0)} MiB RSS`;
       const what = layout === 'batch'
         ? `${row.server_s} s for ${row.images} images = ${row.per_image_ms} ms/image, accuracy ${((row.accuracy as number) * 100).toFixed(1)}%`
-        : `latency ${row.latency_s} s`;
+        : `latency ${row.latency_s} s (predicted ${row.predicted_s} s, ratio ${row.measured_over_predicted}, other load ${row.other_load})`;
       process.stdout.write(`${String(row.model).padEnd(14)} ${layout.padEnd(8)} ${t}T  N=2^${row.logN} depth ${row.depth}: ${what}; keys ${((row.key_bytes as number) / 2 ** 20).toFixed(1)} MiB; ${mem}\n`);
     }
   }

@@ -22,6 +22,8 @@ describe.runIf(built)('veil CLI', () => {
       expect(r.status).toBe(0);
       expect(r.stdout).toMatch(/veil inspect MODEL\.onnx/);
       expect(r.stdout).toMatch(/--layout: auto \(default\)/);
+      expect(r.stdout).toMatch(/\[--layout auto\|batch\|channel\|packed\]/);
+      expect(r.stdout).toMatch(/inspect --layout packed: parameters, Galois keys, predicted time per layer/);
       expect(r.stderr).toBe('');
     }
     const v = run('--version');
@@ -36,7 +38,7 @@ describe.runIf(built)('veil CLI', () => {
     const cases: [string[], RegExp][] = [
       [['frobnicate', 'x'], /CliError: unknown command 'frobnicate'\. Fix: use veil inspect or veil infer/],
       [[...base, '--threads', '0'], /CliError: --threads 0 is not a thread count\. Fix: give an integer from 1/],
-      [[...base, '--layout', 'diagonal'], /CliError: unknown layout 'diagonal'\. Fix: use --layout auto, --layout batch, --layout channel/],
+      [[...base, '--layout', 'diagonal'], /CliError: unknown layout 'diagonal'\. Fix: use --layout auto, --layout batch, --layout channel, --layout packed/],
       [['infer', join(tmp, 'missing.onnx'), '--input', one, '--shape', '1,1,28,28', '--out', join(tmp, 'v.json')], /CliError: model file \S+missing\.onnx does not exist .*Fix: check the path/],
       [[...base.slice(0, 3), join(tmp, 'nope.f32'), ...base.slice(4)], /CliError: input file \(--input\) \S+nope\.f32 does not exist/],
       [[...base, '--calibration', join(tmp, 'nope.f32')], /CliError: calibration file \(--calibration\) \S+ does not exist/],
@@ -61,6 +63,7 @@ describe.runIf(built)('veil CLI', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/== batch layout: depth 5/);
     expect(r.stdout).toMatch(/== channel layout: depth 5/);
+    expect(r.stdout).toMatch(/== packed layout: depth 5/); // auto lists every layout
     expect(r.stdout).toMatch(/Galois keys: \d+/);
     expect(r.stdout).toMatch(/memory: fresh ciphertext/);
     const j = run('inspect', fx('mnist_relu_bn.onnx'), '--calibration', fx('digits64.f32'), '--shape', '64,1,28,28', '--layout', 'batch', '--json');
@@ -84,26 +87,29 @@ describe.runIf(built)('veil CLI', () => {
     expect(JSON.parse(readFileSync(join(tmp, 'sim.json'), 'utf8')).mode).toBe('simulate');
   });
 
-  it('infer encrypted (channel layout, one image) equals the simulation', () => {
+  it('infer encrypted (automatic layout, one image) equals the simulation', () => {
     const one = join(tmp, 'one.f32');
     writeFileSync(one, readFileSync(fx('digits64.f32')).subarray(0, 784 * 4));
     const calib = fx('digits64.f32');
-    // --layout auto (the default): for one image the channel layout is predicted far cheaper
+    // --layout auto (the default): every layout is predicted for one image, the fastest that fits runs
     const a = run('infer', fx('mnist_square.onnx'), '--input', one, '--shape', '1,1,28,28', '--calibration', calib, '--calibration-shape', '64,1,28,28', '--out', join(tmp, 'enc.json'));
     expect(a.status, a.stderr).toBe(0);
-    expect(a.stderr).toMatch(/→ channel: 1 run\(s\) × .* for 1 image\(s\), memory/);
-    expect(a.stderr).toMatch(/ {4}batch: 1 run\(s\) × /);
-    expect(a.stderr).toMatch(/layout: channel \(fastest predicted that fits in memory/);
+    expect(a.stderr).toMatch(/[→ ] channel: 1 run\(s\) × .* for 1 image\(s\), memory/);
+    expect(a.stderr).toMatch(/[→ ] batch: 1 run\(s\) × /);
+    expect(a.stderr).toMatch(/[→ ] packed: 1 run\(s\) × /);
+    expect(a.stderr).toMatch(/layout: (channel|packed) \(fastest predicted that fits in memory/);
     expect(a.stderr).toMatch(/inference on ciphertexts \[.*\]: 100%.* elapsed, done/);
     const b = run('infer', fx('mnist_square.onnx'), '--input', one, '--shape', '1,1,28,28', '--calibration', calib, '--calibration-shape', '64,1,28,28', '--simulate', '--out', join(tmp, 'sim1.json'));
     expect(b.status, b.stderr).toBe(0);
     const enc = JSON.parse(readFileSync(join(tmp, 'enc.json'), 'utf8'));
     const sim = JSON.parse(readFileSync(join(tmp, 'sim1.json'), 'utf8'));
     expect(enc.mode).toBe('encrypted');
-    expect(enc.layout).toBe('channel');
-    expect(enc.layout_choice.choice).toBe('channel');
-    const [ch, ba] = enc.layout_choice.estimates;
+    const [ch, ba, pa] = enc.layout_choice.estimates;
+    expect([ch.layout, ba.layout, pa.layout]).toEqual(['channel', 'batch', 'packed']);
     expect(ba.seconds).toBeGreaterThan(ch.seconds);
+    // one image: batch is never the fastest; the choice is the faster of channel and packed
+    expect(enc.layout_choice.choice).toBe(pa.seconds < ch.seconds ? 'packed' : 'channel');
+    expect(enc.layout).toBe(enc.layout_choice.choice);
     expect(enc.predicted_server_s).toBeGreaterThan(0);
     expect(enc.predictions).toEqual(sim.predictions);
     // the chosen parameters have Δ ≈ 2^25.5 at N = 2^13: allow 2% of the largest logit
@@ -111,6 +117,61 @@ describe.runIf(built)('veil CLI', () => {
     for (let k = 0; k < 10; k++) expect(Math.abs(enc.logits[0][k] - sim.logits[0][k])).toBeLessThan(0.02 * big);
     expect(enc.timings.server_s).toBeGreaterThan(0);
     expect(enc.params.insecure).toBe(false);
+  }, 300_000);
+
+  it('inspect --layout packed: parameters, key set, predicted time per layer, memory, slot use, levels (text and --json)', () => {
+    const r = run('inspect', fx('mnist_square.onnx'), '--layout', 'packed');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/== packed layout: depth 5, CKKS N=2\^13/);
+    expect(r.stdout).toMatch(/Galois keys: \d+ × [\d.]+ MiB \+ relinearization key = [\d.]+ MiB \(capped at the level each is used at: [\d.]+ MiB\)/);
+    expect(r.stdout).toMatch(/predicted server time .* per image \(1 thread\(s\)\), after encoding the diagonals once \(.*, kept across images\); per layer:/);
+    expect(r.stdout).toMatch(/Dense \/fc1\/Gemm +level +3 .* slots 1\.6% \(3\.1% with replicas\) +rotations \d+ hoisted \+ \d+, pt×ct 1549/);
+    expect(r.stdout).toMatch(/memory: keys [\d.]+ MiB, ciphertexts at peak [\d.]+ MiB, encoded diagonals [\d.]+ MiB \(kept\), total [\d.]+ MiB/);
+    expect(r.stdout).not.toMatch(/== (batch|channel) layout/);
+    const j = run('inspect', fx('mnist_square.onnx'), '--layout', 'packed', '--json');
+    expect(j.status, j.stderr).toBe(0);
+    const p = JSON.parse(j.stdout).packed;
+    expect(p.params.logN).toBe(13);
+    expect(p.keys.galoisKeys).toBe(p.keys.rotations.length);
+    expect(p.keys.bytes).toBe((p.keys.galoisKeys + 1) * p.keys.bytesPerKey);
+    expect(p.keys.cappedBytes).toBeLessThanOrEqual(p.keys.bytes);
+    const layers = p.prediction.layers as { seconds: number; kind: string; slotUse: number; level: number }[];
+    expect(layers.map((l) => l.kind)).toEqual(['transform', 'slotwise', 'relabel', 'transform', 'slotwise', 'transform']);
+    expect(p.prediction.seconds).toBeCloseTo(layers.reduce((a, l) => a + l.seconds, 0), 9);
+    expect(layers[0].level).toBe(5);
+    expect(layers[0].slotUse).toBeCloseTo(845 / 4096, 9);
+    expect(p.memory.total).toBe(p.memory.keys + p.memory.peakCiphertexts + (p.memory.cached ? p.memory.diagonals : 0));
+    expect(p.levels).toEqual({ top: 5, input: 5, output: 0, depth: 5 });
+  }, 120_000);
+
+  it('infer --layout packed runs N images one after another; a one-image shape on a many-image file is refused before any work', () => {
+    const two = join(tmp, 'two.f32');
+    writeFileSync(two, readFileSync(fx('digits64.f32')).subarray(0, 2 * 784 * 4));
+    const calib = ['--calibration', fx('digits64.f32'), '--calibration-shape', '64,1,28,28'];
+    const r = run('infer', fx('mnist_square.onnx'), '--input', two, '--shape', '2,1,28,28', ...calib, '--layout', 'packed', '--out', join(tmp, 'packed.json'));
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/layout packed, depth 5, predicted memory [\d.]+ MiB, predicted server time .* \(2 run\(s\)\)/);
+    expect(r.stderr).toMatch(/inference on ciphertexts \[.*, run 2\/2\]/);
+    const s = run('infer', fx('mnist_square.onnx'), '--input', two, '--shape', '2,1,28,28', ...calib, '--simulate', '--out', join(tmp, 'packed-sim.json'));
+    expect(s.status, s.stderr).toBe(0);
+    const enc = JSON.parse(readFileSync(join(tmp, 'packed.json'), 'utf8'));
+    const sim = JSON.parse(readFileSync(join(tmp, 'packed-sim.json'), 'utf8'));
+    expect(enc.layout).toBe('packed');
+    expect(enc.predictions).toEqual(sim.predictions);
+    for (let i = 0; i < 2; i++) {
+      const big = Math.max(...sim.logits[i].map(Math.abs));
+      for (let k = 0; k < 10; k++) expect(Math.abs(enc.logits[i][k] - sim.logits[i][k])).toBeLessThan(0.02 * big);
+    }
+    expect(enc.packed.prediction.seconds).toBeGreaterThan(0);
+    expect(enc.predicted_server_s).toBeCloseTo(2 * enc.packed.prediction.seconds, 9);
+    expect(enc.memory_predicted.total).toBe(enc.packed.memory.total);
+    expect(enc.timings.server_setup_s).toBeGreaterThan(0);
+    const t = performance.now();
+    const bad = run('infer', fx('mnist_relu_bn.onnx'), '--input', fx('digits64.f32'), '--shape', '1,1,28,28', '--layout', 'packed', '--out', join(tmp, 'x.json'));
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/CliError: \S+digits64\.f32 holds 64 input\(s\) of \[1,28,28\], --shape says 1\. Fix: pass --shape 64,1,28,28 \(the channel and packed layouts run the images one after another\)/);
+    expect(bad.stderr).not.toMatch(/compiling/);
+    expect(performance.now() - t).toBeLessThan(5000);
   }, 300_000);
 
   it('bad input gets a clear error, not a crash', () => {

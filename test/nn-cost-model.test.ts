@@ -8,13 +8,22 @@
  *  - the operation counts of a batch-layout convolution equal a direct count of its in-bounds
  *    multiply-adds;
  *  - the choice takes the fastest layout that fits in memory, keeps the table order on ties, and
- *    for a fixed operation-time table switches from channel to batch as the image count grows.
+ *    for a fixed operation-time table switches from channel to batch as the image count grows;
+ *  - the packed layout's prediction (src/nn/packed/cost.ts) counts exactly the rotations, plaintext
+ *    products, encodings and rescales an encrypted packed run performs (counted by wrapping the
+ *    evaluator), prices them with the level-interpolated times, sizes capped keys by their level,
+ *    predicts a run within the same factor, and the automatic choice includes it (and leaves it
+ *    out where the network does not fit its slots).
  */
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../src/errors.js';
 import { Client, Model, Server } from '../src/index.js';
 import type { Layout } from '../src/nn/compile.js';
-import { type OpTimes, measureOpTimes, nodeOpCounts, predictRun } from '../src/nn/cost-model.js';
+import { type LevelOpTimes, type LevelTimes, type OpTimes, levelFactor, measureLevelOpTimes, measureOpTimes, nodeOpCounts, predictRun, timeAt } from '../src/nn/cost-model.js';
+import { galoisKeyBytes, packedCounts, predictPacked } from '../src/nn/packed/cost.js';
+import { PackedRunner } from '../src/nn/packed/runner.js';
+import { switchingKeyBytes } from '../src/nn/params.js';
+import { Encoder, Evaluator } from '../src/ckks/index.js';
 import { type LayoutEstimate, LAYOUT_OPTIONS, chooseLayout, estimateLayouts } from '../src/nn/layout-choice.js';
 import { loadModel, testDigits } from './fixtures.js';
 
@@ -81,7 +90,7 @@ describe('layout choice', () => {
     expect(chooseLayout([est('channel', 5, 1), est('batch', 5, 9)]).choice.layout).toBe('channel');
     expect(chooseLayout([est('channel', 5, 3, false), est('batch', 1, 9, false)]).choice.layout).toBe('channel');
     expect(() => chooseLayout([])).toThrow(InvalidArgumentError);
-    expect(LAYOUT_OPTIONS.map((o) => o.layout)).toEqual(['channel', 'batch']);
+    expect(LAYOUT_OPTIONS.map((o) => o.layout)).toEqual(['channel', 'batch', 'packed']);
   });
 
   it('switches from channel to batch as the image count grows (fixed operation times)', () => {
@@ -91,8 +100,9 @@ describe('layout choice', () => {
     const times: OpTimes = { term: 1e-4, add: 1e-4, rescale: 1e-3, mulRelinRescale: 1e-2, rotation: 1e-2, plainMul: 1e-3 };
     const graph = loadModel('mnist_square');
     const opts = { insecureLogN: 11 };
+    const options = LAYOUT_OPTIONS.filter((o) => o.layout !== 'packed');
     const at = (images: number) => {
-      const e = estimateLayouts(graph, calib.x, images, opts, { measure: () => times, memoryBudget: 0 });
+      const e = estimateLayouts(graph, calib.x, images, opts, { options, measure: () => times, memoryBudget: 0 });
       return { choice: chooseLayout(e).choice, e };
     };
     const few = at(1);
@@ -106,7 +116,164 @@ describe('layout choice', () => {
     expect(at(breakEven + 1).choice.layout).toBe('batch');
     expect(at(Math.max(1, breakEven - 1)).choice.layout).toBe('channel');
     // a memory budget below the batch layout's need keeps the channel layout
-    const tight = estimateLayouts(graph, calib.x, breakEven + 1, opts, { measure: () => times, memoryBudget: (batch.memory + channel.memory) / 2 });
+    const tight = estimateLayouts(graph, calib.x, breakEven + 1, opts, { options, measure: () => times, memoryBudget: (batch.memory + channel.memory) / 2 });
     expect(chooseLayout(tight).choice.layout).toBe(channel.memory < batch.memory ? 'channel' : 'batch');
+  }, 60_000);
+});
+
+/** A fixed level-time table (seconds), the same at every measured level apart from a limb factor. */
+function fixedLevelTimes(hash: string, levels: number[]): LevelTimes {
+  const at = (f: number): LevelOpTimes => ({
+    decompose: 2e-3 * f, hoistedRotation: 3e-3 * f, rotation: 5e-3 * f, plainMul: 1e-4 * f, encode: 4e-4 * f, add: 5e-5 * f, rescale: 1e-3 * f,
+    mulRelinRescale: 8e-3 * f, term: 1e-4 * f,
+  });
+  return { hash, threads: 1, levels, times: levels.map((l, i) => at(1 + l / (i + 1))) };
+}
+
+describe('packed layout cost', () => {
+  const calib = testDigits(16);
+  const one = { shape: [1, 1, 28, 28], data: calib.x.data.slice(0, 784) };
+  const model = Model.compile(loadModel('mnist_square'), calib.x, { layout: 'packed', insecureLogN: 12 });
+  const P = model.params;
+  const plan = model.packedPlan!;
+
+  it('counts what an encrypted packed run does (evaluator and encoder calls, counted by wrapping them)', () => {
+    const seen = { hoisted: 0, rotate: 0, mulPlain: 0, encode: 0, rescale: 0 };
+    const ev = Evaluator.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
+    const en = Encoder.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
+    const saved = { rotateHoisted: ev.rotateHoisted, rotate: ev.rotate, mulPlain: ev.mulPlain, rescaleInPlace: ev.rescaleInPlace, encode: en.encode };
+    ev.rotateHoisted = function (this: unknown, ...a: unknown[]) {
+      seen.hoisted += (a[1] as number[]).filter((k) => k !== 0).length;
+      return saved.rotateHoisted.apply(this, a);
+    };
+    ev.rotate = function (this: unknown, ...a: unknown[]) {
+      seen.rotate++;
+      return saved.rotate.apply(this, a);
+    };
+    ev.mulPlain = function (this: unknown, ...a: unknown[]) {
+      seen.mulPlain++;
+      return saved.mulPlain.apply(this, a);
+    };
+    ev.rescaleInPlace = function (this: unknown, ...a: unknown[]) {
+      seen.rescale++;
+      return saved.rescaleInPlace.apply(this, a);
+    };
+    const c = new Client(model.plan);
+    const s = new Server(model, c.evaluationKeys());
+    const input = c.encrypt(one);
+    en.encode = function (this: unknown, ...a: unknown[]) {
+      seen.encode++;
+      return saved.encode.apply(this, a);
+    };
+    try {
+      s.infer(input);
+    } finally {
+      Object.assign(ev, { rotateHoisted: saved.rotateHoisted, rotate: saved.rotate, mulPlain: saved.mulPlain, rescaleInPlace: saved.rescaleInPlace });
+      en.encode = saved.encode;
+    }
+    const rows = packedCounts(model.graph, plan, P);
+    const sum = (k: keyof (typeof rows)[number]['counts']) => rows.reduce((a, r) => a + r.counts[k], 0);
+    // the transforms' rotations, products and encodings; polynomials add none of these here
+    // (x² exactly: one ct×ct product, scalar coefficients)
+    expect(seen.hoisted).toBe(sum('hoistedRotation'));
+    expect(seen.rotate).toBe(sum('rotation'));
+    expect(seen.mulPlain).toBe(sum('plainMul'));
+    expect(seen.encode).toBe(sum('encode'));
+    // and a direct count over the plan's steps
+    let diagonals = 0;
+    let giants = 0;
+    for (const st of plan.steps.values()) {
+      if (st.kind !== 'transform') continue;
+      diagonals += st.diagonals;
+      giants += st.split.giants.filter((g) => g !== 0).length;
+    }
+    expect(sum('plainMul')).toBe(diagonals);
+    expect(sum('rotation')).toBe(giants);
+    expect(seen.rescale).toBeGreaterThanOrEqual(sum('rescale'));
+  }, 120_000);
+
+  it('prices counts with the level-interpolated times; capped keys are sized by their level', () => {
+    const lt = fixedLevelTimes(P.hash, [P.levels, 1]);
+    // exact at a measured level, affine in the level factor in between
+    expect(timeAt(P, lt, 'rotation', P.levels)).toBe(lt.times[0].rotation);
+    const mid = Math.max(1, P.levels - 2);
+    const f = (l: number) => levelFactor(P, 'rotation', l);
+    const want = lt.times[1].rotation + ((lt.times[0].rotation - lt.times[1].rotation) * (f(mid) - f(1))) / (f(P.levels) - f(1));
+    expect(timeAt(P, lt, 'rotation', mid)).toBeCloseTo(want, 12);
+    const pred = predictPacked(model.graph, plan, P, lt, { cachedDiagonals: false });
+    const rows = packedCounts(model.graph, plan, P);
+    expect(pred.seconds).toBeCloseTo(pred.layers.reduce((a, l) => a + l.seconds, 0), 12);
+    for (const [i, l] of pred.layers.entries()) {
+      expect(l.counts).toEqual(rows[i].counts);
+      if (l.kind === 'transform') {
+        let s = 0;
+        for (const [k, n] of Object.entries(l.counts)) s += n * timeAt(P, lt, k as keyof LevelOpTimes, l.level);
+        expect(l.seconds).toBeCloseTo(s, 12);
+        expect(l.slotUse).toBeGreaterThan(0);
+        expect(l.slotUse).toBeLessThanOrEqual(l.slotFill);
+        expect(l.slotFill).toBeLessThanOrEqual(1);
+      }
+    }
+    // keys: a full-chain key is the switching key the engine sizes; a capped key is smaller
+    expect(galoisKeyBytes(P)).toBe(switchingKeyBytes(P));
+    expect(galoisKeyBytes(P, 1)).toBeLessThan(galoisKeyBytes(P));
+    expect(pred.memory.galoisKeys).toBe(model.plan.rotations.length);
+    expect(pred.memory.keys).toBe((model.plan.rotations.length + 1) * galoisKeyBytes(P));
+    expect(pred.memory.keysCapped).toBeLessThanOrEqual(pred.memory.keys);
+    expect(pred.memory.total).toBe(pred.memory.keys + pred.memory.peakCiphertexts);
+    const cached = predictPacked(model.graph, plan, P, lt, { cachedDiagonals: true });
+    expect(cached.seconds).toBeLessThan(pred.seconds);
+    expect(cached.setupSeconds).toBeGreaterThan(0);
+    expect(pred.setupSeconds).toBe(0);
+    expect(predictPacked(model.graph, plan, P, lt).memory.cached).toBe(true); // the runner keeps these (well under 1 GiB)
+    expect(cached.memory.total).toBe(cached.memory.keys + cached.memory.peakCiphertexts + cached.memory.diagonals);
+  });
+
+  it(`predicts a packed run (mnist_square, N = 2^12) within a factor of ${FACTOR}`, () => {
+    const lt = measureLevelOpTimes(P, undefined, { budget: 0.05 });
+    for (const t of lt.times) for (const v of Object.values(t)) expect(v).toBeGreaterThanOrEqual(0);
+    const predicted = predictPacked(model.graph, plan, P, lt).seconds;
+    const c = new Client(model.plan);
+    const server = new Server(model, c.evaluationKeys());
+    // the diagonals are encoded once per server, before the first input (as the CLI does)
+    new PackedRunner(model.graph, plan, server.evaluator, server.encoder).prepare();
+    const enc = c.encrypt(one);
+    const t = performance.now();
+    server.infer(enc);
+    const measured = (performance.now() - t) / 1000;
+    console.log(`mnist_square packed N=2^12: predicted ${predicted.toFixed(2)} s, measured ${measured.toFixed(2)} s, ratio ${(measured / predicted).toFixed(2)}`);
+    expect(measured / predicted).toBeLessThan(FACTOR);
+    expect(predicted / measured).toBeLessThan(FACTOR);
+  }, 120_000);
+
+  it('the automatic choice includes the packed layout, and leaves it out where the network does not fit', () => {
+    const graph = loadModel('mnist_square');
+    const times: OpTimes = { term: 1e-4, add: 1e-4, rescale: 1e-3, mulRelinRescale: 1e-2, rotation: 1e-2, plainMul: 1e-3 };
+    const skipped: string[] = [];
+    const e = estimateLayouts(graph, calib.x, 1, { insecureLogN: 12 }, {
+      measure: () => times, measureLevels: (Q) => fixedLevelTimes(Q.hash, [Q.levels, 1]), memoryBudget: 0, onSkip: (l) => skipped.push(l),
+    });
+    expect(e.map((x) => x.layout)).toEqual(['channel', 'batch', 'packed']);
+    const packed = e.find((x) => x.layout === 'packed')!;
+    expect(packed.packed!.seconds).toBe(packed.secondsPerRun);
+    expect(packed.runs).toBe(1);
+    // the kept diagonals are encoded once per job, then every image pays its run
+    expect(packed.seconds).toBeCloseTo(packed.packed!.setupSeconds + packed.secondsPerRun, 12);
+    const three = estimateLayouts(graph, calib.x, 3, { insecureLogN: 12 }, {
+      options: LAYOUT_OPTIONS.filter((o) => o.layout === 'packed'), measureLevels: (Q) => fixedLevelTimes(Q.hash, [Q.levels, 1]), memoryBudget: 0,
+    })[0];
+    expect(three.runs).toBe(3);
+    expect(three.seconds).toBeCloseTo(three.packed!.setupSeconds + 3 * three.secondsPerRun, 12);
+    expect(packed.memory).toBe(packed.packed!.memory.total);
+    // packed and channel both take one image per run: the faster for the job wins
+    const channel = e.find((x) => x.layout === 'channel')!;
+    expect(chooseLayout(e.filter((x) => x.layout !== 'batch')).choice.layout).toBe(packed.seconds < channel.seconds ? 'packed' : 'channel');
+    expect(chooseLayout([{ ...packed, seconds: 1 }, { ...channel, seconds: 2 }]).choice.layout).toBe('packed');
+    // over the memory budget the packed layout is not chosen
+    expect(chooseLayout([{ ...packed, seconds: 1, fits: false }, { ...channel, seconds: 2 }]).choice.layout).toBe('channel');
+    // at 1,024 slots the packed layout (periods up to 2,048) cannot hold the network: left out
+    const small = estimateLayouts(graph, calib.x, 1, { insecureLogN: 11 }, { measure: () => times, measureLevels: (Q) => fixedLevelTimes(Q.hash, [Q.levels, 1]), memoryBudget: 0, onSkip: (l) => skipped.push(l) });
+    expect(small.map((x) => x.layout)).toEqual(['channel', 'batch']);
+    expect(skipped).toEqual(['packed']);
   }, 60_000);
 });

@@ -18,7 +18,7 @@ export class CliError extends VeilError {
   }
 }
 
-export const LAYOUT_CHOICES = ['auto', 'batch', 'channel'] as const;
+export const LAYOUT_CHOICES = ['auto', 'batch', 'channel', 'packed'] as const;
 export type LayoutChoice = (typeof LAYOUT_CHOICES)[number];
 
 /** Options taking a value, and flags. */

@@ -2,9 +2,9 @@
 /**
  * @module cli/veil
  * Command line (`veil --help` prints the usage):
- *   veil inspect model.onnx [--calibration FILE --shape …] [--layout auto|batch|channel] [--degrees …] [--json]
+ *   veil inspect model.onnx [--calibration FILE --shape …] [--layout auto|batch|channel|packed] [--degrees …] [--json]
  *   veil infer model.onnx --input FILE [--shape N,C,H,W] --out result.json
- *              [--layout auto|batch|channel] [--degrees ola|uniform:N|FILE.json] [--calibration FILE]
+ *              [--layout auto|batch|channel|packed] [--degrees ola|uniform:N|FILE.json] [--calibration FILE]
  *              [--labels FILE] [--simulate | --plain] [--threads N]
  * The command line is validated first (`args.ts`); `--layout auto` (the default) compiles each
  * layout, predicts its time and memory for the image count (`nn/layout-choice.ts`) and runs the
@@ -24,7 +24,10 @@ import { type Layout, type ParallelOptions, compileModelAsync, planLevels, simul
 import { ForwardPool } from '../nn/forward-pool.js';
 import { sizeOf } from '../nn/graph.js';
 import { type LayoutEstimate, chooseLayout, estimateLayouts } from '../nn/layout-choice.js';
-import { measureOpTimes, predictRun, type RunPrediction } from '../nn/cost-model.js';
+import { measureOpTimes, predictRun } from '../nn/cost-model.js';
+import type { PackedMemory } from '../nn/packed/cost.js';
+import { PackedRunner } from '../nn/packed/runner.js';
+import { describePacked, packedReport, predictPackedRun } from './packed-report.js';
 import { CliError, type Command, parseCommandLine } from './args.js';
 import { ProgressReporter, formatDuration } from './progress.js';
 import { runTrain } from './train.js';
@@ -32,16 +35,20 @@ import { runTrain } from './train.js';
 const USAGE = `veil: private neural-network inference with CKKS (pure TypeScript)
 
 usage:
-  veil inspect MODEL.onnx [--calibration FILE [--shape N,C,H,W]] [--layout auto|batch|channel] [--degrees SPEC] [--threads N] [--json]
+  veil inspect MODEL.onnx [--calibration FILE [--shape N,C,H,W]] [--layout auto|batch|channel|packed] [--degrees SPEC] [--threads N] [--json]
   veil infer   MODEL.onnx --input FILE [--shape N,C,H,W] --out RESULT.json
-               [--layout auto|batch|channel] [--degrees SPEC] [--calibration FILE [--calibration-shape N,C,H,W]]
+               [--layout auto|batch|channel|packed] [--degrees SPEC] [--calibration FILE [--calibration-shape N,C,H,W]]
                [--labels FILE] [--simulate | --plain] [--threads N] [--cluster K] [--min-log-scale B]
   veil train   MODEL.onnx --data X --labels Y --recipe paper|smartpaf|beaa [...]   (veil train --help)
   veil --help | --version
 
   --layout: auto (default) picks the layout with the least predicted time that fits in memory for
-            the number of images: channel (one image per run) or batch (one image per slot, all
-            slots per run); the choice and the prediction are printed
+            the number of images: channel (one image per run, a ciphertext per channel), batch
+            (one image per slot, all slots per run) or packed (one image per run in one
+            ciphertext, every linear layer one diagonal transform); the choice and the prediction
+            are printed. channel and packed run N images one after another
+  inspect --layout packed: parameters, Galois keys, predicted time per layer, peak memory, slot
+            use and levels of a packed run (server threads: --threads, default 1)
   SPEC:     ola (default) | uniform:N | a JSON file {"<activation node>": degree}
   FILE:     raw float32 little-endian NCHW (.f32 .bin .raw; needs --shape), .npy, or .json
   --labels: uint8 file or JSON array of class labels (for accuracy and OLA's target)
@@ -79,6 +86,14 @@ function readTensorFile(path: string, shape: number[] | undefined): Tensor {
   if (lower.endsWith('.npy')) return readNpy(bytes);
   if (lower.endsWith('.json')) return readJsonTensor(new TextDecoder().decode(bytes));
   if (!shape) throw new CliError('VEIL_CLI_OPTION', `${path} is raw float32 and needs a shape`, 'pass --shape N,C,H,W');
+  const per = shape.slice(1).reduce((a, b) => a * b, 1);
+  const values = bytes.length / 4;
+  if (shape.length > 1 && Number.isInteger(values / per) && values !== per * shape[0]) {
+    // the usual slip: a file of many images with the shape of one (or the other way round)
+    const n = values / per;
+    throw new CliError('VEIL_CLI_INPUT', `${path} holds ${n} input(s) of [${shape.slice(1)}], --shape says ${shape[0]}`,
+      `pass --shape ${[n, ...shape.slice(1)].join(',')} (the channel and packed layouts run the images one after another), or write the images you want to a file of their own`);
+  }
   return readRawFloat32(bytes, shape);
 }
 
@@ -145,9 +160,29 @@ async function inspect(c: Command, reporter: ProgressReporter): Promise<void> {
   const mo = modelOptions(c, labels);
   const report: Record<string, unknown> = { model: c.model, input: graph.input.shape, output: graph.output.shape };
   const layouts: Layout[] = c.layout === 'auto' ? ['batch', 'channel'] : [c.layout];
+  if (c.layout === 'auto') layouts.push('packed');
   reporter.log(`compiling (calibration on ${calib.shape[0]} input(s), ${compileThreads(c)} thread(s))...`);
   const compiled = await withForwardPool(c, (p) => compileModelAsync(graph, calib, { ...mo, ...p, onProgress: stageProgress(reporter) }));
   for (const layout of layouts) {
+    if (layout === 'packed') {
+      let m: Model;
+      try {
+        m = Model.fromCompiled(compiled, { ...mo, layout });
+      } catch (e) {
+        // auto lists the layouts that can hold the network; an explicit --layout packed reports why not
+        if (c.layout === 'auto' && e instanceof VeilError) {
+          lines.push(`== packed layout: not available (${e.message})`, '');
+          report.packed = { unavailable: e.message };
+          continue;
+        }
+        throw e;
+      }
+      reporter.log(`packed layout: timing operations at ${m.params.toString()} (${c.threads} server thread(s))...`);
+      const pred = await predictPackedRun(m, c.threads);
+      report.packed = packedReport(m, pred, c.threads);
+      lines.push(...describePacked(m, pred, c.threads), '');
+      continue;
+    }
     const m = Model.fromCompiled(compiled, { ...mo, layout });
     const mem = m.memory();
     const plan = planLevels(m.graph, layout);
@@ -212,7 +247,9 @@ async function infer(c: Command, reporter: ProgressReporter): Promise<void> {
   const mo = modelOptions(c, labels && calib === x ? labels : undefined);
   const tc = performance.now();
   let model: Model;
-  let prediction: RunPrediction | undefined;
+  /** Predicted seconds per node of one run (progress weights) and in all. */
+  let prediction: { seconds: number; nodes: { node: string; seconds: number }[]; setupSeconds?: number } | undefined;
+  let packedMemory: PackedMemory | undefined;
   // the compilation does not depend on the layout: once, on every core, for every layout considered
   reporter.log(`compiling (calibration on ${calib.shape[0]} input(s), ${compileThreads(c)} thread(s))...`);
   if (c.simulate) {
@@ -236,7 +273,9 @@ async function infer(c: Command, reporter: ProgressReporter): Promise<void> {
   const compiled = await withForwardPool(c, (p) => compileModelAsync(graph, calib, { ...mo, ...p, onProgress: stageProgress(reporter) }));
   if (c.layout === 'auto') {
     reporter.log(`choosing a layout for ${n} image(s): timing each layout's operations at its parameters...`);
-    const estimates = estimateLayouts(graph, calib, n, mo, { compiled, onOption: (l) => reporter.log(`  ${l} layout: measuring...`) });
+    const estimates = estimateLayouts(graph, calib, n, mo, {
+      compiled, onOption: (l) => reporter.log(`  ${l} layout: measuring...`), onSkip: (l, why) => reporter.log(`  ${l} layout: left out (${why})`),
+    });
     const { choice, reason } = chooseLayout(estimates);
     for (const e of estimates) reporter.log(`  ${e === choice ? '→' : ' '} ${describeEstimate(e, n)}`);
     reporter.log(`layout: ${choice.layout} (${reason})`);
@@ -245,7 +284,10 @@ async function infer(c: Command, reporter: ProgressReporter): Promise<void> {
       estimates: estimates.map((e) => ({ layout: e.layout, runs: e.runs, seconds_per_run: e.secondsPerRun, seconds: e.seconds, memory_bytes: e.memory, fits: e.fits })),
     };
     model = choice.model;
-    prediction = predictRun(model.graph, model.params, model.layout, choice.opTimes);
+    if (choice.packed) {
+      prediction = { seconds: choice.packed.seconds, nodes: choice.packed.layers, setupSeconds: choice.packed.setupSeconds };
+      packedMemory = choice.packed.memory;
+    } else prediction = predictRun(model.graph, model.params, model.layout, choice.opTimes!);
   } else {
     model = Model.fromCompiled(compiled, { ...mo, layout: c.layout });
   }
@@ -254,17 +296,26 @@ async function infer(c: Command, reporter: ProgressReporter): Promise<void> {
   result.layout = model.layout;
   result.depth = model.plan.depth;
   result.activations = model.compiled.fits.map((f) => ({ node: f.node, replaces: f.replaces, degree: f.degree }));
-  const mem = model.memory();
+  if (model.layout === 'packed' && !prediction) {
+    reporter.log(`packed layout: timing operations at ${model.params.toString()} (${c.threads} server thread(s))...`);
+    const p = await predictPackedRun(model, c.threads);
+    prediction = { seconds: p.seconds, nodes: p.layers, setupSeconds: p.setupSeconds };
+    packedMemory = p.memory;
+    result.packed = packedReport(model, p, c.threads);
+  }
+  // the packed layout holds one ciphertext per value: its own prediction (keys, working set)
+  const mem = packedMemory ?? model.memory();
   result.memory_predicted = { peakCiphertexts: mem.peakCiphertexts, keys: mem.keys, total: mem.total };
   if (mem.total > 0.85 * os.totalmem()) {
     throw new CliError('VEIL_CLI_MEMORY', `the ${model.layout} layout needs about ${mib(mem.total)} (ciphertexts ${mib(mem.peakCiphertexts)} + keys ${mib(mem.keys)}); this machine has ${mib(os.totalmem())}`,
-      `use ${model.layout === 'batch' ? '--layout channel (one image at a time)' : 'a smaller model'} or lower degrees (--degrees uniform:2)`);
+      `use ${model.layout === 'batch' ? '--layout channel (one image at a time)' : model.layout === 'packed' ? '--layout channel (smaller keys)' : 'a smaller model'} or lower degrees (--degrees uniform:2)`);
   }
   if (!prediction) prediction = predictRun(model.graph, model.params, model.layout, measureOpTimes(model.params));
   const runs = Math.ceil(n / model.imagesPerRun);
   result.predicted_server_s = prediction.seconds * runs;
+  if (prediction.setupSeconds) result.predicted_server_setup_s = prediction.setupSeconds;
   reporter.log(`${model.params.toString()}; layout ${model.layout}, depth ${model.plan.depth}, predicted memory ${mib(mem.total)}, ` +
-    `predicted server time ${formatDuration(prediction.seconds * runs)} (${runs} run(s))`);
+    `predicted server time ${formatDuration(prediction.seconds * runs)} (${runs} run(s))${prediction.setupSeconds ? ` after ${formatDuration(prediction.setupSeconds)} encoding the weights' diagonals once` : ''}`);
   // client
   let tk = performance.now();
   reporter.log('generating keys...');
@@ -274,6 +325,13 @@ async function infer(c: Command, reporter: ProgressReporter): Promise<void> {
   result.key_bytes = keys.length;
   const server = await Server.create(model, keys, { threads: c.threads });
   result.threads = c.threads;
+  if (model.layout === 'packed') {
+    // the weights' diagonals are encoded once per server (kept across images when they fit)
+    tk = performance.now();
+    reporter.log('encoding the weights\' diagonals...');
+    new PackedRunner(model.graph, model.packedPlan!, server.evaluator, server.encoder).prepare();
+    timings.server_setup_s = (performance.now() - tk) / 1000;
+  }
   const chunk = model.imagesPerRun;
   const all = new Float64Array(n * sizeOf(graph.output.shape));
   let encS = 0;

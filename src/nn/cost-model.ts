@@ -18,7 +18,7 @@
  *    per (output, channel) (`plainMul`), rescales, and sums slots with ⌈log2(span)⌉ rotations.
  */
 import {
-  type Ciphertext, CkksContext, Encoder, Encryptor, Evaluator, KeyGenerator, Parameters, type ParametersLiteral,
+  type Ciphertext, CkksContext, Encoder, Encryptor, Evaluator, KeyGenerator, Parameters, type ParametersLiteral, type WorkerPool,
 } from '../ckks/index.js';
 import { linearCombination } from './lincomb.js';
 import { type Layout, maskedPolys, planLevels, polyCost } from './compile.js';
@@ -178,7 +178,7 @@ export function predictRun(g: IrGraph, P: Parameters, layout: Layout, times: OpT
  * low quantile rather than the median: other work on the machine only adds time, and a pause
  * in a few samples must not move the prediction).
  */
-function timeOp(f: () => unknown, minRuns: number, budget: number): number {
+export function timeOp(f: () => unknown, minRuns: number, budget: number): number {
   f(); // warm-up (JIT, scratch allocation)
   const samples: number[] = [];
   const end = performance.now() + budget * 1000;
@@ -226,4 +226,139 @@ export function measureOpTimes(params: Parameters | ParametersLiteral, budget = 
   // a difference of medians can come out slightly negative for cheap operations
   t.rescale = Math.max(t.rescale, t.add);
   return t;
+}
+
+/**
+ * Operation kinds measured at a level for diagonal transforms (the packed layout, `packed/cost.ts`):
+ *  - decompose: the shared digit decomposition of c1 before hoisted rotations (once per transform);
+ *  - hoistedRotation: one more step of a hoisted rotation (inner product, ModDown, permutation);
+ *  - rotation: a full rotation (decomposition + key switch);
+ *  - plainMul: ciphertext × encoded plaintext; encode: one slot vector encoded at the level (FFT of
+ *    the slots, then one NTT per limb);
+ *  - add, rescale, mulRelinRescale (ct × ct, relinearization and rescale), term (ciphertext × scalar
+ *    then add: one coefficient of a polynomial).
+ */
+export type LevelOpKind = 'decompose' | 'hoistedRotation' | 'rotation' | 'plainMul' | 'encode' | 'add' | 'rescale' | 'mulRelinRescale' | 'term';
+
+/** Seconds per operation at one level. */
+export type LevelOpTimes = Record<LevelOpKind, number>;
+
+/** Per-operation times measured at a few levels of one parameter set. */
+export interface LevelTimes {
+  /** Parameter hash the times belong to. */
+  hash: string;
+  /** Threads of the evaluator they were measured with (1, or a worker pool's size). */
+  threads: number;
+  /** Measured levels, descending. */
+  levels: number[];
+  /** Times at each of `levels`. */
+  times: LevelOpTimes[];
+}
+
+/** Kinds whose cost follows key switching: digits × (limbs + special limbs). */
+const KEY_SWITCH_KINDS = new Set<LevelOpKind>(['decompose', 'hoistedRotation', 'rotation', 'mulRelinRescale']);
+
+/** The size factor an operation's time is affine in at `level`: limbs, or digits × (limbs + special limbs) for key switching. */
+export function levelFactor(P: Parameters, kind: LevelOpKind, level: number): number {
+  const l = P.limbsAt(level);
+  return KEY_SWITCH_KINDS.has(kind) ? P.dnumAt(level) * (l + P.p.length) : l;
+}
+
+/**
+ * Seconds of `kind` at `level`: exact at a measured level; elsewhere affine in {@link levelFactor}
+ * through the two nearest measured levels (clamped at 0; one measured level scales proportionally).
+ */
+export function timeAt(P: Parameters, lt: LevelTimes, kind: LevelOpKind, level: number): number {
+  const i = lt.levels.indexOf(level);
+  if (i >= 0) return lt.times[i][kind];
+  const f = levelFactor(P, kind, level);
+  if (lt.levels.length === 1) return lt.times[0][kind] * (f / levelFactor(P, kind, lt.levels[0]));
+  // the two measured levels nearest to `level` (levels are descending)
+  let j = lt.levels.findIndex((m) => m < level);
+  if (j <= 0) j = j === 0 ? 1 : lt.levels.length - 1;
+  const [a, b] = [lt.levels[j - 1], lt.levels[j]];
+  const fa = levelFactor(P, kind, a);
+  const fb = levelFactor(P, kind, b);
+  const ta = lt.times[j - 1][kind];
+  const tb = lt.times[j][kind];
+  if (fa === fb) return (ta + tb) / 2;
+  return Math.max(0, tb + ((ta - tb) * (f - fb)) / (fa - fb));
+}
+
+/**
+ * Seconds of `f`: the median of at least `minRuns` runs within about `budget` seconds. A whole
+ * transform runs for seconds and meets the machine's load as it is, so its operations are priced
+ * at their typical time rather than at a quiet moment's (`timeOp`'s first quartile).
+ */
+function timeMedian(f: () => unknown, minRuns: number, budget: number): number {
+  f();
+  const samples: number[] = [];
+  const end = performance.now() + budget * 1000;
+  while (samples.length < minRuns || (performance.now() < end && samples.length < 50)) {
+    const t = performance.now();
+    f();
+    samples.push((performance.now() - t) / 1000);
+  }
+  samples.sort((a, b) => a - b);
+  return samples[(samples.length - 1) >> 1];
+}
+
+/** Options of {@link measureLevelOpTimes}. */
+export interface LevelMeasureOptions {
+  /** Seconds per operation and level (default 0.08). */
+  budget?: number;
+  /** Run the evaluator's key switches and rescales on this pool (the server's threads). */
+  pool?: WorkerPool;
+}
+
+/**
+ * Measures the transform operations ({@link LevelOpKind}) at each of `levels` (default: the top
+ * and the lowest level 1, so the affine fit of {@link timeAt} spans the chain). Keys: relinearization
+ * and four rotations (a hoisted rotation's per-step time is the difference of four steps and one).
+ * About 2–4 s at N = 2^14 on one core, key generation included.
+ */
+export function measureLevelOpTimes(params: Parameters | ParametersLiteral, levels?: readonly number[], opts: LevelMeasureOptions = {}): LevelTimes {
+  const ctx = new CkksContext(params);
+  const P = ctx.params;
+  const budget = opts.budget ?? 0.08;
+  const enc = new Encoder(ctx);
+  const kg = new KeyGenerator(ctx);
+  const sk = kg.genSecretKey();
+  const steps = [1, 2, 3, 4];
+  const ev = new Evaluator(ctx, { relin: kg.genRelinKey(sk), galois: kg.genGaloisKeys(sk, steps) }, opts.pool ? { pool: opts.pool } : {});
+  const e = new Encryptor(ctx, kg.genPublicKey(sk));
+  const v = Float64Array.from({ length: P.slots }, (_, i) => Math.sin(i) / 2);
+  const top = P.levels;
+  const want = [...new Set(levels ?? [top, Math.min(top, 1)])].filter((l) => l >= 0 && l <= top).sort((a, b) => b - a);
+  // distinct ciphertexts and plaintexts spanning about 32 MiB, as a transform's rotations and
+  // products do: a few operands reused would stay in cache and time 1.5–2× too fast
+  const K = Math.max(4, Math.min(32, Math.round(2 ** 25 / (2 * P.limbsAt(top) * P.N * 4))));
+  const fresh: Ciphertext[] = [e.encrypt(enc.encode(v))];
+  const b0 = e.encrypt(enc.encode(v));
+  for (let i = 1; i < K; i++) fresh.push(ev.add(fresh[i - 1], b0));
+  let i = 0;
+  const next = <T>(xs: readonly T[]): T => xs[i++ % xs.length];
+  const times = want.map((level): LevelOpTimes => {
+    const cts = fresh.map((c) => (level === c.level ? c : ev.dropToLevel(c, level)));
+    const b = level === b0.level ? b0 : ev.dropToLevel(b0, level);
+    const S = P.scales[level];
+    const pts = cts.map((_, j) => enc.encode(v.map((x) => x * (j + 1) / K), { level, scale: S }));
+    const one = timeMedian(() => ev.rotateHoisted(next(cts), [1]), 4, budget);
+    const four = timeMedian(() => ev.rotateHoisted(next(cts), steps), 3, budget);
+    const hoistedRotation = Math.max(0, (four - one) / 3);
+    const add = timeMedian(() => ev.add(next(cts), b), 5, budget);
+    const mulConst = timeMedian(() => ev.mulConst(next(cts), 0.5), 5, budget);
+    return {
+      decompose: Math.max(0, one - hoistedRotation),
+      hoistedRotation,
+      rotation: timeMedian(() => ev.rotate(next(cts), 1), 4, budget),
+      plainMul: timeMedian(() => ev.mulPlain(next(cts), next(pts)), 5, budget),
+      encode: timeMedian(() => enc.encode(v, { level, scale: S, fill: 'repeat' }), 5, budget),
+      add,
+      rescale: level > 0 ? Math.max(add, timeMedian(() => ev.rescale(ev.mulConst(next(cts), 0.5)), 5, budget) - mulConst) : 0,
+      mulRelinRescale: level > 0 ? timeMedian(() => ev.mulRelinRescale(next(cts), b), 4, budget) : 0,
+      term: mulConst + add,
+    };
+  });
+  return { hash: P.hash, threads: opts.pool?.threads ?? 1, levels: want, times };
 }

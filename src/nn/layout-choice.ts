@@ -5,12 +5,16 @@
  * new layout is one more row. For each option the model is compiled (which fixes its parameters),
  * per-operation times are measured at those parameters and a run is predicted from the operation
  * counts (`cost-model.ts`); the total is runs × seconds per run. The choice is the fastest option
- * whose predicted memory fits; on a tie the earlier row wins (the table lists the cheapest in
- * memory first).
+ * whose predicted memory fits; on a tie the earlier row wins. The packed layout (one image in one
+ * ciphertext, every linear layer one diagonal transform) is predicted from its plan's own steps and
+ * operation times measured at two levels (`packed/cost.ts`); a network it cannot hold (e.g. unequal
+ * strides) is left out of the choice.
  */
 import { InvalidArgumentError } from '../errors.js';
 import type { Parameters } from '../ckks/index.js';
-import { type OpTimes, measureOpTimes, predictRun } from './cost-model.js';
+import { type LevelTimes, type OpTimes, measureLevelOpTimes, measureOpTimes, predictRun } from './cost-model.js';
+import { PackedLayoutError } from './packed/layout.js';
+import { type PackedPrediction, predictPacked } from './packed/cost.js';
 import type { CompiledModel, Layout } from './compile.js';
 import type { IrGraph, Tensor } from './graph.js';
 import { Model, type ModelOptions } from './model.js';
@@ -28,6 +32,7 @@ export interface LayoutOption {
 export const LAYOUT_OPTIONS: readonly LayoutOption[] = [
   { layout: 'channel', imagesPerRun: () => 1, describe: 'one image per run, one ciphertext per channel' },
   { layout: 'batch', imagesPerRun: (P) => P.slots, describe: 'one image per slot, one ciphertext per value' },
+  { layout: 'packed', imagesPerRun: () => 1, describe: 'one image per run in one ciphertext, every linear layer one diagonal transform' },
 ];
 
 /** A layout's prediction for a whole job. */
@@ -36,7 +41,7 @@ export interface LayoutEstimate {
   model: Model;
   runs: number;
   secondsPerRun: number;
-  /** Predicted seconds for all images (runs × seconds per run). */
+  /** Predicted seconds for all images (runs × seconds per run, plus the packed layout's one-off encoding of its diagonals). */
   seconds: number;
   /** Predicted peak bytes of one run (ciphertexts + evaluation keys). */
   memory: number;
@@ -44,7 +49,11 @@ export interface LayoutEstimate {
   fits: boolean;
   /** Seconds spent measuring operation times. */
   measureSeconds: number;
-  opTimes: OpTimes;
+  /** Per-operation times at the top level (batch and channel layouts). */
+  opTimes?: OpTimes;
+  /** Per-operation times at two levels and the layer-by-layer prediction (packed layout). */
+  levelTimes?: LevelTimes;
+  packed?: PackedPrediction;
 }
 
 /** Options of {@link estimateLayouts}. */
@@ -55,6 +64,12 @@ export interface EstimateOptions {
   memoryBudget?: number;
   /** Operation timing (tests substitute a fixed table). */
   measure?: (P: Parameters) => OpTimes;
+  /** Operation timing at levels for the packed layout (tests substitute a fixed table). */
+  measureLevels?: (P: Parameters) => LevelTimes;
+  /** Whether the packed runner keeps its encoded diagonals (no encoding per run; their memory counts). */
+  cachedDiagonals?: boolean;
+  /** Called for a layout that cannot hold the network (it is left out). */
+  onSkip?: (layout: Layout, reason: string) => void;
   /** Called before each option is compiled and measured. */
   onOption?: (layout: Layout) => void;
   /** A compilation of `graph` with `modelOptions` to reuse (it does not depend on the layout). */
@@ -65,22 +80,46 @@ export interface EstimateOptions {
 export function estimateLayouts(graph: IrGraph, calibration: Tensor, images: number, modelOptions: ModelOptions, opts: EstimateOptions = {}): LayoutEstimate[] {
   const rows = opts.options ?? LAYOUT_OPTIONS;
   const measure = opts.measure ?? ((P: Parameters) => measureOpTimes(P));
-  return rows.map((row) => {
+  const measureLevels = opts.measureLevels ?? ((P: Parameters) => measureLevelOpTimes(P));
+  const out: LayoutEstimate[] = [];
+  for (const row of rows) {
     opts.onOption?.(row.layout);
-    const model = opts.compiled ? Model.fromCompiled(opts.compiled, { ...modelOptions, layout: row.layout })
-      : Model.compile(graph, calibration, { ...modelOptions, layout: row.layout });
+    let model: Model;
+    try {
+      model = opts.compiled ? Model.fromCompiled(opts.compiled, { ...modelOptions, layout: row.layout })
+        : Model.compile(graph, calibration, { ...modelOptions, layout: row.layout });
+    } catch (e) {
+      if (!(e instanceof PackedLayoutError)) throw e;
+      opts.onSkip?.(row.layout, e.message);
+      continue;
+    }
+    const runs = Math.ceil(images / row.imagesPerRun(model.params));
+    const budgetOf = (available: number) => opts.memoryBudget ?? 0.85 * available;
     const t = performance.now();
+    if (row.layout === 'packed') {
+      const levelTimes = measureLevels(model.params);
+      const measureSeconds = (performance.now() - t) / 1000;
+      const packed = predictPacked(model.graph, model.packedPlan!, model.params, levelTimes, { cachedDiagonals: opts.cachedDiagonals });
+      const budget = budgetOf(model.memory().available);
+      const memory = packed.memory.total;
+      out.push({
+        // the kept diagonals are encoded once for the whole job
+        layout: row.layout, model, runs, secondsPerRun: packed.seconds, seconds: packed.setupSeconds + runs * packed.seconds, memory,
+        fits: !(budget > 0) || memory <= budget, measureSeconds, levelTimes, packed,
+      });
+      continue;
+    }
     const opTimes = measure(model.params);
     const measureSeconds = (performance.now() - t) / 1000;
     const run = predictRun(model.graph, model.params, row.layout, opTimes);
-    const runs = Math.ceil(images / row.imagesPerRun(model.params));
     const mem = model.memory();
-    const budget = opts.memoryBudget ?? 0.85 * mem.available;
-    return {
+    const budget = budgetOf(mem.available);
+    out.push({
       layout: row.layout, model, runs, secondsPerRun: run.seconds, seconds: runs * run.seconds, memory: mem.total,
       fits: !(budget > 0) || mem.total <= budget, measureSeconds, opTimes,
-    };
-  });
+    });
+  }
+  return out;
 }
 
 /**

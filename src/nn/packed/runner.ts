@@ -19,6 +19,10 @@ import { broadcastConstant } from '../reference.js';
 import { type PackedLayout, PackedLayoutError, gather, scatter } from './layout.js';
 import { type PackedPlan, type PackedStep, stepDiagonals } from './plan.js';
 import { polyMap, polySlotCoefficients } from './simulate.js';
+import { cachesDiagonals } from './cost.js';
+
+/** Encoded transforms kept across runs, by plan step (when the plan's plaintexts fit: `cost.ts`). */
+const encoded = new WeakMap<PackedStep, { ctx: CkksContext; level: number; lt: LinearTransform; bias: Float64Array | null }>();
 
 /** Client side: one image (per-sample shape) placed in the input layout, encrypted at the top level. */
 export function encryptPacked(ctx: CkksContext, enc: Encoder, encr: Encryptor, layout: PackedLayout, image: ArrayLike<number>): Ciphertext {
@@ -77,13 +81,39 @@ export class PackedRunner {
     }
   }
 
+  /**
+   * Encodes every transform's diagonals now, when the runner keeps them (a server does this once,
+   * before its first input; runs then skip the encoding).
+   */
+  prepare(): void {
+    const P = this.ctx.params;
+    if (!cachesDiagonals(this.graph, this.plan, P)) return;
+    for (const n of this.graph.nodes) {
+      const step = this.plan.steps.get(n.name);
+      if (step?.kind !== 'transform') continue;
+      const e = this.encodedAt(step, P.levels - Math.max(...n.inputs.map((v) => this.plan.levels.depthAt.get(v) ?? 0)));
+      for (const [g, bs] of e.lt.groups) for (const b of bs) e.lt.plaintext(g, b);
+    }
+  }
+
+  /** The step's transform at a level: kept across runs when the plan's plaintexts fit, else made for this run. */
+  private encodedAt(step: Extract<PackedStep, { kind: 'transform' }>, level: number): { lt: LinearTransform; bias: Float64Array | null } {
+    const hit = encoded.get(step);
+    if (hit && hit.ctx === this.ctx && hit.level === level) return hit;
+    const set = stepDiagonals(step);
+    const cache = cachesDiagonals(this.graph, this.plan, this.ctx.params);
+    const e = { ctx: this.ctx, level, lt: new LinearTransform(this.ctx, this.enc, set.diagonals, { level, scale: this.ctx.params.scales[level], babyStep: step.split.n1, cache }), bias: set.bias };
+    if (cache) encoded.set(step, e);
+    return e;
+  }
+
   /** One diagonal transform, one rescale, then the bias. */
   private transform(n: IrNode, step: Extract<PackedStep, { kind: 'transform' }>, x: Ciphertext): Ciphertext {
     const level = x.level;
     if (level === 0) throw new LevelError(1, 0, `layer '${n.name}'`);
     const P = this.ctx.params;
-    const set = stepDiagonals(step);
-    const lt = new LinearTransform(this.ctx, this.enc, set.diagonals, { level, scale: P.scales[level], babyStep: step.split.n1 });
+    const { lt, bias } = this.encodedAt(step, level);
+    const set = { bias };
     const y = lt.evaluate(this.ev, x);
     this.ev.rescaleInPlace(y);
     y.scale = P.scales[level - 1];

@@ -1,0 +1,80 @@
+/**
+ * @module cli/packed-report
+ * What `veil inspect --layout packed` prints and `--json` carries about a packed run: the
+ * parameters, the key set (Galois keys and their bytes, full and capped at the level each is used
+ * at), the predicted time per layer and in all (`nn/packed/cost.ts`, operation times measured at
+ * the parameters on the server's thread count), the predicted peak memory, the slot use per layer
+ * and the levels.
+ */
+import { WorkerPool } from '../ckks/index.js';
+import { measureLevelOpTimes } from '../nn/cost-model.js';
+import type { Model } from '../nn/model.js';
+import { type PackedPrediction, predictPacked } from '../nn/packed/cost.js';
+import { formatDuration } from './progress.js';
+
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+
+/**
+ * Measures the operation times at the model's parameters (on a worker pool of `threads` threads
+ * when more than one, as the server runs) and predicts one packed run.
+ */
+export async function predictPackedRun(model: Model, threads: number): Promise<PackedPrediction> {
+  const pool = threads > 1 ? await WorkerPool.create(model.params, { threads }) : undefined;
+  try {
+    const lt = measureLevelOpTimes(model.params, undefined, pool ? { pool } : {});
+    return predictPacked(model.graph, model.packedPlan!, model.params, lt);
+  } finally {
+    await pool?.close();
+  }
+}
+
+/** The JSON form of a packed prediction (the same figures as {@link describePacked}). */
+export function packedReport(m: Model, p: PackedPrediction, threads: number): Record<string, unknown> {
+  const plan = m.packedPlan!;
+  return {
+    depth: plan.levels.depth, params: m.params.describe(), imagesPerRun: 1,
+    activations: m.compiled.fits.map((f) => ({ node: f.node, replaces: f.replaces, degree: f.degree, basis: f.basis, interval: f.interval, mse: f.error })),
+    keys: {
+      galoisKeys: p.memory.galoisKeys, rotations: plan.rotations, bytesPerKey: p.memory.keyBytes, bytes: p.memory.keys, cappedBytes: p.memory.keysCapped,
+      rotationLevels: Object.fromEntries([...p.rotationLevels].sort((a, b) => a[0] - b[0])),
+    },
+    prediction: {
+      threads, seconds: p.seconds, setupSeconds: p.setupSeconds,
+      layers: p.layers.map((l) => ({ node: l.node, op: l.op, kind: l.kind, level: l.level, counts: l.counts, seconds: l.seconds, slotUse: l.slotUse, slotFill: l.slotFill })),
+    },
+    memory: { ...p.memory },
+    levels: { top: m.params.levels, input: m.params.levels, output: m.params.levels - plan.levels.depth, depth: plan.levels.depth },
+  };
+}
+
+/** Lines of `veil inspect` for a packed run. */
+export function describePacked(m: Model, p: PackedPrediction, threads: number): string[] {
+  const plan = m.packedPlan!;
+  const mem = p.memory;
+  const out = [
+    `== packed layout: depth ${plan.levels.depth}, ${m.params.toString()}`,
+    `   one image per run, in one ciphertext of ${m.params.slots} slots; levels ${m.params.levels} → ${m.params.levels - plan.levels.depth}`,
+    `   Galois keys: ${mem.galoisKeys} × ${mib(mem.keyBytes)} + relinearization key = ${mib(mem.keys)}` +
+      ` (capped at the level each is used at: ${mib(mem.keysCapped)})`,
+  ];
+  for (const f of m.compiled.fits) out.push(`   ${f.node}: ${f.replaces} → ${f.basis === 'power' ? 'x² exact' : `degree ${f.degree} on [${f.interval[0].toFixed(3)}, ${f.interval[1].toFixed(3)}]`}`);
+  out.push(`   predicted server time ${formatDuration(p.seconds)} per image (${threads} thread(s))` +
+    `${mem.cached ? `, after encoding the diagonals once (${formatDuration(p.setupSeconds)}, kept across images)` : ''}; per layer:`);
+  const w = Math.max(...p.layers.map((l) => `${l.op} ${l.node}`.length));
+  for (const l of p.layers) {
+    if (l.kind === 'fused' || l.kind === 'relabel') {
+      out.push(`     ${`${l.op} ${l.node}`.padEnd(w)}  ${l.kind === 'fused' ? 'fused into the next transform' : 'relabelled (no work)'}`);
+      continue;
+    }
+    const c = l.counts;
+    const what = l.kind === 'transform'
+      ? `rotations ${c.hoistedRotation} hoisted + ${c.rotation}, pt×ct ${c.plainMul}, encodings ${c.encode}${mem.cached ? ' (bias; diagonals kept)' : ''}, rescales ${c.rescale}`
+      : l.kind === 'rotsum' ? `rotations ${c.rotation}`
+        : `ct×ct ${c.mulRelinRescale}, terms ${c.term}`;
+    out.push(`     ${`${l.op} ${l.node}`.padEnd(w)}  level ${String(l.level).padStart(2)}  ${formatDuration(l.seconds).padStart(8)}  slots ${pct(l.slotUse)} (${pct(l.slotFill)} with replicas)  ${what}`);
+  }
+  out.push(`   memory: keys ${mib(mem.keys)}, ciphertexts at peak ${mib(mem.peakCiphertexts)}, encoded diagonals ${mib(mem.diagonals)}` +
+    ` (${mem.cached ? 'kept' : 'encoded per run, not kept'}), total ${mib(mem.total)}`);
+  return out;
+}
