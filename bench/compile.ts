@@ -9,6 +9,10 @@
  *           `veil infer --simulate`) + simulate them (target ≤ 60 s)
  *
  *   npm run bench:compile [-- --json] [--configs=relu,r20,gelu] [--threads=2] [--rounds=3]
+ *                         [--bins=N] [--floor=X] [--fallback=K]
+ * --bins, --floor and --fallback set CompileOptions.bins / floorWeight / fallbackPoints (defaults:
+ * the library's); `--bins=64 --floor=0 --fallback=Infinity` is the search as it was before the
+ * fit estimate was corrected (64-bin fits, every front point in the fallback).
  * JSON lines: {"kind":"compile","config":…,"threads":…,"round":…,"compile_s":…,"simulate_s":…,"total_s":…,
  *   "cpu_s":…,"other_load":…,"degrees":[…],"depth":…,"agreement":…}, then one {"kind":"compile-median",…} per
  *   configuration and thread count with the medians and the target.
@@ -29,6 +33,10 @@ interface Config {
   config: 'relu' | 'r20' | 'gelu';
   threads: number;
   round: number;
+  /** Numbers as given on the command line (strings, so that Infinity survives JSON). */
+  bins?: string;
+  floor?: string;
+  fallback?: string;
 }
 
 /** Targets of the issue (seconds, wall time on 2 threads). */
@@ -77,7 +85,11 @@ async function runOne(cfg: Config): Promise<Record<string, unknown>> {
     stage = s;
     ts = now;
   };
-  const m = await compileModelAsync(graph, calib, { ...par, onProgress });
+  const variant = {
+    ...(cfg.bins === undefined ? {} : { bins: Number(cfg.bins) }), ...(cfg.floor === undefined ? {} : { floorWeight: Number(cfg.floor) }),
+    ...(cfg.fallback === undefined ? {} : { fallbackPoints: Number(cfg.fallback) }),
+  };
+  const m = await compileModelAsync(graph, calib, { ...par, ...variant, onProgress });
   const t1 = performance.now();
   if (stage) stages[stage] = +(((stages[stage] ?? 0) + (t1 - ts) / 1000).toFixed(3));
   let simulateS: number | undefined;
@@ -94,6 +106,7 @@ async function runOne(cfg: Config): Promise<Record<string, unknown>> {
   const s1 = cpuSnap();
   return {
     kind: 'compile', config: cfg.config, model: file, threads: cfg.threads, round: cfg.round, calibration_images: calib.shape[0],
+    bins: m.calibration.activations[0]?.histogram.counts.length, floor: cfg.floor ?? null, fallback: cfg.fallback ?? null,
     compile_s: +((t1 - t0) / 1000).toFixed(3), ...(simulateS === undefined ? {} : { simulate_s: +simulateS.toFixed(3), accuracy_2000: agreement }),
     total_s: +((t2 - t0) / 1000).toFixed(3), cpu_s: +(s1.own - s0.own).toFixed(2), other_load: otherLoad(s0, s1),
     degrees: m.fits.map((f) => f.degree), depth: planLevels(m.graph, 'batch').depth, ola_steps: m.ola?.steps.length,
@@ -115,13 +128,15 @@ if (A.opt('config', '')) {
   const configs = A.opt('configs', 'relu,r20,gelu').split(',') as Config['config'][];
   const threads = A.opt('threads', '2').split(',').map(Number);
   const rounds = Number(A.opt('rounds', '3'));
+  const num = (k: string) => (A.opt(k, '') === '' ? {} : { [k]: A.opt(k, '') });
+  const variant = { ...num('bins'), ...num('floor'), ...num('fallback') };
   const self = fileURLToPath(import.meta.url);
   if (!json) process.stdout.write(`# compile benchmark, ${os.cpus()[0]?.model} ×${os.cpus().length}, node ${process.version}, ${new Date().toISOString()}\n`);
   const rows: Record<string, unknown>[] = [];
   for (let round = 0; round < rounds; round++) {
     for (const config of configs) for (const t of threads) {
       process.stderr.write(`[compile bench] round ${round + 1}/${rounds}: ${config}, ${t} thread(s)...\n`);
-      const r = spawnSync(process.execPath, [self, `--config=${JSON.stringify({ config, threads: t, round })}`], { encoding: 'utf8', maxBuffer: 1 << 24, stdio: ['ignore', 'pipe', 'inherit'] });
+      const r = spawnSync(process.execPath, [self, `--config=${JSON.stringify({ config, threads: t, round, ...variant })}`], { encoding: 'utf8', maxBuffer: 1 << 24, stdio: ['ignore', 'pipe', 'inherit'] });
       const line = r.stdout.split('\n').find((l) => l.startsWith('{'));
       if (!line) {
         process.stderr.write(`[compile bench] failed (exit ${r.status})\n`);

@@ -72,7 +72,7 @@ describe('OLA search: the same decisions as full passes', () => {
     let maxExact = -1;
     // an unreachable target, then one just above the best point (realistic early stops)
     for (const target of [1.5, undefined]) {
-      const u = compileModel(graph, x, { targetAccuracy: target ?? maxExact + 1e-9, olaDegrees: [2, 3, 4, 5], compareUniform: [] });
+      const u = compileModel(graph, x, { targetAccuracy: target ?? maxExact + 1e-9, olaDegrees: [2, 3, 4, 5], compareUniform: [], fallbackPoints: Infinity });
       const plan = olaFront(base, u.calibration, [2, 3, 4, 5], new Map(Object.entries(u.ola!.sensitivity!)));
       const exact = plan.front.map((p) => agreement(buildCompiled(base, plan.nodes.map((n, i) => fitActivation(n, plan.stats[i]!, p.degrees[i]!))).graph, x, want));
       let bi = 0;
@@ -85,6 +85,30 @@ describe('OLA search: the same decisions as full passes', () => {
       u.ola!.steps.forEach((s, k) => (s.evaluated === N ? expect(s.accuracy).toBe(exact[k]) : expect(s.accuracy).toBeGreaterThanOrEqual(exact[k]!)));
       expect(u.log.some((l) => l.includes('no degree assignment reached the target'))).toBe(true);
     }
+  });
+
+  test('bounded fallback: only the K points of least estimated error (and points already complete) compete', () => {
+    const base = foldBatchNorm(graph);
+    const want = argmaxRows(runReference(graph, x));
+    for (const K of [1, 2]) {
+      const u = compileModel(graph, x, { targetAccuracy: 1.5, olaDegrees: [2, 3, 4, 5, 7], compareUniform: [], fallbackPoints: K });
+      const plan = olaFront(base, u.calibration, [2, 3, 4, 5, 7], new Map(Object.entries(u.ola!.sensitivity!)));
+      const L = plan.front.length;
+      expect(u.ola!.steps.length).toBe(L);
+      // the front's estimated error falls along it: its last K points are those of least error
+      for (let i = 1; i < L; i++) expect(plan.front[i]!.error).toBeLessThan(plan.front[i - 1]!.error);
+      const exact = plan.front.map((p) => agreement(buildCompiled(base, plan.nodes.map((n, i) => fitActivation(n, plan.stats[i]!, p.degrees[i]!))).graph, x, want));
+      // a target of 1.5 stops every point at its first disagreement: no point completes in the sweep
+      const contenders = exact.map((_, i) => i).filter((i) => i >= L - K);
+      let bi = contenders[0]!;
+      for (const i of contenders) if (exact[i]! > exact[bi]!) bi = i;
+      expect(u.ola!.chosen).toBe(bi);
+      expect(u.ola!.steps[bi]!.accuracy).toBe(exact[bi]);
+      // points outside the contenders keep their early-stop upper bounds
+      u.ola!.steps.forEach((s, k) => (k < L - K ? expect(s.evaluated).toBeLessThan(N) : undefined));
+    }
+    expect(() => compileModel(graph, x, { fallbackPoints: 0 })).toThrow(/fallbackPoints/);
+    expect(() => compileModel(graph, x, { floorWeight: -1 })).toThrow(/floorWeight/);
   });
 });
 

@@ -3,14 +3,16 @@
  * Replacing activations by polynomials fitted to the inputs they really see (OLA, Lee et al.,
  * arXiv 2310.10349, digest §1.4): each Relu/Gelu node gets a Chebyshev polynomial fitted by
  * weighted least squares on its calibrated input histogram over the calibrated range (plus a
- * margin), x² stays exact. Degrees are per layer: uniform, explicit, or chosen by OLA's dynamic
+ * margin), x² stays exact. The histogram has ≥ 8 bins per coefficient of the highest degree
+ * ({@link calibrationBins}) and every bin a small floor weight, so the fit's error estimate holds
+ * for high degrees too (`fitHistogramFloored` in `approx/ola.ts`). Degrees are per layer: uniform, explicit, or chosen by OLA's dynamic
  * program over (error, cost) candidates, with the error budget swept along the Pareto front until
  * the simulated network meets an accuracy target.
  */
 import { VeilError, brief } from '../errors.js';
 import {
-  DEFAULT_OLA_DEGREES, type Histogram as LsqHistogram, type OlaCandidate, cost as polyCost, fitHistogram, gelu, olaCandidates,
-  olaOptimize, relu,
+  DEFAULT_FLOOR_WEIGHT, DEFAULT_OLA_DEGREES, type Histogram as LsqHistogram, type OlaCandidate, cost as polyCost, fitBins,
+  fitHistogramFloored, gelu, olaCandidates, olaOptimize, relu,
 } from '../approx/index.js';
 import type { ActivationStats, CalibrationResult } from './calibrate.js';
 import { type ActivationNode, type IrGraph, type PolyNode, type Tensor, isActivation } from './graph.js';
@@ -75,19 +77,31 @@ export interface ActivationFit {
   basis: 'chebyshev' | 'power';
   coeffs: Float64Array;
   interval: [number, number];
-  /** Weighted mean squared error on the calibration histogram (0 for exact x²). */
+  /** Estimated E[(p − act)²] over the calibration inputs: the error at the bin centres weighted by the bin counts (0 for exact x²). */
   error: number;
 }
 
-/** Fits one activation at a degree. */
-export function fitActivation(node: ActivationNode, st: ActivationStats, degree: number): ActivationFit {
+/**
+ * Histogram bins the calibration needs for a degree spec: ≥ 8 per coefficient of the highest
+ * degree it can fit (512 for OLA's default candidates up to 63), at least 64.
+ */
+export function calibrationBins(spec: DegreeSpec, olaDegrees: readonly number[] = DEFAULT_OLA_DEGREES): number {
+  const ds = spec.kind === 'uniform' ? [spec.degree] : spec.kind === 'explicit' ? Object.values(spec.degrees) : (spec.candidates ?? olaDegrees);
+  return fitBins(Math.max(2, ...ds.filter((d) => Number.isFinite(d))));
+}
+
+/**
+ * Fits one activation at a degree (floor: each bin's least weight in the fit relative to the mean
+ * count, see `fitHistogramFloored`; 0 gives the plain histogram fit).
+ */
+export function fitActivation(node: ActivationNode, st: ActivationStats, degree: number, floor = DEFAULT_FLOOR_WEIGHT): ActivationFit {
   if (node.op === 'Square') {
     return { node: node.name, replaces: 'Square', degree: 2, basis: 'power', coeffs: Float64Array.from([0, 0, 1]), interval: [st.histogram.lo, st.histogram.hi], error: 0 };
   }
   if (!Number.isInteger(degree) || degree < 1) throw new ApproximationError(`degree ${degree} for '${node.name}' is not a positive integer`, 'use an integer degree ≥ 1');
   const f = activationFunction(node);
-  const fit = fitHistogram(f, toLsqHistogram(st), degree);
-  return { node: node.name, replaces: node.op, degree, basis: 'chebyshev', coeffs: fit.coeffs, interval: [fit.interval[0], fit.interval[1]], error: fit.weightedMse };
+  const fit = fitHistogramFloored(f, toLsqHistogram(st), degree, floor);
+  return { node: node.name, replaces: node.op, degree, basis: 'chebyshev', coeffs: fit.coeffs, interval: [fit.interval[0], fit.interval[1]], error: fit.error };
 }
 
 /** Activation nodes of a graph with their calibration statistics (throws if one is missing). */
@@ -103,7 +117,7 @@ export function activationsWithStats(graph: IrGraph, calib: CalibrationResult): 
 }
 
 /** Fits every activation with degrees from a uniform/explicit spec. */
-export function fitAll(graph: IrGraph, calib: CalibrationResult, spec: DegreeSpec): ActivationFit[] {
+export function fitAll(graph: IrGraph, calib: CalibrationResult, spec: DegreeSpec, floor = DEFAULT_FLOOR_WEIGHT): ActivationFit[] {
   return activationsWithStats(graph, calib).map(({ node, stats }) => {
     let d: number;
     if (spec.kind === 'uniform') d = spec.degree;
@@ -112,7 +126,7 @@ export function fitAll(graph: IrGraph, calib: CalibrationResult, spec: DegreeSpe
       if (v === undefined && node.op !== 'Square') throw new ApproximationError(`no degree given for activation '${node.name}'`, `add "${node.name}": <degree> to the degree file`);
       d = v ?? 2;
     } else throw new ApproximationError(`fitAll got a '${spec.kind}' degree spec`, 'pass a uniform or explicit spec to fitAll; OLA specs go through olaFront (or compileModel)');
-    return fitActivation(node, stats, d);
+    return fitActivation(node, stats, d, floor);
   });
 }
 
@@ -195,6 +209,7 @@ export function layerSensitivity(graph: IrGraph, data: Tensor, nodes: readonly s
  */
 export function olaFront(
   graph: IrGraph, calib: CalibrationResult, candidateDegrees: readonly number[] = DEFAULT_OLA_DEGREES, sensitivity?: Map<string, number>,
+  floor = DEFAULT_FLOOR_WEIGHT,
 ): OlaPlan {
   const acts = activationsWithStats(graph, calib).filter((a) => a.node.op !== 'Square');
   const nodes = acts.map((a) => a.node);
@@ -202,7 +217,7 @@ export function olaFront(
   if (nodes.length === 0) return { nodes, stats, candidates: [], front: [] };
   const candidates = acts.map((a, i) =>
     olaCandidates(
-      { name: a.node.name, activation: activationFunction(a.node), histogram: toLsqHistogram(a.stats), sensitivity: sensitivity?.get(a.node.name) ?? 1 },
+      { name: a.node.name, activation: activationFunction(a.node), histogram: toLsqHistogram(a.stats), sensitivity: sensitivity?.get(a.node.name) ?? 1, floorWeight: floor },
       i,
       { degrees: candidateDegrees, cost: (d) => { const c = polyCost(d); return c.ctMults + 4 * c.depth; } },
     ));

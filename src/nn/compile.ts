@@ -54,9 +54,23 @@ export interface CompileOptions {
   targetAccuracy?: number;
   /** Candidate degrees for OLA. */
   olaDegrees?: readonly number[];
-  /** Calibration histogram options. */
+  /**
+   * Calibration histogram bins: default ≥ 8 per coefficient of the highest degree that may be
+   * fitted (`calibrationBins`: 512 for OLA's default candidates, 64 at least).
+   */
   bins?: number;
   margin?: number;
+  /**
+   * Least weight of a histogram bin in the fits, relative to the mean bin count (default 1e-4;
+   * 0 fits the plain histogram). It keeps high-degree polynomials bounded where the calibration
+   * inputs are sparse (see `fitHistogramFloored`).
+   */
+  floorWeight?: number;
+  /**
+   * When no point of OLA's front meets the target, only this many points (those of least
+   * estimated error) compete for the most accurate by full passes (default 8; Infinity: all).
+   */
+  fallbackPoints?: number;
   /** Weight OLA's per-layer errors by the layer's measured output sensitivity (default true). */
   sensitivity?: boolean;
   /** Also simulate uniform degrees for comparison (default [2, 3, 4, 5, 7, 15] with OLA). */

@@ -17,9 +17,9 @@
  * thread count, so results do not depend on the thread count.
  */
 
-import { DEFAULT_OLA_DEGREES } from '../approx/index.js';
+import { DEFAULT_FLOOR_WEIGHT, DEFAULT_OLA_DEGREES } from '../approx/index.js';
 import {
-  type ActivationFit, activationsWithStats, fitActivation, fitAll, olaFront,
+  type ActivationFit, activationsWithStats, calibrationBins, fitActivation, fitAll, olaFront,
 } from './approximate.js';
 import { CalibrationAccumulator } from './calibrate.js';
 import {
@@ -28,6 +28,7 @@ import {
 import type { ForwardResult, ForwardTask } from './forward.js';
 import { type IrGraph, type Tensor, foldBatchNorm, sizeOf } from './graph.js';
 import type { Job, Steps } from './jobs.js';
+import { InvalidArgumentError } from '../errors.js';
 import { argmaxRows, evalNode } from './reference.js';
 
 /** Calibration inputs kept between the two calibration passes up to this many bytes (else a second pass). */
@@ -35,6 +36,9 @@ export const KEEP_BYTES = 512 * 2 ** 20;
 
 /** Images the sensitivity probe uses (the first ones). */
 const SENSITIVITY_IMAGES = 256;
+
+/** Front points that compete for the most accurate when none meets the target (those of least estimated error). */
+const FALLBACK_POINTS = 8;
 
 /** Seed of the sensitivity probe's noise. */
 const SENSITIVITY_SEED = 7;
@@ -62,6 +66,48 @@ function chunksOf(n: number): Chunk[] {
   return out;
 }
 
+/**
+ * Chunks of the degree sweep: four of 1 image, four of 2, four of 4, … up to {@link chunkSize}(n),
+ * then that size. A point that misses the target usually fails on the first, hardest images (the
+ * sweep scores them first, see `hardestFirst`); a pool of two workers keeps four chunks in flight,
+ * so small first chunks waste few images on a point whose verdict is already known. Depends on n
+ * only (never on the thread count).
+ */
+export function sweepChunks(n: number): Chunk[] {
+  const size = chunkSize(n);
+  const out: Chunk[] = [];
+  for (let start = 0, i = 0; start < n; i++) {
+    const count = Math.min(n - start, Math.min(size, 2 ** Math.floor(i / 4)));
+    out.push({ start, count, chunk: i });
+    start += count;
+  }
+  return out;
+}
+
+/**
+ * Image order of the sweep: the original model's smallest top-two logit margin first (ties by
+ * index). The images whose prediction a small error flips come first, so a point that misses the
+ * target stops after few images. Accuracies and verdicts do not depend on the order.
+ */
+function hardestFirst(logits: Tensor): number[] {
+  const n = logits.shape[0]!;
+  const k = logits.data.length / n;
+  const margin = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let a = -Infinity;
+    let b = -Infinity;
+    for (let j = 0; j < k; j++) {
+      const v = logits.data[i * k + j]!;
+      if (v > a) {
+        b = a;
+        a = v;
+      } else if (v > b) b = v;
+    }
+    margin[i] = k > 1 ? a - b : 0;
+  }
+  return Array.from({ length: n }, (_, i) => i).sort((i, j) => margin[i]! - margin[j]! || i - j);
+}
+
 /** Concatenates chunk outputs (in order) into one `[n, ...shape]` tensor. */
 function concat(results: readonly ForwardResult[], n: number, shape: readonly number[]): Tensor {
   const per = sizeOf(shape);
@@ -79,7 +125,8 @@ function* calibrationSteps(
   base: IrGraph, data: Tensor, opts: CompileOptions, extra: ForwardTask[], sensImages: number,
 ): Steps<{ calibration: ReturnType<CalibrationAccumulator['result']>; extra: ForwardResult[]; sens: ForwardResult[] }> {
   const n = data.shape[0]!;
-  const acc = new CalibrationAccumulator(base, { bins: opts.bins ?? 64, margin: opts.margin ?? 0.05 });
+  const bins = opts.bins ?? calibrationBins(opts.degrees ?? { kind: 'ola' }, opts.olaDegrees);
+  const acc = new CalibrationAccumulator(base, { bins, margin: opts.margin ?? 0.05 });
   const capture = acc.nodes;
   const shapes = new Map<string, number[]>([[base.input.name, base.input.shape]]);
   for (const node of base.nodes) shapes.set(node.output, node.outShape);
@@ -192,16 +239,15 @@ const emptyScore = (): Score => ({ ok: 0, bad: 0, next: 0, evaluated: 0 });
  */
 function* scoreSteps(
   g: IrGraph, data: Tensor, want: ArrayLike<number>, stage: string, progress: Job['progress'],
-  stop: (s: Score) => boolean = () => false, from: Score = emptyScore(),
+  stop: (s: Score) => boolean = () => false, from: Score = emptyScore(), chunks: Chunk[] = chunksOf(data.shape[0]!), slot: string | undefined = 'sweep',
 ): Steps<Score> {
   const n = data.shape[0]!;
-  const chunks = chunksOf(n);
   const k = sizeOf(g.output.shape);
   const s = { ...from };
   if (s.next >= chunks.length) return s;
   yield {
     stage, progress,
-    tasks: chunks.slice(s.next).map((c) => ({ graph: g, data, ...c, slot: 'sweep', checkFinite: false })),
+    tasks: chunks.slice(s.next).map((c) => ({ graph: g, data, ...c, ...(slot === undefined ? {} : { slot }), checkFinite: false })),
     consume: (_i, r) => {
       const c = chunks[s.next++]!;
       const pred = argmaxRows({ shape: [c.count, k], data: r.output });
@@ -223,11 +269,15 @@ export function* compileSteps(graph: IrGraph, calibData: Tensor, opts: CompileOp
   const sensImages = sensOn ? Math.min(SENSITIVITY_IMAGES, n) : 0;
   // the original model's predictions ride along with the first calibration job
   const origTasks: ForwardTask[] = ola ? chunksOf(n).map((c) => ({ graph, data: calibData, ...c })) : [];
+  const floor = opts.floorWeight ?? DEFAULT_FLOOR_WEIGHT;
+  const keep = opts.fallbackPoints ?? FALLBACK_POINTS;
+  if (!(floor >= 0) || !Number.isFinite(floor)) throw new InvalidArgumentError(`floorWeight = ${floor} is not a finite number ≥ 0`, 'pass floorWeight ≥ 0 (default 1e-4; 0 fits the plain histogram)');
+  if (!(keep >= 1)) throw new InvalidArgumentError(`fallbackPoints = ${keep} is not ≥ 1`, 'pass fallbackPoints ≥ 1 (default 8), or Infinity to let every point of the front compete');
   const cal = yield* calibrationSteps(base, calibData, opts, origTasks, sensImages);
   const calibration = cal.calibration;
   base = mapModelPolynomials(base, calibration);
   if (!ola) {
-    const fits = fitAll(base, calibration, spec);
+    const fits = fitAll(base, calibration, spec, floor);
     const { graph: g, log } = buildCompiled(base, fits);
     return withClustering({ original: graph, graph: g, fits, log, calibration }, opts);
   }
@@ -236,9 +286,10 @@ export function* compileSteps(graph: IrGraph, calibData: Tensor, opts: CompileOp
   const actNames = acts.filter((a) => a.node.op !== 'Square').map((a) => a.node.name);
   const capture = calibration.activations.map((a) => a.node);
   const sens = sensOn ? yield* sensitivitySteps(base, calibData, actNames, cal.sens, capture, sensImages) : undefined;
-  const plan = olaFront(base, calibration, spec.candidates ?? opts.olaDegrees ?? DEFAULT_OLA_DEGREES, sens);
+  const plan = olaFront(base, calibration, spec.candidates ?? opts.olaDegrees ?? DEFAULT_OLA_DEGREES, sens, floor);
   const squares = acts.filter((a) => a.node.op === 'Square');
-  const origPred = argmaxRows(concat(cal.extra, n, graph.output.shape));
+  const origLogits = concat(cal.extra, n, graph.output.shape);
+  const origPred = argmaxRows(origLogits);
   const labels = opts.labels;
   const metric = labels ? 'accuracy' : 'agreement';
   const want: ArrayLike<number> = labels ?? origPred;
@@ -246,9 +297,26 @@ export function* compileSteps(graph: IrGraph, calibData: Tensor, opts: CompileOp
   for (let i = 0; i < n; i++) if (origPred[i] === want[i]) okOrig++;
   const original = okOrig / n;
   const target = opts.targetAccuracy ?? spec.targetAccuracy ?? (labels ? original - 0.01 : 0.99);
+  // the sweep scores the images hardest first, in chunks that start small (exact: a point's
+  // accuracy and verdict do not depend on the order)
+  const perm = hardestFirst(origLogits);
+  const per = calibData.data.length / n;
+  const sweepData: Tensor = { shape: calibData.shape, data: new Float64Array(calibData.data.length) };
+  perm.forEach((i, k) => sweepData.data.set(calibData.data.subarray(i * per, (i + 1) * per), k * per));
+  const sweepWant = perm.map((i) => want[i]!);
+  const ramp = sweepChunks(n);
+  // each (layer, degree) is fitted once: front points share most of their fits, and a fit on the
+  // fine histogram (512 bins by default) costs milliseconds
+  const fitCache = new Map<string, ActivationFit>();
+  const fitOnce = (i: number, d: number): ActivationFit => {
+    const key = `${i}:${d}`;
+    let f = fitCache.get(key);
+    if (!f) fitCache.set(key, (f = fitActivation(plan.nodes[i]!, plan.stats[i]!, d, floor)));
+    return f;
+  };
   const fitsFor = (degrees: number[]) => {
-    const fits: ActivationFit[] = plan.nodes.map((v, i) => fitActivation(v, plan.stats[i]!, degrees[i]!));
-    for (const s of squares) fits.push(fitActivation(s.node, s.stats, 2));
+    const fits: ActivationFit[] = plan.nodes.map((_, i) => fitOnce(i, degrees[i]!));
+    for (const s of squares) fits.push(fitActivation(s.node, s.stats, 2, floor));
     return fits;
   };
   const steps: OlaStep[] = [];
@@ -256,14 +324,14 @@ export function* compileSteps(graph: IrGraph, calibData: Tensor, opts: CompileOp
   let chosen = -1;
   let best: { fits: ActivationFit[]; graph: IrGraph; log: string[] } | undefined;
   const front = plan.front.length ? plan.front : [{ degrees: [], cost: 0, error: 0 }];
-  const perChunk = 1 / chunksOf(n).length;
+  const perChunk = 1 / ramp.length;
   /** Accuracy if complete, else the upper bound (n − disagreements so far)/n. */
   const bound = (s: Score) => (s.evaluated === n ? s.ok / n : (n - s.bad) / n);
   for (const [k, p] of front.entries()) {
     const fits = fitsFor(p.degrees);
     const c = buildCompiled(base, fits);
     // stop once the point cannot reach the target: its verdict is known
-    const sc = yield* scoreSteps(c.graph, calibData, want, 'degree search', { before: k, total: front.length, scale: perChunk }, (s) => bound(s) < target);
+    const sc = yield* scoreSteps(c.graph, sweepData, sweepWant, 'degree search', { before: k, total: front.length, scale: perChunk }, (s) => bound(s) < target, emptyScore(), ramp);
     const lv = planLevels(c.graph, 'batch');
     scores.push(sc);
     steps.push({
@@ -279,19 +347,23 @@ export function* compileSteps(graph: IrGraph, calibData: Tensor, opts: CompileOp
   // the search is over (usually before the front's end): close its progress
   if (steps.length < front.length) yield { stage: 'degree search', tasks: [], progress: { before: front.length, total: front.length } };
   if (!best) {
-    // Nothing met the target: the most accurate point, the first of equals (full-pass accuracy).
-    // Branch and bound over the points' upper bounds: a point is scored further only while its
+    // Nothing met the target: the most accurate of the contenders, the first of equals (full-pass
+    // accuracy). The contenders are the `fallbackPoints` points of least estimated error (the front's
+    // last ones: its error falls as its cost rises) and any point already scored on every image, so
+    // the fallback costs at most that many full passes however long the front is.
+    // Branch and bound over the contenders' upper bounds: a point is scored further only while its
     // bound can beat the best complete point, resuming where it stopped; the likeliest winners
     // first (highest bound, then most images before the first disagreement) so the best rises early.
+    const contenders = steps.map((_, i) => i).filter((i) => i >= steps.length - keep || scores[i]!.evaluated === n);
     const beats = (acc: number, k: number, bi: number) => bi < 0 || acc > steps[bi]!.accuracy || (acc === steps[bi]!.accuracy && k < bi);
-    const order = steps.map((_, i) => i).sort((a, b) => steps[b]!.accuracy - steps[a]!.accuracy || scores[b]!.evaluated - scores[a]!.evaluated || a - b);
+    const order = contenders.sort((a, b) => steps[b]!.accuracy - steps[a]!.accuracy || scores[b]!.evaluated - scores[a]!.evaluated || a - b);
     let bi = -1;
     for (const [j, k] of order.entries()) {
       if (!beats(steps[k]!.accuracy, k, bi)) continue;
       if (scores[k]!.evaluated < n) {
         const g = buildCompiled(base, fitsFor(front[k]!.degrees)).graph;
-        const sc = yield* scoreSteps(g, calibData, want, 'degree search (most accurate)', { before: j, total: order.length, scale: perChunk },
-          (s) => !beats(bound(s), k, bi), scores[k]);
+        const sc = yield* scoreSteps(g, sweepData, sweepWant, 'degree search (most accurate)', { before: j, total: order.length, scale: perChunk },
+          (s) => !beats(bound(s), k, bi), scores[k], ramp);
         scores[k] = sc;
         steps[k]!.accuracy = bound(sc);
         steps[k]!.evaluated = sc.evaluated;
@@ -308,10 +380,10 @@ export function* compileSteps(graph: IrGraph, calibData: Tensor, opts: CompileOp
   if (actNames.length) {
     const degrees = opts.compareUniform ?? [2, 3, 4, 5, 7, 15];
     for (const [k, d] of degrees.entries()) {
-      const fits = fitAll(base, calibration, { kind: 'uniform', degree: d });
+      const fits = fitAll(base, calibration, { kind: 'uniform', degree: d }, floor);
       const c = buildCompiled(base, fits);
       const lv = planLevels(c.graph, 'batch');
-      const sc = yield* scoreSteps(c.graph, calibData, want, 'uniform comparison', { before: k, total: degrees.length, scale: perChunk });
+      const sc = yield* scoreSteps(c.graph, calibData, want, 'uniform comparison', { before: k, total: degrees.length, scale: 1 / chunksOf(n).length }, undefined, emptyScore(), chunksOf(n), undefined);
       uniform.push({ degree: d, depth: lv.depth, ctMults: lv.ctMults, accuracy: sc.ok / n });
     }
   }
