@@ -5,7 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type IrGraph, argmaxRows, compileModel, importOnnx, planLevels, runReference, writeOnnx } from '../src/nn/index.js';
-import { Network, type RecipeResult, fit, pafDegree, paperWarmup, trainBeaa, trainPaper, trainSmartPaf } from '../src/train/index.js';
+import { Network, type RecipeResult, activationNodes, fit, profileActivations, pafDegree, paperWarmup, trainBeaa, trainPaper, trainSmartPaf } from '../src/train/index.js';
 import type { Dataset } from '../src/train/index.js';
 import { smallNet, syntheticSet } from './train-helpers.js';
 
@@ -53,6 +53,42 @@ describe('recipes on a tiny synthetic set', () => {
     expect(m.fits).toEqual([]);
     // conv, act, (pool folded), conv, act, (GAP folded), dense
     expect(planLevels(m.graph, 'batch').depth).toBe(5);
+  });
+
+  it('PAPER with clip auto: PAPER\'s quadratic rescaled to each layer\'s profiled input range', async () => {
+    const [q0, q1, q2] = [193 / 1024, 0.5, 239 / 1024];
+    const prof = profileActivations(relu, train, activationNodes(relu));
+    const r = await trainPaper(relu, train, val, { epochs: 3, batchSize: 32, lr: 0.02, clip: 'auto' });
+    check(r, 0.85);
+    const clips = r.details.clips as Record<string, number>;
+    for (const p of prof) expect(clips[p.node]).toBe(Math.max(2, p.maxAbs));
+    for (const n of r.graph.nodes) {
+      if (n.op !== 'Poly') continue;
+      const B = clips[n.name];
+      // stored as float32 parameters: 2^-24 relative
+      const c = Array.from(n.coeffs);
+      const want = [(q0 * B) / 2, q1, (q2 * 2) / B];
+      for (let k = 0; k < 3; k++) expect(Math.abs(c[k] - want[k]) / want[k]).toBeLessThan(2 ** -23);
+    }
+  });
+
+  it('activation profiles: a seeded random subset with the statistics of all inputs', () => {
+    const acts = activationNodes(relu);
+    const prof = profileActivations(relu, train, acts, 384, 500);
+    for (const p of prof) {
+      expect(p.samples.length).toBeGreaterThan(300);
+      expect(p.samples.length).toBeLessThanOrEqual(500);
+      let s = 0;
+      let s2 = 0;
+      for (const v of p.samples) {
+        s += v;
+        s2 += v * v;
+      }
+      const sd = Math.sqrt(s2 / p.samples.length - (s / p.samples.length) ** 2);
+      expect(Math.abs(sd - p.std) / p.std).toBeLessThan(0.25);
+    }
+    // deterministic
+    expect(profileActivations(relu, train, acts, 384, 500)[0].samples).toEqual(prof[0].samples);
   });
 
   it('SmartPAF (CT, PA, AT, DS→SS): the composite of form f1∘g2 as one degree-16 polynomial', async () => {

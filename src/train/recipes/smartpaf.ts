@@ -86,7 +86,7 @@ export async function trainSmartPaf(graph: IrGraph, train: Dataset, validation: 
   }
   const threads = opts.threads ?? 1;
   const history: RecipeEpoch[] = [];
-  const pafLr = opts.pafLr ?? 1e-3;
+  const pafLr = opts.pafLr ?? opts.lr ?? 1e-3;
   const linLr = opts.linearLr ?? 1e-4;
   const at = (first: 'poly' | 'linear') => (ep: number) => {
     const polyTurn = (ep % 2 === 0) === (first === 'poly');
