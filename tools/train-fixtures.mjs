@@ -72,7 +72,7 @@ function timed(cmd, args, log) {
 // the compiler's input ranges come from the validation digits, as OLA's choice
 const calib = ['--calibration', join(dataDir, 'mnist_val_1000.f32'), '--calibration-shape', '1000,1,28,28'];
 const infer = (m, mode, more = []) => {
-  const out = join(outDir, `${tag}.${modelName}.${mode}.json`);
+  const out = join(outDir, `${tag}.${m === model ? modelName : `${modelName}.poly`}.${mode}.json`);
   const t = timed('node', [veil, 'infer', m, '--input', testX, '--shape', '2000,1,28,28', '--labels', testY, `--${mode}`, '--threads', String(threads), '--out', out, ...more]);
   return { ...JSON.parse(readFileSync(out, 'utf8')), seconds: t.wall };
 };
