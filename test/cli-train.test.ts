@@ -64,6 +64,13 @@ describe.runIf(built)('veil train', () => {
       [['train', f('relu.onnx'), '--data', f('x.f32'), '--labels', f('x16.f32'), '--recipe', 'paper'], /labels for 448 images/],
       [['train', f('relu.onnx'), '--data', f('missing.f32'), '--labels', f('y.u8'), '--recipe', 'paper'], /does not exist/],
       [[...base, '--recipe', 'beaa', '--degree', '3'], /BEAA trains quadratics/],
+      [[...base, '--recipe', 'beaa', '--clip', 'auto'], /--clip applies to --recipe paper only/],
+      [[...base, '--recipe', 'paper', '--clip', '-1'], /--clip -1 is neither a positive number nor auto/],
+      [[...base, '--recipe', 'paper', '--clip', 'auto:0'], /--clip auto:0 is neither/],
+      [[...base, '--recipe', 'smartpaf', '--zeta', '0.1'], /--zeta applies to --recipe paper only/],
+      [[...base, '--recipe', 'beaa', '--static-epochs', '1'], /--static-epochs applies to --recipe smartpaf only/],
+      [[...base, '--recipe', 'paper', '--lr', '0'], /--lr 0 is not a learning rate/],
+      [[...base, '--recipe', 'paper', '--step-epochs', '1'], /--step-epochs applies to --recipe smartpaf and beaa/],
     ];
     for (const [args, msg] of cases) {
       const r = run(...args);

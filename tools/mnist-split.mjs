@@ -5,6 +5,8 @@
 // mnist_trainval_8000.u8 / _labels.u8 (train first: `veil train --validation 1000` holds out the
 // same 1,000). Pixels as uint8 (x = u8/255 is what the models expect). Checks that the test part
 // rebuilt the same way equals the committed fixtures/mnist_test_2000.u8 byte for byte.
+// --f32 also writes mnist_val_1000.f32 and mnist_test_2000.f32 (float32 LE, u8/255) for `veil infer`
+// (the test digits there are a copy of the committed fixture, for evaluation only).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -51,5 +53,10 @@ const both = take([...split.train, ...split.validation]);
 for (const [name, s] of [['train_7000', tr], ['val_1000', va], ['trainval_8000', both]]) {
   writeFileSync(join(out, `mnist_${name}.u8`), s.x);
   writeFileSync(join(out, `mnist_${name}_labels.u8`), s.y);
+}
+if (process.argv.includes('--f32')) {
+  const f32 = (u8) => Buffer.from(Float32Array.from(u8, (v) => v / 255).buffer);
+  writeFileSync(join(out, 'mnist_val_1000.f32'), f32(va.x));
+  writeFileSync(join(out, 'mnist_test_2000.f32'), f32(test.x));
 }
 console.log(`wrote ${out}/mnist_{train_7000,val_1000,trainval_8000}{,_labels}.u8 (test part matches the committed fixture)`);

@@ -3,7 +3,7 @@
  * `veil train`: approximation-aware fine-tuning of a trained ReLU model (src/train/recipes):
  *   veil train MODEL.onnx --data X --labels Y --recipe paper|smartpaf|beaa [--degree N] [--epochs N]
  *              [--threads N] [--validation N | --val-data X --val-labels Y] [--form F] [--seed N]
- *              [--out MODEL.poly.onnx] [--report REPORT.json]
+ *              [--clip B|auto[:M]] [--zeta Z] [--lr X] [--step-epochs N] [--static-epochs N] [--out MODEL.poly.onnx] [--report REPORT.json]
  * X: raw float32 (.f32/.bin/.raw), raw uint8 pixels (.u8, scaled by 1/255 as the fixtures), or .npy;
  * the per-sample shape is the model's input. Without --val-data the last --validation samples
  * (default one eighth) are held out for validation and never trained on. A progress bar (epoch,
@@ -25,7 +25,7 @@ import { formatDuration } from './progress.js';
 
 export const TRAIN_USAGE = `  veil train   MODEL.onnx --data X --labels Y --recipe paper|smartpaf|beaa [--degree N] [--epochs N]
                [--threads N] [--validation N | --val-data X --val-labels Y] [--form F] [--seed N]
-               [--out MODEL.poly.onnx] [--report REPORT.json]
+               [--clip B|auto[:M]] [--zeta Z] [--lr X] [--step-epochs N] [--static-epochs N] [--out MODEL.poly.onnx] [--report REPORT.json]
 `;
 
 const HELP = `veil train: approximation-aware fine-tuning of a trained ReLU model
@@ -41,6 +41,15 @@ ${TRAIN_USAGE}
   --validation N     hold out the last N samples for validation (default: one eighth)
   --degree N         polynomial degree (paper, beaa: default 2; smartpaf: the lowest form of at least N)
   --form F           smartpaf form: ${PAF_FORMS.join(', ')}
+  --clip B|auto[:M]  paper: clamp and fit interval [-B, B] (default 2, PAPER's); auto: per layer,
+                     B = M·max |x| of that activation's inputs on the training data (M default 1),
+                     PAPER's quadratic rescaled to it (for a ReLU model whose inputs exceed [-2, 2])
+  --zeta Z           paper: weight of the out-of-interval penalty (default 0.001, PAPER's)
+  --lr X             base learning rate (default: the recipe's)
+  --step-epochs N    smartpaf: epochs after each replacement (default 2); beaa: after each partial
+                     replacement stage (default 2). --epochs is the final phase (all replaced)
+  --static-epochs N  smartpaf: the last N final epochs train at the static scale (SS) that is
+                     deployed, not the batch's max |x| (default 0, SmartPAF's)
   --threads N        worker threads (default 1)
   --out FILE         output model (default: MODEL.poly.onnx)
   --report FILE      JSON report: accuracies, history, choices
@@ -61,9 +70,15 @@ interface TrainCommand {
   seed: number;
   out: string;
   report?: string;
+  clip?: number | 'auto';
+  clipMargin?: number;
+  zeta?: number;
+  lr?: number;
+  stepEpochs?: number;
+  staticEpochs?: number;
 }
 
-const VALUED = new Set(['data', 'labels', 'recipe', 'degree', 'epochs', 'threads', 'validation', 'val-data', 'val-labels', 'form', 'seed', 'out', 'report']);
+const VALUED = new Set(['data', 'labels', 'recipe', 'degree', 'epochs', 'threads', 'validation', 'val-data', 'val-labels', 'form', 'seed', 'out', 'report', 'clip', 'zeta', 'lr', 'step-epochs', 'static-epochs']);
 
 function int(name: string, v: string, min: number, max: number): number {
   const n = Number(v);
@@ -112,6 +127,38 @@ export function parseTrainArgs(argv: string[]): TrainCommand | 'help' {
     ...(form ? { form: form as PafForm } : {}),
     ...(opts.has('report') ? { report: opts.get('report')! } : {}),
   };
+  const clip = opts.get('clip');
+  if (clip !== undefined) {
+    if (recipe !== 'paper') throw new CliError('VEIL_CLI_USAGE', '--clip applies to --recipe paper only', 'drop --clip or use --recipe paper');
+    const auto = /^auto(?::(.*))?$/.exec(clip);
+    const b = Number(auto ? (auto[1] ?? '1') : clip);
+    if (!(Number.isFinite(b) && b > 0 && b <= 1e4)) throw new CliError('VEIL_CLI_OPTION', `--clip ${clip} is neither a positive number nor auto[:M] with M > 0`, 'use e.g. --clip 2, --clip auto or --clip auto:0.5');
+    if (auto) {
+      cmd.clip = 'auto';
+      cmd.clipMargin = b;
+    } else cmd.clip = b;
+  }
+  const zeta = opts.get('zeta');
+  if (zeta !== undefined) {
+    if (recipe !== 'paper') throw new CliError('VEIL_CLI_USAGE', '--zeta applies to --recipe paper only', 'drop --zeta or use --recipe paper');
+    const z = Number(zeta);
+    if (!(Number.isFinite(z) && z >= 0 && z <= 1e3)) throw new CliError('VEIL_CLI_OPTION', `--zeta ${zeta} is not a penalty weight in [0, 1000]`, 'use e.g. --zeta 0.001');
+    cmd.zeta = z;
+  }
+  const lr = opts.get('lr');
+  if (lr !== undefined) {
+    const v = Number(lr);
+    if (!(Number.isFinite(v) && v > 0 && v <= 10)) throw new CliError('VEIL_CLI_OPTION', `--lr ${lr} is not a learning rate in (0, 10]`, 'use e.g. --lr 0.001');
+    cmd.lr = v;
+  }
+  if (opts.has('step-epochs')) {
+    if (recipe === 'paper') throw new CliError('VEIL_CLI_USAGE', '--step-epochs applies to --recipe smartpaf and beaa', 'drop --step-epochs (paper has one phase: --epochs)');
+    cmd.stepEpochs = int('step-epochs', opts.get('step-epochs')!, 0, 1000);
+  }
+  if (opts.has('static-epochs')) {
+    if (recipe !== 'smartpaf') throw new CliError('VEIL_CLI_USAGE', '--static-epochs applies to --recipe smartpaf only', 'drop --static-epochs or use --recipe smartpaf');
+    cmd.staticEpochs = int('static-epochs', opts.get('static-epochs')!, 0, 10000);
+  }
   if (recipe === 'paper' && cmd.degree !== undefined && cmd.degree > 4) throw new CliError('VEIL_CLI_OPTION', `--degree ${cmd.degree} is too high for PAPER's fixed-point fit`, 'use --degree 2 (PAPER) to 4');
   for (const [f, what] of [[cmd.model, 'model'], [cmd.data, '--data'], [cmd.labels, '--labels'], [cmd.valData, '--val-data'], [cmd.valLabels, '--val-labels']] as const) {
     if (f !== undefined) checkReadable(f, what);
@@ -189,19 +236,21 @@ export async function runTrain(argv: string[]): Promise<number> {
   const bar = new TrainBar();
   const log = (l: string) => process.stderr.write(`[veil] ${l}\n`);
   log(`${cmd.recipe}: ${train.count} training and ${validation.count} validation samples, ${cmd.threads} thread(s)`);
-  const common = { threads: cmd.threads, seed: cmd.seed, onProgress: (p: TrainProgress) => bar.update(p), log, ...(cmd.epochs !== undefined ? { epochs: cmd.epochs } : {}) };
+  const common = { threads: cmd.threads, seed: cmd.seed, onProgress: (p: TrainProgress) => bar.update(p), log, ...(cmd.epochs !== undefined ? { epochs: cmd.epochs } : {}), ...(cmd.lr !== undefined ? { lr: cmd.lr } : {}) };
   let r: RecipeResult;
-  if (cmd.recipe === 'paper') r = await trainPaper(graph, train, validation, { ...common, ...(cmd.degree ? { degree: cmd.degree } : {}) });
+  if (cmd.recipe === 'paper') r = await trainPaper(graph, train, validation, { ...common, ...(cmd.degree ? { degree: cmd.degree } : {}), ...(cmd.clip !== undefined ? { clip: cmd.clip } : {}),
+      ...(cmd.clipMargin !== undefined ? { clipMargin: cmd.clipMargin } : {}), ...(cmd.zeta !== undefined ? { zeta: cmd.zeta } : {}) });
   else if (cmd.recipe === 'beaa') {
     if (cmd.degree !== undefined && cmd.degree !== 2) throw new CliError('VEIL_CLI_OPTION', `BEAA trains quadratics, --degree ${cmd.degree} was given`, 'drop --degree or use --degree 2');
-    r = await trainBeaa(graph, train, validation, common);
+    r = await trainBeaa(graph, train, validation, { ...common, ...(cmd.stepEpochs !== undefined ? { stageEpochs: cmd.stepEpochs } : {}) });
   } else {
     let form = cmd.form;
     if (!form && cmd.degree !== undefined) {
       form = PAF_FORMS.find((f) => 1 + pafDegree(f) >= cmd.degree!);
       if (!form) throw new CliError('VEIL_CLI_OPTION', `no SmartPAF form reaches degree ${cmd.degree}`, `use --degree ${1 + pafDegree('f1^2∘g1^2')} or lower`);
     }
-    r = await trainSmartPaf(graph, train, validation, { ...common, ...(form ? { form } : {}) });
+    r = await trainSmartPaf(graph, train, validation, { ...common, ...(form ? { form } : {}), ...(cmd.stepEpochs !== undefined ? { stepEpochs: cmd.stepEpochs } : {}),
+      ...(cmd.staticEpochs !== undefined ? { staticEpochs: cmd.staticEpochs } : {}) });
   }
   const bytes = writeOnnx(r.graph, { docString: `veil train --recipe ${cmd.recipe}: ${JSON.stringify(r.details)}` });
   writeFileSync(cmd.out, bytes);

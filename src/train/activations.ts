@@ -190,6 +190,13 @@ export class PafLayer implements Layer {
   staticScale = 0;
   /** Scale used by the last forward pass. */
   lastScale = 1;
+  /** max |x| of the last forward pass's inputs. */
+  lastMax = 0;
+  /**
+   * Train at the static scale (SS) instead of the batch's max |x| (DS). The static scale still
+   * grows to any larger batch max, so |x/s| ≤ 1 always holds.
+   */
+  staticInTraining = false;
   private readonly lens: number[];
   private p!: Arr;
   private g!: Arr;
@@ -240,9 +247,11 @@ export class PafLayer implements Layer {
       const a = Math.abs(x[i]);
       if (a > m) m = a;
     }
+    this.lastMax = m;
     if (mode === 'train') {
       if (m > this.staticScale) this.staticScale = m;
-      this.lastScale = m > 0 ? m : 1;
+      this.lastScale = this.staticInTraining ? this.staticScale : m > 0 ? m : 1;
+      if (!(this.lastScale > 0)) this.lastScale = 1;
     } else this.lastScale = this.staticScale > 0 ? this.staticScale : m > 0 ? m : 1;
     const inv = 1 / this.lastScale;
     const K = this.lens.length;

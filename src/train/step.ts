@@ -30,6 +30,8 @@ export interface StepSpec {
   penaltyWeights: number[];
   /** Static scales of the SmartPAF layers to start from (network order). */
   pafScales: number[];
+  /** Train the SmartPAF layers at their static scale instead of the batch's max |x| (default false). */
+  pafStatic?: boolean;
   /** Global batch size N. */
   batch: number;
 }
@@ -77,6 +79,7 @@ export function shardStep(net: Network, data: Dataset, idx: ArrayLike<number>, s
   const pafs = net.pafLayers();
   pafs.forEach((p, k) => {
     p.staticScale = spec.pafScales[k] ?? p.staticScale;
+    p.staticInTraining = spec.pafStatic ?? false;
   });
   net.zeroGrad();
   const x = buf.x.length === n * D ? buf.x : buf.x.subarray(0, n * D);
@@ -87,6 +90,6 @@ export function shardStep(net: Network, data: Dataset, idx: ArrayLike<number>, s
   return {
     loss: r.loss, correct: r.correct, penalty: net.penalty(), count: n,
     stats: net.batchStats().map((s) => ({ node: s.node, sum: Float64Array.from(s.sum), sumSq: Float64Array.from(s.sumSq), count: s.count })),
-    pafMax: pafs.map((p) => p.lastScale),
+    pafMax: pafs.map((p) => p.lastMax),
   };
 }

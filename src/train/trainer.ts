@@ -20,6 +20,8 @@ export interface EpochSettings {
   /** Total penalty weight ζ, shared equally by the clamped polynomial layers (default 0). */
   penalty?: number;
   groups?: Partial<Record<Group, GroupSettings>>;
+  /** Train SmartPAF layers at their static scale (SS) rather than the batch's max |x| (DS). */
+  pafStatic?: boolean;
 }
 
 /** Progress of a run. */
@@ -190,6 +192,7 @@ export async function fit(net: Network, data: Dataset, opts: FitOptions): Promis
           loss, ceWeight: plan.ceWeight ?? 1, batch: idx.length,
           penaltyWeights: polys.map((p) => (p.clip !== undefined && clamped > 0 ? zeta / clamped : 0)),
           pafScales: pafs.map((p) => p.staticScale),
+          pafStatic: plan.pafStatic ?? false,
         };
         const r = await backend.step(idx, spec);
         if (!Number.isFinite(r.loss)) throw new InvalidArgumentError(`the loss became ${r.loss} at epoch ${ep + 1}, batch ${b + 1}`, 'lower the learning rate (lr), or clip the gradients (clipNorm)');

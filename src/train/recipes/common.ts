@@ -8,7 +8,7 @@ import { InvalidArgumentError } from '../../errors.js';
 import { type IrGraph, sizeOf } from '../../nn/graph.js';
 import { Network } from '../network.js';
 import type { Dataset } from '../step.js';
-import { type EpochRecord, type FitOptions, type FitResult, type TrainProgress, evaluate, fit } from '../trainer.js';
+import { type EpochRecord, type FitOptions, type FitResult, type TrainProgress, evaluate, fit, mulberry32 } from '../trainer.js';
 
 /** Options every recipe takes. */
 export interface RecipeOptions {
@@ -70,7 +70,7 @@ export function splitDataset(d: Dataset, validation: number): { train: Dataset; 
 /** Statistics of one activation's inputs over (part of) the training set. */
 export interface ActivationProfile {
   node: string;
-  /** Up to `samples` values, evenly spread over the profiled images. */
+  /** Up to `samples` values, a seeded random subset of the profiled activations. */
   samples: Float64Array;
   maxAbs: number;
   std: number;
@@ -87,8 +87,11 @@ export function profileActivations(graph: IrGraph, data: Dataset, nodes: readonl
   const byNode = new Map(graph.nodes.map((x) => [x.name, x]));
   const acc = nodes.map((name) => {
     const total = n * sizeOf(byNode.get(name)!.outShape);
-    return { out: [] as number[], step: Math.max(1, Math.floor(total / samples)), seen: 0, maxAbs: 0, s: 0, s2: 0 };
+    return { out: [] as number[], keep: Math.min(1, samples / total), seen: 0, maxAbs: 0, s: 0, s2: 0 };
   });
+  // a seeded random subset: a fixed stride would alias with the map width (a stride of 98 on
+  // 14×14 maps only ever sees column 0, the zero-padded border)
+  const rand = mulberry32(0x5eed);
   const B = 128;
   const buf = new Float64Array(B * D);
   for (let a = 0; a < n; a += B) {
@@ -104,7 +107,8 @@ export function profileActivations(graph: IrGraph, data: Dataset, nodes: readonl
         if (ax > r.maxAbs) r.maxAbs = ax;
         r.s += x;
         r.s2 += x * x;
-        if (r.seen++ % r.step === 0 && r.out.length < samples) r.out.push(x);
+        r.seen++;
+        if (rand() < r.keep && r.out.length < samples) r.out.push(x);
       }
     });
   }

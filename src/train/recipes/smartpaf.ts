@@ -9,7 +9,9 @@
  *    learning rates and weight decays (Table 5: Adam; PAF 1e-4/0.01, others 1e-5/0.1 at ImageNet
  *    scale; the defaults here are larger for short fine-tuning);
  *  - DS→SS (§4.5): inputs are divided by the batch's max |x| while training, and by the running
- *    max over the training inputs for validation and deployment.
+ *    max over the training inputs for validation and deployment. Optionally the last
+ *    `staticEpochs` final epochs train at that static scale, so training sees what is deployed:
+ *    a batch's max |x| is often well below the running max, and the polynomial then differs.
  * The deployed activation is (x + x·p(x/s))/2 expanded into one polynomial in x (degree
  * 1 + Π deg), which the compiler evaluates as a Chebyshev series on the calibrated range.
  * Forms: SmartPAF's five (Table 2) and lower ones from the same components (f1, g1, f1∘g1 …).
@@ -62,6 +64,11 @@ export interface SmartPafOptions extends RecipeOptions {
   linearLr?: number;
   /** CT epochs (default 40). */
   ctEpochs?: number;
+  /**
+   * The last `staticEpochs` epochs of the final phase train at the static scale, as deployed,
+   * instead of the batch's max |x| (default 0: SmartPAF's DS throughout, SS only at deployment).
+   */
+  staticEpochs?: number;
 }
 
 /**
@@ -86,7 +93,7 @@ export async function trainSmartPaf(graph: IrGraph, train: Dataset, validation: 
   }
   const threads = opts.threads ?? 1;
   const history: RecipeEpoch[] = [];
-  const pafLr = opts.pafLr ?? 1e-3;
+  const pafLr = opts.pafLr ?? opts.lr ?? 1e-3;
   const linLr = opts.linearLr ?? 1e-4;
   const at = (first: 'poly' | 'linear') => (ep: number) => {
     const polyTurn = (ep % 2 === 0) === (first === 'poly');
@@ -123,14 +130,17 @@ export async function trainSmartPaf(graph: IrGraph, train: Dataset, validation: 
   const specs = Object.fromEntries(acts.map((a) => [a, tuned[a]]));
   net = new Network(current, { dtype: opts.dtype, activations: specs, shared: threads > 1 });
   for (const l of net.pafLayers()) if (scales.has(l.node.name)) l.staticScale = scales.get(l.node.name)!;
+  const finalEpochs = opts.epochs ?? 4;
+  const ss = Math.min(finalEpochs, opts.staticEpochs ?? 0);
   await runPhase(net, train, validation, 'smartpaf final', opts, {
-    epochs: opts.epochs ?? 4, lr: pafLr, optimizer: { kind: 'adam' }, schedule: { kind: 'cosine' }, epochPlan: at('poly'), clipNorm: 5,
+    epochs: finalEpochs, lr: pafLr, optimizer: { kind: 'adam' }, schedule: { kind: 'cosine' }, clipNorm: 5,
+    epochPlan: (ep) => ({ ...at('poly')(ep), pafStatic: ep >= finalEpochs - ss }),
   }, history);
   const validationAcc = evaluate(net, validation).accuracy;
   const degree = 1 + pafDegree(form);
   return {
     recipe: 'smartpaf', graph: net.toGraph(), baseline, validation: validationAcc, degree,
-    details: { form, compositeDegree: pafDegree(form), ct, staticScales: Object.fromEntries(net.pafLayers().map((l) => [l.node.name, l.staticScale])) },
+    details: { form, compositeDegree: pafDegree(form), stepEpochs, finalEpochs, staticEpochs: ss, pafLr, linearLr: linLr, ct, staticScales: Object.fromEntries(net.pafLayers().map((l) => [l.node.name, l.staticScale])) },
     history, seconds: (performance.now() - t0) / 1000,
   };
 }
