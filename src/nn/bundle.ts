@@ -11,9 +11,11 @@
  * time. Version 1 (no checksum) is refused with a `FormatVersionError`.
  *
  * Large bundles (evaluation keys at N = 2^16: one chunk per Galois key, gigabytes in all) need
- * never be one buffer: `packBundleParts` gives the bytes as parts to write one after the other,
- * and `openBundle` reads a bundle through a random-access `BundleSource` (a file), one chunk at a
- * time, checking the same checksum.
+ * never be one buffer: `BundleWriter` writes a bundle part by part as its chunks are made (and
+ * `packBundleParts` gives the parts of made chunks), and `openBundle` reads a bundle through a
+ * random-access `BundleSource` (a file), one chunk at a time, checking the same checksum.
+ * Evaluation keys: chunks parameters, relinearization key, then either one Galois-key object with
+ * every key, or (header `galois: 'per-key'`) one per key in increasing Galois element.
  *
  * Loading checks the magic, version, flags, lengths, the checksum, and that the header is a JSON
  * object with a `chunks` count; what the header says (kind, layout, shape, count, key id) is checked
