@@ -125,6 +125,10 @@ describe('capped Galois keys', () => {
           const a = gk.keys.get(g)!;
           const b = back.keys.get(g)!;
           expect(b.qLimbs).toBe(a.qLimbs);
+          // loaded straight into the packed layout (shared when asked): the evaluator copies nothing
+          const pk = b.packed(shared);
+          expect(b.packed(shared)).toBe(pk);
+          expect(pk.b.buffer instanceof SharedArrayBuffer).toBe(shared);
           expect(b.dnum).toBe(a.dnum);
           expect(Buffer.from(b.packed().b.buffer).equals(Buffer.from(a.packed().b.buffer))).toBe(true);
           expect(Buffer.from(b.packed().a.buffer).equals(Buffer.from(a.packed().a.buffer))).toBe(true);
