@@ -333,12 +333,7 @@ export class KeyGenerator {
       }
       if (into.keys.size === 0) into.keyId = sk.id;
     }
-    const P = this.ctx.params;
-    const maxLevel = opts.maxLevel ?? P.levels;
-    if (!Number.isInteger(maxLevel) || maxLevel < 0 || maxLevel > P.levels) {
-      throw new InvalidArgumentError(`Galois key maxLevel ${maxLevel}`, `use an integer level in 0..${P.levels} (the highest level the rotations run at)`);
-    }
-    const qLimbs = P.limbsAt(maxLevel);
+    const qLimbs = this.capLimbs(opts.maxLevel);
     const elements = new Set<number>();
     for (const k of steps) {
       if (!Number.isInteger(k)) throw new InvalidArgumentError(`rotation step ${k}`, 'use integer steps');
@@ -357,7 +352,17 @@ export class KeyGenerator {
    */
   genGaloisKey(sk: SecretKey, g: number, maxLevel?: number): SwitchingKey {
     this.ctx.check(sk, 'secret key');
-    return this.genKey(sk, KeyKind.Galois, g, maxLevel === undefined ? undefined : this.ctx.params.limbsAt(maxLevel));
+    return this.genKey(sk, KeyKind.Galois, g, this.capLimbs(maxLevel));
+  }
+
+  /** Q limbs of a key capped at `maxLevel` (0..levels; default the top: all of Q). */
+  private capLimbs(maxLevel: number | undefined): number {
+    const P = this.ctx.params;
+    const level = maxLevel ?? P.levels;
+    if (!Number.isInteger(level) || level < 0 || level > P.levels) {
+      throw new InvalidArgumentError(`Galois key maxLevel ${level}`, `use an integer level in 0..${P.levels} (the highest level the rotations run at)`);
+    }
+    return P.limbsAt(level);
   }
 
   /** Relinearization or Galois key through `switchingKeyProgram` (packed, shared with a pool). */
