@@ -14,6 +14,10 @@ const q = (code: string): string => `\`${code}\``;
 export const fixCode = {
   /** Galois keys for the given rotation steps. */
   galoisKeys: (steps: readonly number[]): string => q(`keygen.genGaloisKeys(sk, [${steps.join(', ')}])`),
+  /** Galois keys capped at a level (`GaloisKeyOptions.maxLevel`). */
+  galoisKeysAtLevel: (steps: readonly number[], level: number): string => q(`keygen.genGaloisKeys(sk, [${steps.join(', ')}], { maxLevel: ${level} })`),
+  /** Drop a ciphertext to a level. */
+  dropToLevel: (level: number): string => q(`evaluator.dropToLevel(ct, ${level})`),
   /** The conjugation key. */
   conjugationKey: (): string => q('keygen.genGaloisKeys(sk, [], { conjugate: true })'),
   /** The Galois element of a rotation by one slot. */

@@ -29,6 +29,7 @@ const SAMPLES: Record<string, () => Error> = {
   ScaleMismatchError: () => new root.ScaleMismatchError(2 ** 30, 2 ** 31),
   MissingGaloisKeyError: () => new root.MissingGaloisKeyError(3, 27),
   MissingRelinKeyError: () => new root.MissingRelinKeyError(),
+  KeyLevelError: () => new root.KeyLevelError(3, 4, 9),
   ValueTooLargeError: () => new root.ValueTooLargeError(1e9, 2 ** 30, 60),
   ContextMismatchError: () => new root.ContextMismatchError('ciphertext'),
   KeyMismatchError: () => new root.KeyMismatchError('input ciphertext 0', '0123456789abcdef', 'fedcba9876543210'),
@@ -119,7 +120,7 @@ const codeSpans = (fix: string): string[] => [...fix.matchAll(/`([^`]+)`/g)].map
 /** Every code snippet: the fixCode table with sample arguments, and the spans of every sample error. */
 function allSnippets(): string[] {
   const out = new Set<string>();
-  const args: Record<string, unknown[]> = { galoisKeys: [[1, -2]], setScale: [2 ** 30], insecureParams: [12, 3] };
+  const args: Record<string, unknown[]> = { galoisKeys: [[1, -2]], galoisKeysAtLevel: [[3], 5], dropToLevel: [2], setScale: [2 ** 30], insecureParams: [12, 3] };
   for (const [k, f] of Object.entries(fixCode)) for (const s of codeSpans((f as (...a: unknown[]) => string)(...(args[k] ?? [])))) out.add(s);
   for (const make of Object.values(SAMPLES)) for (const s of codeSpans((make() as root.VeilError).fix)) out.add(s);
   return [...out];

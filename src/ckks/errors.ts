@@ -52,6 +52,21 @@ export class ScaleMismatchError extends VeilError {
   }
 }
 
+/**
+ * A Galois key capped below the ciphertext's level (`GaloisKeyOptions.maxLevel`): it holds only the
+ * Q limbs of its level, so it cannot switch a ciphertext with more limbs.
+ */
+export class KeyLevelError extends VeilError {
+  static override readonly code: string = 'KEY_LEVEL';
+
+  constructor(readonly step: number | 'conjugate', readonly keyLevel: number, readonly level: number) {
+    super(
+      `the Galois key for ${step === 'conjugate' ? 'conjugation' : `rotation by ${step}`} is capped at level ${keyLevel}, the ciphertext is at level ${level}`,
+      `generate the key for the highest level it is used at, ${fixCode.galoisKeysAtLevel(step === 'conjugate' ? [] : [step], level)}, or drop the ciphertext to level ${keyLevel} first with ${fixCode.dropToLevel(keyLevel)}`,
+    );
+  }
+}
+
 /** A rotation needs a Galois key that was not generated. */
 export class MissingGaloisKeyError extends VeilError {
   static override readonly code: string = 'MISSING_GALOIS_KEY';

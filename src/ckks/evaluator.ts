@@ -22,7 +22,7 @@ import { reduceFloat, shoup } from '../ring/modulus.js';
 import { Ciphertext, Plaintext, ciphertextInto } from './ciphertext.js';
 import type { CkksContext } from './context.js';
 import {
-  InvalidArgumentError, KeyMismatchError, LevelError, MissingGaloisKeyError, MissingRelinKeyError, ScaleMismatchError, ValueTooLargeError,
+  InvalidArgumentError, KeyLevelError, KeyMismatchError, LevelError, MissingGaloisKeyError, MissingRelinKeyError, ScaleMismatchError, ValueTooLargeError,
 } from './errors.js';
 import type { EvaluationKeys, GaloisKeys, RelinKey, SwitchingKey } from './keys.js';
 import { DownMode, KeySwitcher, type PackedKey } from './keyswitch.js';
@@ -479,9 +479,11 @@ export class Evaluator {
 
   // ----------------------------------------------------------------------------- automorphisms
 
-  private galoisKey(g: number, step: number | 'conjugate'): SwitchingKey {
+  /** The key of g, which must reach `limbs` Q limbs (capped keys: `GaloisKeyOptions.maxLevel`). */
+  private galoisKey(g: number, step: number | 'conjugate', limbs: number): SwitchingKey {
     const k = this.galoisKeys?.keys.get(g);
     if (!k) throw new MissingGaloisKeyError(step, g);
+    if (k.qLimbs < limbs) throw new KeyLevelError(step, k.maxLevel, this.ctx.params.levelOfLimbs(limbs));
     return k;
   }
 
@@ -492,7 +494,7 @@ export class Evaluator {
     if (a.degree !== 1) throw new InvalidArgumentError('rotation of a degree-2 ciphertext', 'relinearize first');
     const g = this.ctx.galoisElement(k);
     if (g === 1) return out === a ? a : this.copy(a, out);
-    return this.applyGalois(a, g, this.galoisKey(g, k), out);
+    return this.applyGalois(a, g, this.galoisKey(g, k, a.limbs), out);
   }
 
   /** Complex conjugation of the slots. Needs the conjugation key. */
@@ -500,7 +502,7 @@ export class Evaluator {
     this.checkOperand(a, 'ciphertext');
     if (a.degree !== 1) throw new InvalidArgumentError('conjugation of a degree-2 ciphertext', 'relinearize first');
     const g = this.ctx.conjugationElement;
-    return this.applyGalois(a, g, this.galoisKey(g, 'conjugate'), out);
+    return this.applyGalois(a, g, this.galoisKey(g, 'conjugate', a.limbs), out);
   }
 
   /**
@@ -514,7 +516,7 @@ export class Evaluator {
       if (!Number.isInteger(k)) throw new InvalidArgumentError(`rotation step ${k}`, 'use integer steps');
       return this.ctx.galoisElement(k);
     });
-    const keys = gs.map((g, i) => (g === 1 ? null : this.galoisKey(g, steps[i])));
+    const keys = gs.map((g, i) => (g === 1 ? null : this.galoisKey(g, steps[i], a.limbs)));
     if (keys.some((k) => k !== null)) this.checkKeyId(a);
     const results = gs.map((g) => (g === 1 ? this.copy(a) : this.alloc(1, a.limbs, a.level, a.scale, undefined, a.keyId)));
     const todo = gs.map((_, i) => i).filter((i) => keys[i] !== null);
@@ -550,7 +552,7 @@ export class Evaluator {
       if (!Number.isInteger(k)) throw new InvalidArgumentError(`rotation step ${k}`, 'use integer steps');
       return this.ctx.galoisElement(k);
     });
-    const keys = gs.map((g, i) => (g === 1 ? null : this.packedKey(this.galoisKey(g, steps[i]))));
+    const keys = gs.map((g, i) => (g === 1 ? null : this.packedKey(this.galoisKey(g, steps[i], limbs))));
     this.checkKeyId(a);
     const lazy: LazyCiphertext = { level: a.level, scale: a.scale, keyId: a.keyId, limbs, polys: [new Int32Array((limbs + K) * N), new Int32Array((limbs + K) * N)] };
     if (keys.some((k) => k !== null)) decomposeProgram(this.ks, limbs, a.polys[1].coeffs, solo());
@@ -591,7 +593,7 @@ export class Evaluator {
       out.polys[1].set(x.polys[1]);
       return out;
     }
-    const key = this.packedKey(this.galoisKey(g, k));
+    const key = this.packedKey(this.galoisKey(g, k, limbs));
     const c1 = new Int32Array(limbs * N);
     modDownLazyProgram(this.ks, limbs, x.polys[0], x.polys[1], c1, c1, solo(), true);
     decomposeProgram(this.ks, limbs, c1, solo());

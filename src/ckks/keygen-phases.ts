@@ -126,13 +126,15 @@ export const enum KeyKind {
  */
 export function switchingKeyProgram(
   ctx: CkksContext, kind: KeyKind, g: number, seed: Uint8Array, E: Int32Array, dnum: number,
-  sQ: Int32Array, sP: Int32Array, b: Int32Array, a: Int32Array, team: Team,
+  sQ: Int32Array, sP: Int32Array, b: Int32Array, a: Int32Array, team: Team, qLimbs = ctx.ringQ.size,
 ): void {
   const N = ctx.N;
-  const nQ = ctx.ringQ.size;
+  // a key capped at qLimbs Q limbs (`GaloisKeyOptions.maxLevel`) holds slots 0..qLimbs−1 (Q) and
+  // qLimbs..qLimbs+K−1 (P); a full key is the case qLimbs = nQ (same stream, same key as before)
+  const nQ = qLimbs;
   const K = ctx.ringP.size;
   const S = nQ + K;
-  const moduli = [...ctx.ringQ.moduli, ...ctx.ringP.moduli];
+  const moduli = [...ctx.ringQ.moduli.slice(0, nQ), ...ctx.ringP.moduli];
   for (let j = team.claim(dnum); j >= 0; j = team.claim(dnum)) {
     sampleUniform(new ChaCha20(seed, nonceFromTag(j)), moduli, new Poly(N, S, a.subarray(j * S * N, (j + 1) * S * N)), S);
   }
@@ -144,12 +146,14 @@ export function switchingKeyProgram(
     const j = (u / S) | 0;
     const s = u - j * S;
     const o = (j * S + s) * N;
-    const { p, pInv } = slotMod(ctx, s);
     const q = s < nQ;
+    // slot s of the capped layout is slot s (Q) or ctx.ringQ.size + s − nQ (P) of the full one
+    const fs = q ? s : ctx.ringQ.size + s - nQ;
+    const { p, pInv } = slotMod(ctx, fs);
     const src = q ? sQ : sP;
     const so = (q ? s : s - nQ) * N;
     smallToLimb(E, j * N, b, o, N, p);
-    nttForward(b, o, slotTable(ctx, s));
+    nttForward(b, o, slotTable(ctx, fs));
     const inDigit = q && s >= j * alpha && s < (j + 1) * alpha;
     keyLimb(b, a, o, src, so, idx, inDigit ? ctx.pModQ[s] : -1, kind, N, p, pInv);
   }

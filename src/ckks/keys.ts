@@ -64,7 +64,14 @@ export class PublicKey {
   }
 }
 
-/** A hybrid switching key: dnum pairs (b_j, a_j) over QP, NTT domain. */
+/**
+ * A hybrid switching key: dnum pairs (b_j, a_j) over QP, NTT domain. A key may be capped: it then
+ * holds only the first `qLimbs` Q limbs (those of level `maxLevel`) and the P limbs, and the digits
+ * covering them, ⌈qLimbs/α⌉ instead of ⌈nQ/α⌉ (Lattigo's `GaloisKey` at a `LevelQ` below the
+ * maximum). Key switching at ℓ limbs reads only limbs < ℓ and digits < ⌈ℓ/α⌉ of a key, which are
+ * the same whatever the cap, so a capped key serves every level ≤ `maxLevel` and is
+ * (⌈q/α⌉·(q + K))/(⌈nQ/α⌉·(nQ + K)) of a full key's bytes.
+ */
 export class SwitchingKey {
   private pk?: PackedKey;
 
@@ -79,10 +86,23 @@ export class SwitchingKey {
     return this.bQ.length;
   }
 
-  /** A key over packed buffers (see `packed`): the polynomials are views into b and a. */
-  static fromPacked(ctx: CkksContext, b: Int32Array, a: Int32Array, dnum: number, seed?: Uint8Array): SwitchingKey {
+  /** Q limbs held: nQ for a full key, fewer for a capped one. */
+  get qLimbs(): number {
+    return this.bQ[0].limbs;
+  }
+
+  /** Highest ciphertext level this key can switch (the parameters' top level for a full key). */
+  get maxLevel(): number {
+    return this.ctx.params.levelOfLimbs(this.qLimbs);
+  }
+
+  /**
+   * A key over packed buffers (see `packed`): the polynomials are views into b and a. `qLimbs`:
+   * the Q limbs held (capped keys), default all.
+   */
+  static fromPacked(ctx: CkksContext, b: Int32Array, a: Int32Array, dnum: number, seed?: Uint8Array, qLimbs = ctx.ringQ.size): SwitchingKey {
     const N = ctx.N;
-    const nQ = ctx.ringQ.size;
+    const nQ = qLimbs;
     const K = ctx.ringP.size;
     const S = nQ + K;
     const bQ: Poly[] = [];
@@ -97,7 +117,7 @@ export class SwitchingKey {
       aP.push(new Poly(N, K, a.subarray(o + nQ * N, o + S * N)));
     }
     const k = new SwitchingKey(ctx, bQ, bP, aQ, aP, seed);
-    k.pk = { b, a, dnum };
+    k.pk = { b, a, dnum, limbs: qLimbs };
     return k;
   }
 
@@ -110,7 +130,7 @@ export class SwitchingKey {
     if (this.pk && (!shared || isShared(this.pk.b))) return this.pk;
     const { ctx } = this;
     const N = ctx.N;
-    const nQ = ctx.ringQ.size;
+    const nQ = this.qLimbs;
     const S = nQ + ctx.ringP.size;
     const dnum = this.dnum;
     const b = allocInt32(dnum * S * N, shared);
@@ -123,7 +143,7 @@ export class SwitchingKey {
         polys[j].rebind(view);
       }
     }
-    this.pk = { b, a, dnum };
+    this.pk = { b, a, dnum, limbs: nQ };
     return this.pk;
   }
 
@@ -190,6 +210,12 @@ export interface EvaluationKeys {
 export interface GaloisKeyOptions {
   /** Also generate the conjugation key. */
   conjugate?: boolean;
+  /**
+   * Highest level the keys will be used at (0..levels, default the top): keys are generated over
+   * the Q limbs of that level only (plus P), so a key used only low in the chain is smaller.
+   * Rotating a ciphertext above it throws `KeyLevelError`.
+   */
+  maxLevel?: number;
 }
 
 /**
@@ -202,7 +228,7 @@ export interface KeyGenPoolLink {
   readonly E: Int32Array;
   secretKey(sQ: Int32Array, sP: Int32Array): void;
   publicKey(sk: SecretKey, seed: Uint8Array, out: readonly [Int32Array, Int32Array, Int32Array, Int32Array]): void;
-  switchingKey(sk: SecretKey, kind: KeyKind, g: number, seed: Uint8Array, dnum: number, b: Int32Array, a: Int32Array): void;
+  switchingKey(sk: SecretKey, kind: KeyKind, g: number, seed: Uint8Array, dnum: number, b: Int32Array, a: Int32Array, qLimbs: number): void;
 }
 
 /** A worker pool as the key generator sees it (see `WorkerPool`). @internal */
@@ -307,6 +333,7 @@ export class KeyGenerator {
       }
       if (into.keys.size === 0) into.keyId = sk.id;
     }
+    const qLimbs = this.capLimbs(opts.maxLevel);
     const elements = new Set<number>();
     for (const k of steps) {
       if (!Number.isInteger(k)) throw new InvalidArgumentError(`rotation step ${k}`, 'use integer steps');
@@ -314,21 +341,35 @@ export class KeyGenerator {
       if (g !== 1) elements.add(g);
     }
     if (opts.conjugate) elements.add(this.ctx.conjugationElement);
-    for (const g of elements) if (!gk.has(g)) gk.keys.set(g, this.genGaloisKey(sk, g));
+    // a key already present is kept if it reaches maxLevel, replaced by a higher one otherwise
+    for (const g of elements) if (!gk.has(g) || gk.keys.get(g)!.qLimbs < qLimbs) gk.keys.set(g, this.genKey(sk, KeyKind.Galois, g, qLimbs));
     return gk;
   }
 
-  /** The switching key of Galois element g: s → σ_{g^−1}(s). */
-  genGaloisKey(sk: SecretKey, g: number): SwitchingKey {
+  /**
+   * The switching key of Galois element g: s → σ_{g^−1}(s), over all Q limbs or, with `maxLevel`,
+   * those of that level.
+   */
+  genGaloisKey(sk: SecretKey, g: number, maxLevel?: number): SwitchingKey {
     this.ctx.check(sk, 'secret key');
-    return this.genKey(sk, KeyKind.Galois, g);
+    return this.genKey(sk, KeyKind.Galois, g, this.capLimbs(maxLevel));
+  }
+
+  /** Q limbs of a key capped at `maxLevel` (0..levels; default the top: all of Q). */
+  private capLimbs(maxLevel: number | undefined): number {
+    const P = this.ctx.params;
+    const level = maxLevel ?? P.levels;
+    if (!Number.isInteger(level) || level < 0 || level > P.levels) {
+      throw new InvalidArgumentError(`Galois key maxLevel ${level}`, `use an integer level in 0..${P.levels} (the highest level the rotations run at)`);
+    }
+    return P.limbsAt(level);
   }
 
   /** Relinearization or Galois key through `switchingKeyProgram` (packed, shared with a pool). */
-  private genKey(sk: SecretKey, kind: KeyKind, g: number): SwitchingKey {
+  private genKey(sk: SecretKey, kind: KeyKind, g: number, qLimbs = this.ctx.ringQ.size): SwitchingKey {
     const { ctx } = this;
     const N = ctx.N;
-    const nQ = ctx.ringQ.size;
+    const nQ = qLimbs;
     const S = nQ + ctx.ringP.size;
     const dnum = Math.ceil(nQ / ctx.params.digitLimbs);
     const seed = this.seed();
@@ -340,10 +381,10 @@ export class KeyGenerator {
     }
     const b = allocInt32(dnum * S * N, this.shared);
     const a = allocInt32(dnum * S * N, this.shared);
-    if (this.link) this.link.switchingKey(sk, kind, g, seed, dnum, b, a);
-    else switchingKeyProgram(ctx, kind, g, seed, E, dnum, sk.sQ.coeffs, sk.sP.coeffs, b, a, solo());
+    if (this.link) this.link.switchingKey(sk, kind, g, seed, dnum, b, a, nQ);
+    else switchingKeyProgram(ctx, kind, g, seed, E, dnum, sk.sQ.coeffs, sk.sP.coeffs, b, a, solo(), nQ);
     E.fill(0, 0, dnum * N);
-    return SwitchingKey.fromPacked(ctx, b, a, dnum, seed);
+    return SwitchingKey.fromPacked(ctx, b, a, dnum, seed, nQ);
   }
 
   /**
@@ -410,13 +451,16 @@ export class KeyGenerator {
   }
 }
 
-/** Regenerates the uniform polynomials of a switching key from its seed (for deserialization). */
-export function expandSwitchingKeyUniform(ctx: CkksContext, seed: Uint8Array, dnum: number): { aQ: Poly[]; aP: Poly[] } {
+/**
+ * Regenerates the uniform polynomials of a switching key from its seed (for deserialization), over
+ * `qLimbs` Q limbs (capped keys) and the P limbs.
+ */
+export function expandSwitchingKeyUniform(ctx: CkksContext, seed: Uint8Array, dnum: number, qLimbs = ctx.ringQ.size): { aQ: Poly[]; aP: Poly[] } {
   const aQ: Poly[] = [];
   const aP: Poly[] = [];
   for (let j = 0; j < dnum; j++) {
     const rng = new ChaCha20(seed, nonceFromTag(j));
-    const q = new Poly(ctx.N, ctx.ringQ.size);
+    const q = new Poly(ctx.N, qLimbs);
     const p = new Poly(ctx.N, ctx.ringP.size);
     sampleUniform(rng, ctx.ringQ.moduli, q, q.limbs);
     sampleUniform(rng, ctx.ringP.moduli, p, p.limbs);
@@ -424,6 +468,22 @@ export function expandSwitchingKeyUniform(ctx: CkksContext, seed: Uint8Array, dn
     aP.push(p);
   }
   return { aQ, aP };
+}
+
+/**
+ * {@link expandSwitchingKeyUniform} into a packed buffer (digit j, slot s at (j·(qLimbs + K) + s)·N,
+ * the layout of `SwitchingKey.packed`), so a loaded key needs no second copy.
+ */
+export function expandSwitchingKeyUniformInto(ctx: CkksContext, seed: Uint8Array, dnum: number, qLimbs: number, a: Int32Array): void {
+  const N = ctx.N;
+  const K = ctx.ringP.size;
+  const S = qLimbs + K;
+  for (let j = 0; j < dnum; j++) {
+    const rng = new ChaCha20(seed, nonceFromTag(j));
+    const o = j * S * N;
+    sampleUniform(rng, ctx.ringQ.moduli, new Poly(N, qLimbs, a.subarray(o, o + qLimbs * N)), qLimbs);
+    sampleUniform(rng, ctx.ringP.moduli, new Poly(N, K, a.subarray(o + qLimbs * N, o + S * N)), K);
+  }
 }
 
 /** Regenerates the uniform half of a public key from its seed. */

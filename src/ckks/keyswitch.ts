@@ -27,13 +27,25 @@
 import type { BasisConverter } from '../ring/basis.js';
 import { type NttTable, nttForwardLazy, nttInverseScaled } from '../ring/ntt.js';
 import { allocInt32 } from '../ring/poly.js';
+import { InternalError } from '../errors.js';
 import type { CkksContext } from './context.js';
 
-/** Packed switching-key polynomials: digit j, slot s (Q limbs then P limbs) at (j·S + s)·N. */
+/**
+ * Packed switching-key polynomials: digit j, slot s (the key's Q limbs then P limbs) at
+ * (j·S_k + s)·N, S_k = limbs + K. A capped key (`limbs` < nQ) serves ciphertexts of at most
+ * `limbs` limbs; its P limbs sit right after its last Q limb.
+ */
 export interface PackedKey {
   readonly b: Int32Array;
   readonly a: Int32Array;
   readonly dnum: number;
+  /** Q limbs held (default: all of Q). */
+  readonly limbs?: number;
+}
+
+/** Offset of slot s (Q limb s, or P limb s − nQ) in digit 0 of a key holding `kl` Q limbs. */
+function keySlot(s: number, nQ: number, kl: number): number {
+  return s < nQ ? s : kl + s - nQ;
 }
 
 /** The shareable scratch of a key switcher (SharedArrayBuffer-backed when used with a pool). */
@@ -258,7 +270,9 @@ export class KeySwitcher {
     const keep = limbs - this.ctx.params.dropAt(limbs);
     {
       const m = s < nQ ? qm[s] : pm[s - nQ];
-      innerProduct(ext, key.b, key.a, acc, s * N, S * N, pl.dnum, N, m.p, m.pInv);
+      const kl = key.limbs ?? nQ;
+      if (kl < limbs) throw new InternalError(`a key of ${kl} Q limbs cannot switch ${limbs} limbs (the evaluator checks key levels first)`);
+      innerProduct(ext, key.b, key.a, acc, s * N, S * N, pl.dnum, N, m.p, m.pInv, keySlot(s, nQ, kl) * N, (kl + K) * N);
       if (s >= nQ) {
         const k = s - nQ;
         const T = this.ctx.ringP.tables[k];
@@ -289,7 +303,9 @@ export class KeySwitcher {
   innerProductSlot(key: PackedKey, limbs: number, s: number): void {
     const pl = this.plan(limbs);
     const m = s < this.nQ ? this.ctx.ringQ.moduli[s] : this.ctx.ringP.moduli[s - this.nQ];
-    innerProduct(this.buf.ext, key.b, key.a, this.buf.acc, s * this.N, this.S * this.N, pl.dnum, this.N, m.p, m.pInv);
+    const kl = key.limbs ?? this.nQ;
+    if (kl < limbs) throw new InternalError(`a key of ${kl} Q limbs cannot switch ${limbs} limbs (the evaluator checks key levels first)`);
+    innerProduct(this.buf.ext, key.b, key.a, this.buf.acc, s * this.N, this.S * this.N, pl.dnum, this.N, m.p, m.pInv, keySlot(s, this.nQ, kl) * this.N, (kl + this.K) * this.N);
   }
 
   // ------------------------------------------------------------------------- phase C
@@ -394,7 +410,8 @@ export class KeySwitcher {
 
 /**
  * acc0[o + n] = Σ_j x_j·b_j, acc1 = Σ_j x_j·a_j mod p for n < N, slot offset o, digit stride
- * `step` (acc1 follows acc0 by the same stride). x lazy in [0, 2p), keys in [0, p). Each product
+ * `step` (acc1 follows acc0 by the same stride); the key's slot sits at `ko` with digit stride
+ * `kstep` (a capped key is narrower than the extended digits). x lazy in [0, 2p), keys in [0, p). Each product
  * is reduced lazily into [0, 2p) (float quotient, one correction) and the running sum is kept in
  * [0, 2p) as well (a sum of two is below 4p < 2^32: uint32 bit patterns), fully reduced once.
  * One straight loop per digit count up to 3: a loop over digits inside the coefficient loop was
@@ -402,22 +419,25 @@ export class KeySwitcher {
  * then reducing with Math.floor 3.5× slower (Math.floor is not inlined on this V8/CPU: ≈ 6 ns).
  */
 /** @internal Exported for tests. */
-export function innerProduct(ext: Int32Array, kb: Int32Array, ka: Int32Array, acc: Int32Array, o: number, step: number, dnum: number, N: number, p: number, pInv: number): void {
+export function innerProduct(
+  ext: Int32Array, kb: Int32Array, ka: Int32Array, acc: Int32Array, o: number, step: number, dnum: number, N: number, p: number, pInv: number,
+  ko = o, kstep = step,
+): void {
   switch (dnum) {
-    case 1: ip1(ext, kb, ka, acc, o, step, N, p, pInv); return;
-    case 2: ip2(ext, kb, ka, acc, o, step, N, p, pInv); return;
-    case 3: ip3(ext, kb, ka, acc, o, step, N, p, pInv); return;
-    default: ipN(ext, kb, ka, acc, o, step, dnum, N, p, pInv);
+    case 1: ip1(ext, kb, ka, acc, o, step, N, p, pInv, ko); return;
+    case 2: ip2(ext, kb, ka, acc, o, step, N, p, pInv, ko, kstep); return;
+    case 3: ip3(ext, kb, ka, acc, o, step, N, p, pInv, ko, kstep); return;
+    default: ipN(ext, kb, ka, acc, o, step, dnum, N, p, pInv, ko, kstep);
   }
 }
 
-function ip1(x: Int32Array, kb: Int32Array, ka: Int32Array, acc: Int32Array, o: number, step: number, N: number, p: number, pInv: number): void {
+function ip1(x: Int32Array, kb: Int32Array, ka: Int32Array, acc: Int32Array, o: number, step: number, N: number, p: number, pInv: number, ko: number): void {
   const a1 = o + step;
   for (let n = 0; n < N; n++) {
     const q = o + n;
     const x0 = x[q];
-    const u = kb[q];
-    const w = ka[q];
+    const u = kb[ko + n];
+    const w = ka[ko + n];
     let r0 = (Math.imul(x0, u) - Math.imul((x0 * u * pInv) | 0, p)) | 0; // [−p, 2p)
     r0 = (r0 + ((r0 >> 31) & p)) | 0;
     r0 = (r0 - p) | 0;
@@ -431,7 +451,7 @@ function ip1(x: Int32Array, kb: Int32Array, ka: Int32Array, acc: Int32Array, o: 
   }
 }
 
-function ip2(x: Int32Array, kb: Int32Array, ka: Int32Array, acc: Int32Array, o: number, step: number, N: number, p: number, pInv: number): void {
+function ip2(x: Int32Array, kb: Int32Array, ka: Int32Array, acc: Int32Array, o: number, step: number, N: number, p: number, pInv: number, ko: number, kstep: number): void {
   const a1 = o + step;
   const p2 = (p << 1) | 0;
   // two coefficients per iteration, each in its own block (one set of temporaries live at a
@@ -440,12 +460,14 @@ function ip2(x: Int32Array, kb: Int32Array, ka: Int32Array, acc: Int32Array, o: 
     {
       const q0 = o + n;
       const q1 = q0 + step;
+      const k0 = ko + n;
+      const k1 = k0 + kstep;
       const x0 = x[q0];
       const x1 = x[q1];
-      const u0 = kb[q0];
-      const u1 = kb[q1];
-      const w0 = ka[q0];
-      const w1 = ka[q1];
+      const u0 = kb[k0];
+      const u1 = kb[k1];
+      const w0 = ka[k0];
+      const w1 = ka[k1];
       const z0 = x0 * pInv; // shared by both products of x0 (quotients stay within ±1)
       const z1 = x1 * pInv;
       let r = (Math.imul(x0, u0) - Math.imul((z0 * u0) | 0, p)) | 0; // [−p, 2p)
@@ -470,12 +492,14 @@ function ip2(x: Int32Array, kb: Int32Array, ka: Int32Array, acc: Int32Array, o: 
     {
       const q0 = o + n + 1;
       const q1 = q0 + step;
+      const k0 = ko + n + 1;
+      const k1 = k0 + kstep;
       const x0 = x[q0];
       const x1 = x[q1];
-      const u0 = kb[q0];
-      const u1 = kb[q1];
-      const w0 = ka[q0];
-      const w1 = ka[q1];
+      const u0 = kb[k0];
+      const u1 = kb[k1];
+      const w0 = ka[k0];
+      const w1 = ka[k1];
       const z0 = x0 * pInv;
       const z1 = x1 * pInv;
       let r = (Math.imul(x0, u0) - Math.imul((z0 * u0) | 0, p)) | 0;
@@ -500,19 +524,22 @@ function ip2(x: Int32Array, kb: Int32Array, ka: Int32Array, acc: Int32Array, o: 
   }
 }
 
-function ip3(x: Int32Array, kb: Int32Array, ka: Int32Array, acc: Int32Array, o: number, step: number, N: number, p: number, pInv: number): void {
+function ip3(x: Int32Array, kb: Int32Array, ka: Int32Array, acc: Int32Array, o: number, step: number, N: number, p: number, pInv: number, ko: number, kstep: number): void {
   const a1 = o + step;
   const p2 = (p << 1) | 0;
   for (let n = 0; n < N; n++) {
     const q0 = o + n;
     const q1 = q0 + step;
     const q2 = q1 + step;
+    const k0 = ko + n;
+    const k1 = k0 + kstep;
+    const k2 = k1 + kstep;
     const x0 = x[q0];
     const x1 = x[q1];
     const x2 = x[q2];
-    const u0 = kb[q0];
-    const u1 = kb[q1];
-    const u2 = kb[q2];
+    const u0 = kb[k0];
+    const u1 = kb[k1];
+    const u2 = kb[k2];
     let r = (Math.imul(x0, u0) - Math.imul((x0 * u0 * pInv) | 0, p)) | 0;
     let t = (Math.imul(x1, u1) - Math.imul((x1 * u1 * pInv) | 0, p)) | 0;
     r = (r + ((r >> 31) & p)) | 0;
@@ -525,9 +552,9 @@ function ip3(x: Int32Array, kb: Int32Array, ka: Int32Array, acc: Int32Array, o: 
     s0 = (s0 + ((s0 >> 31) & p2)) | 0;
     s0 = (s0 - p) | 0;
     s0 = (s0 + ((s0 >> 31) & p)) | 0;
-    const w0 = ka[q0];
-    const w1 = ka[q1];
-    const w2 = ka[q2];
+    const w0 = ka[k0];
+    const w1 = ka[k1];
+    const w2 = ka[k2];
     r = (Math.imul(x0, w0) - Math.imul((x0 * w0 * pInv) | 0, p)) | 0;
     t = (Math.imul(x1, w1) - Math.imul((x1 * w1 * pInv) | 0, p)) | 0;
     r = (r + ((r >> 31) & p)) | 0;
@@ -545,17 +572,18 @@ function ip3(x: Int32Array, kb: Int32Array, ka: Int32Array, acc: Int32Array, o: 
   }
 }
 
-function ipN(x: Int32Array, kb: Int32Array, ka: Int32Array, acc: Int32Array, o: number, step: number, dnum: number, N: number, p: number, pInv: number): void {
+function ipN(x: Int32Array, kb: Int32Array, ka: Int32Array, acc: Int32Array, o: number, step: number, dnum: number, N: number, p: number, pInv: number, ko: number, kstep: number): void {
   // digits outer, the running sums kept in acc in [0, 2p) and reduced at the end
   const a1 = o + step;
   const p2 = (p << 1) | 0;
   for (let j = 0; j < dnum; j++) {
     const oj = o + j * step;
+    const kj = ko + j * kstep;
     for (let n = 0; n < N; n++) {
       const q = oj + n;
       const x0 = x[q];
-      const u = kb[q];
-      const w = ka[q];
+      const u = kb[kj + n];
+      const w = ka[kj + n];
       let r = (Math.imul(x0, u) - Math.imul((x0 * u * pInv) | 0, p)) | 0;
       r = (r + ((r >> 31) & p)) | 0;
       let t = (Math.imul(x0, w) - Math.imul((x0 * w * pInv) | 0, p)) | 0;

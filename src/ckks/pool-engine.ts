@@ -30,7 +30,7 @@ export const enum Stage {
 export type Registration =
   | { t: 'ev'; id: number; ks: KeySwitchBuffers; io: Int32Array }
   | { t: 'hoist'; id: number; buf: Int32Array }
-  | { t: 'key'; id: number; b: Int32Array; a: Int32Array; dnum: number }
+  | { t: 'key'; id: number; b: Int32Array; a: Int32Array; dnum: number; limbs?: number }
   | { t: 'kg'; id: number; small: Int32Array; E: Int32Array }
   | { t: 'sk'; id: number; sQ: Int32Array; sP: Int32Array }
   | { t: 'out'; id: number; arrays: Int32Array[] }
@@ -70,7 +70,7 @@ export class EngineState {
         this.hoistViews.set(m.id, m.buf);
         break;
       case 'key':
-        this.keys.set(m.id, { b: m.b, a: m.a, dnum: m.dnum });
+        this.keys.set(m.id, { b: m.b, a: m.a, dnum: m.dnum, limbs: m.limbs });
         break;
       case 'kg':
         this.kgs.set(m.id, { small: m.small, E: m.E });
@@ -175,7 +175,7 @@ export class EngineState {
         const kg = this.get(this.kgs, A(0), 'key generator');
         const sk = this.get(this.sks, A(1), 'secret key');
         const [b, a] = this.get(this.outs, A(2), 'output');
-        switchingKeyProgram(ctx, A(3) as KeyKind, A(4), seedFrom(ctrl, C_ARGS + 8), kg.E, A(5), sk.sQ, sk.sP, b, a, team);
+        switchingKeyProgram(ctx, A(3) as KeyKind, A(4), seedFrom(ctrl, C_ARGS + 8), kg.E, A(5), sk.sQ, sk.sP, b, a, team, A(6));
         return;
       }
       default:

@@ -28,6 +28,8 @@ interface KeyMsg {
   b: Int32Array;
   a: Int32Array;
   dnum: number;
+  /** Q limbs held (capped keys; default all). */
+  limbs?: number;
 }
 
 /** Runs the worker on its platform host (after `workerHost()` resolved). */
@@ -133,11 +135,11 @@ function run(host: WorkerHost): void {
   }
 
   function setKeys(m: { relin?: KeyMsg & { seed?: Uint8Array }; galois?: [number, KeyMsg][] }): void {
-    const relin = m.relin ? new RelinKey(ctx, SwitchingKey.fromPacked(ctx, m.relin.b, m.relin.a, m.relin.dnum, m.relin.seed)) : undefined;
+    const relin = m.relin ? new RelinKey(ctx, SwitchingKey.fromPacked(ctx, m.relin.b, m.relin.a, m.relin.dnum, m.relin.seed, m.relin.limbs)) : undefined;
     let galois: GaloisKeys | undefined;
     if (m.galois) {
       galois = new GaloisKeys(ctx);
-      for (const [g, k] of m.galois) galois.keys.set(g, SwitchingKey.fromPacked(ctx, k.b, k.a, k.dnum));
+      for (const [g, k] of m.galois) galois.keys.set(g, SwitchingKey.fromPacked(ctx, k.b, k.a, k.dnum, undefined, k.limbs));
     }
     evaluator = new Evaluator(ctx, { relin, galois });
   }

@@ -245,13 +245,13 @@ export class WorkerPool implements EvaluatorPool, KeyGenPool {
     if (keys.relin) {
       this.ctx.check(keys.relin, 'relinearization key');
       const k = keys.relin.key.packed(true);
-      msg.relin = { b: k.b, a: k.a, dnum: k.dnum, seed: keys.relin.key.seed };
+      msg.relin = { b: k.b, a: k.a, dnum: k.dnum, limbs: k.limbs, seed: keys.relin.key.seed };
     }
     if (keys.galois) {
       this.ctx.check(keys.galois, 'Galois keys');
       msg.galois = [...keys.galois.keys].map(([g, k]) => {
         const p = k.packed(true);
-        return [g, { b: p.b, a: p.a, dnum: p.dnum }] as [number, unknown];
+        return [g, { b: p.b, a: p.a, dnum: p.dnum, limbs: p.limbs }] as [number, unknown];
       });
     }
     return Promise.all(this.workers.map((_, w) => this.postTo(w, msg))).then(() => undefined);
@@ -364,7 +364,7 @@ export class WorkerPool implements EvaluatorPool, KeyGenPool {
     if (id === undefined) {
       id = nextId++;
       this.keyIds.set(key.b, id);
-      this.register({ t: 'key', id, b: key.b, a: key.a, dnum: key.dnum });
+      this.register({ t: 'key', id, b: key.b, a: key.a, dnum: key.dnum, limbs: key.limbs });
       this.finalizer.register(key.b, id);
     }
     return id;
@@ -481,9 +481,9 @@ export class WorkerPool implements EvaluatorPool, KeyGenPool {
         pool.withSecret(sk, (skId) => withOutputs([...out], (outId) => pool.exec(Op.PublicKey, [kgId, skId, outId], (team) =>
           publicKeyProgram(ctx, seed, small, sk.sQ.coeffs, sk.sP.coeffs, out[0], out[1], out[2], out[3], team), seed)));
       },
-      switchingKey(sk, kind: KeyKind, g, seed, dnum, b, a) {
-        pool.withSecret(sk, (skId) => withOutputs([b, a], (outId) => pool.exec(Op.SwitchingKey, [kgId, skId, outId, kind, g, dnum], (team) =>
-          switchingKeyProgram(ctx, kind, g, seed, E, dnum, sk.sQ.coeffs, sk.sP.coeffs, b, a, team), seed)));
+      switchingKey(sk, kind: KeyKind, g, seed, dnum, b, a, qLimbs) {
+        pool.withSecret(sk, (skId) => withOutputs([b, a], (outId) => pool.exec(Op.SwitchingKey, [kgId, skId, outId, kind, g, dnum, qLimbs], (team) =>
+          switchingKeyProgram(ctx, kind, g, seed, E, dnum, sk.sQ.coeffs, sk.sP.coeffs, b, a, team, qLimbs), seed)));
       },
     };
   }

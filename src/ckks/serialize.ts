@@ -30,7 +30,7 @@ import { ciphertextSeeds, expandCiphertextUniform } from './encryptor.js';
 import { ContextMismatchError, FormatVersionError, InvalidArgumentError, SerializationError, VeilError } from './errors.js';
 import { brief } from '../errors.js';
 import {
-  GaloisKeys, PublicKey, RelinKey, SecretKey, SwitchingKey, expandPublicKeyUniform, expandSwitchingKeyUniform,
+  GaloisKeys, PublicKey, RelinKey, SecretKey, SwitchingKey, expandPublicKeyUniform, expandSwitchingKeyUniformInto,
 } from './keys.js';
 import { Parameters, type ParametersLiteral, fnv64 } from './params.js';
 
@@ -179,6 +179,25 @@ class Reader {
       }
     }
     return new Poly(N, l, coeffs);
+  }
+  /** A polynomial of `limbs` limbs read into out at off (limbs checked against `moduli`). */
+  polyInto(N: number, moduli: readonly { p: number }[], limbs: number, what: string, out: Int32Array, off: number): void {
+    const l = this.u16();
+    this.u16();
+    if (l !== limbs) throw bad(`${what}: ${l} limbs, expected ${limbs}`);
+    const n = l * N;
+    this.need(4 * n);
+    const at = this.buf.byteOffset + this.pos;
+    out.set(at % 4 === 0 ? new Int32Array(this.buf.buffer, at, n) : new Int32Array(this.buf.slice(this.pos, this.pos + 4 * n).buffer), off);
+    this.pos += 4 * n;
+    for (let i = 0; i < l; i++) {
+      const p = moduli[i].p;
+      const o = off + i * N;
+      for (let k = 0; k < N; k++) {
+        const x = out[o + k];
+        if (x < 0 || x >= p) throw bad(`${what}: residue ${x >>> 0} at limb ${i} is not below its prime ${p}`);
+      }
+    }
   }
   done(): void {
     if (this.pos !== this.end) throw bad(`${this.end - this.pos} trailing bytes`);
@@ -477,9 +496,15 @@ export function deserializePublicKey(ctx: CkksContext, bytes: Uint8Array): Publi
   return pk;
 }
 
+/**
+ * Switching key: u16 dnum, u16 cap, then per digit b_Q, b_P, then the seed or per digit a_Q, a_P.
+ * The cap is the Q limbs a capped key holds (`GaloisKeyOptions.maxLevel`), 0 for a full key: the
+ * field was reserved (always 0) before capped keys, so full keys read as before, and a reader that
+ * predates capped keys refuses a capped one (nonzero reserved field) instead of misreading it.
+ */
 function writeSwitchingKey(w: Writer, k: SwitchingKey, seeded: boolean): void {
   w.u16(k.dnum);
-  w.u16(0);
+  w.u16(k.qLimbs === k.ctx.ringQ.size ? 0 : k.qLimbs);
   for (let j = 0; j < k.dnum; j++) {
     w.poly(k.bQ[j]);
     w.poly(k.bP[j]);
@@ -493,28 +518,40 @@ function writeSwitchingKey(w: Writer, k: SwitchingKey, seeded: boolean): void {
   }
 }
 
-function readSwitchingKey(r: Reader, ctx: CkksContext, seeded: boolean): SwitchingKey {
+/**
+ * Reads a switching key straight into its packed buffers (`SwitchingKey.packed`, in shared memory
+ * when `shared`), so the evaluator uses it without another copy. `relin`: a relinearization key,
+ * which is never capped.
+ */
+function readSwitchingKey(r: Reader, ctx: CkksContext, seeded: boolean, shared = false, relin = false): SwitchingKey {
+  const nQ = ctx.ringQ.size;
+  const K = ctx.ringP.size;
+  const N = ctx.N;
   const dnum = r.u16();
-  if (r.u16() !== 0) throw bad('reserved switching-key field is not zero');
-  if (dnum !== ctx.params.dnum) throw bad(`switching key with ${dnum} digits, parameters have ${ctx.params.dnum}`);
-  const bQ: Poly[] = [];
-  const bP: Poly[] = [];
+  const cap = r.u16();
+  if (cap !== 0 && (relin || cap >= nQ || ctx.params.levelOfLimbs(cap) < 0)) {
+    throw bad(relin ? 'reserved switching-key field is not zero' : `switching key capped at ${cap} Q limbs, which is not a level of the parameters below the top`);
+  }
+  const qLimbs = cap === 0 ? nQ : cap;
+  const want = Math.ceil(qLimbs / ctx.params.digitLimbs);
+  if (dnum !== want) throw bad(`switching key with ${dnum} digits, ${qLimbs} Q limbs need ${want}`);
+  const S = qLimbs + K;
+  const b = allocInt32(dnum * S * N, shared);
+  const a = allocInt32(dnum * S * N, shared);
   for (let j = 0; j < dnum; j++) {
-    bQ.push(r.poly(ctx.N, ctx.ringQ.moduli, ctx.ringQ.size, `b${j}Q`));
-    bP.push(r.poly(ctx.N, ctx.ringP.moduli, ctx.ringP.size, `b${j}P`));
+    r.polyInto(N, ctx.ringQ.moduli, qLimbs, `b${j}Q`, b, j * S * N);
+    r.polyInto(N, ctx.ringP.moduli, K, `b${j}P`, b, (j * S + qLimbs) * N);
   }
   if (seeded) {
     const seed = r.bytes(32);
-    const { aQ, aP } = expandSwitchingKeyUniform(ctx, seed, dnum);
-    return new SwitchingKey(ctx, bQ, bP, aQ, aP, seed);
+    expandSwitchingKeyUniformInto(ctx, seed, dnum, qLimbs, a);
+    return SwitchingKey.fromPacked(ctx, b, a, dnum, seed, qLimbs);
   }
-  const aQ: Poly[] = [];
-  const aP: Poly[] = [];
   for (let j = 0; j < dnum; j++) {
-    aQ.push(r.poly(ctx.N, ctx.ringQ.moduli, ctx.ringQ.size, `a${j}Q`));
-    aP.push(r.poly(ctx.N, ctx.ringP.moduli, ctx.ringP.size, `a${j}P`));
+    r.polyInto(N, ctx.ringQ.moduli, qLimbs, `a${j}Q`, a, j * S * N);
+    r.polyInto(N, ctx.ringP.moduli, K, `a${j}P`, a, (j * S + qLimbs) * N);
   }
-  return new SwitchingKey(ctx, bQ, bP, aQ, aP);
+  return SwitchingKey.fromPacked(ctx, b, a, dnum, undefined, qLimbs);
 }
 
 /** The relinearization key as bytes. */
@@ -532,9 +569,9 @@ export function serializeRelinKey(rk: RelinKey, opts: KeySerializeOptions = {}):
  *   FormatVersionError for bytes of another format version; ContextMismatchError for bytes made
  *   under other parameters; InvalidArgumentError if `bytes` is not a Uint8Array
  */
-export function deserializeRelinKey(ctx: CkksContext, bytes: Uint8Array): RelinKey {
+export function deserializeRelinKey(ctx: CkksContext, bytes: Uint8Array, opts: { shared?: boolean } = {}): RelinKey {
   const { r, seeded, keyId } = open(bytes, Kind.RelinKey, ctx);
-  const k = readSwitchingKey(r, ctx, seeded);
+  const k = readSwitchingKey(r, ctx, seeded, opts.shared ?? false, true);
   r.done();
   return new RelinKey(ctx, k, keyId);
 }
@@ -559,6 +596,8 @@ export interface GaloisKeysDeserializeOptions {
    * anything else is a `SerializationError` before any key is read.
    */
   elements?: readonly number[];
+  /** Read the keys into shared memory (for a worker pool: no copy when the pool adopts them). */
+  shared?: boolean;
 }
 
 /**
@@ -572,8 +611,10 @@ export function deserializeGaloisKeys(ctx: CkksContext, bytes: Uint8Array, opts:
   const { r, seeded, keyId } = open(bytes, Kind.GaloisKeys, ctx);
   const count = r.u32();
   const M = 2 * ctx.N;
-  // each key takes at least dnum·(Q + P limbs)·N residues: bound the count by the bytes present
-  const perKey = 4 + 4 + ctx.params.dnum * (ctx.ringQ.size + ctx.ringP.size) * ctx.N * 4;
+  // each key takes at least its b half at the lowest cap, ⌈base/α⌉·(base + P limbs)·N residues:
+  // bound the count by the bytes present
+  const base = ctx.params.limbsAt(0);
+  const perKey = 4 + 4 + Math.ceil(base / ctx.params.digitLimbs) * (base + ctx.ringP.size) * ctx.N * 4;
   if (count > ctx.N / 2 || count * perKey > bytes.length) throw bad(`${count} Galois keys announced in ${bytes.length} bytes`);
   const want = opts.elements ? [...new Set(opts.elements)].sort((a, b) => a - b) : undefined;
   if (want && want.length !== count) throw bad(`${count} Galois keys, the plan needs ${want.length}`);
@@ -585,7 +626,7 @@ export function deserializeGaloisKeys(ctx: CkksContext, bytes: Uint8Array, opts:
     if (g <= last) throw bad(`Galois element ${g} after ${last}: elements are written in increasing order, once each`);
     if (want && g !== want[i]) throw bad(`Galois element ${g} is not the plan's element ${want[i]}`);
     last = g;
-    gk.keys.set(g, readSwitchingKey(r, ctx, seeded));
+    gk.keys.set(g, readSwitchingKey(r, ctx, seeded, opts.shared ?? false));
   }
   r.done();
   return gk;

@@ -26,15 +26,15 @@ import { InternalError, InvalidArgumentError, brief } from '../errors.js';
 import { fixCode } from '../fixes.js';
 import { InputShapeError, type TensorLike, checkInputRange, validateTensor } from './io.js';
 import { type NodeTiming, type Progress, BatchRunner, decryptBatch, encryptBatchEach } from './batch.js';
-import { BundleError, packBundle, unpackBundle } from './bundle.js';
+import { type BundleSource, BundleError, BundleWriter, openBundle, packBundle, unpackBundle } from './bundle.js';
 import { ChannelRunner, type ChannelTensor, type SlotLayout, decryptChannels, encryptChannels, planChannel } from './channel.js';
 import {
   type CompileOptions, type CompiledModel, type Layout, type ParallelOptions, compileModel, compileModelAsync, planLevels, simulate, simulateAsync,
 } from './compile.js';
 import { type IrGraph, type Tensor, sizeOf } from './graph.js';
 import { importOnnx } from './onnx.js';
-import { type PackedPlan, decryptPacked, encryptPacked, layoutFromSpec, layoutSpec, PackedRunner, planPacked } from './packed/index.js';
-import { type ChooseOptions, type MemoryEstimate, chooseParameters, estimateMemory } from './params.js';
+import { type PackedPlan, decryptPacked, encryptPacked, layoutFromSpec, layoutSpec, PackedRunner, planPacked, rotationLevels } from './packed/index.js';
+import { type ChooseOptions, type MemoryEstimate, chooseParameters, estimateMemory, keySwitchCost } from './params.js';
 import { type ModelPlan, PLAN_FORMAT, validatePlan } from './plan.js';
 
 export type { ModelPlan } from './plan.js';
@@ -68,16 +68,19 @@ export class Model {
     const g = compiled.graph;
     let depth = planLevels(g, layout).depth;
     let minLogN = opts.minLogN ?? 13;
+    let rotationDepths: number[] | undefined;
     if (layout === 'packed') {
       // the depth does not depend on the ring; the largest layout period sets the smallest ring
       const probe = planPacked(g, 1 << 15);
       depth = probe.levels.depth;
       const period = Math.max(...[...probe.layouts.values()].map((l) => l.period));
       minLogN = Math.max(minLogN, Math.log2(period) + 1);
+      // many Galois keys, each capped at its level: K is chosen for the cheapest keys
+      rotationDepths = probe.rotationDepths;
     }
     this.params = opts.params ? new Parameters(opts.params)
       : opts.insecureLogN ? new Parameters({ logN: opts.insecureLogN, levels: depth, insecure: true })
-        : chooseParameters(depth, { ...opts, minLogN });
+        : chooseParameters(depth, { ...opts, minLogN, ...(rotationDepths ? { rotationDepths } : {}) });
     if (this.params.levels < depth) throw new LevelError(depth, this.params.levels, `the compiled network in the ${layout} layout`);
     let rotations: number[] = [];
     let channelInput: SlotLayout | undefined;
@@ -91,11 +94,15 @@ export class Model {
       channelOutput = cp.vectors.has(g.output.name) ? undefined : cp.layouts.get(g.output.name);
       if (channelOutput) outputCiphertexts = outputSize / (channelOutput.H * channelOutput.W);
     }
-    let packed: Pick<ModelPlan, 'packedInput' | 'packedOutput'> = {};
+    let packed: Pick<ModelPlan, 'packedInput' | 'packedOutput' | 'rotationLevels'> = {};
     if (layout === 'packed') {
       this.packedPlan = planPacked(g, this.params.slots);
       rotations = this.packedPlan.rotations;
-      packed = { packedInput: layoutSpec(this.packedPlan.input), packedOutput: layoutSpec(this.packedPlan.output) };
+      // inputs are encrypted at the top level: each key is capped at the level its step runs at
+      packed = {
+        packedInput: layoutSpec(this.packedPlan.input), packedOutput: layoutSpec(this.packedPlan.output),
+        rotationLevels: rotationLevels(this.packedPlan, this.params.levels),
+      };
       outputCiphertexts = 1;
     }
     this.plan = {
@@ -155,13 +162,30 @@ export class Model {
 
   /** Predicted memory of one run (ciphertexts + evaluation keys). */
   memory(): MemoryEstimate {
-    return estimateMemory(this.graph, this.params, this.layout, this.plan.rotations.length);
+    const depths = this.packedPlan?.rotationDepths;
+    return estimateMemory(this.graph, this.params, this.layout, this.plan.rotations.length, depths ? keySwitchCost(this.params, depths).bytes : undefined);
   }
 
   /** Images per run: all slots in the batch layout, one in the channel layout. */
   get imagesPerRun(): number {
     return this.layout === 'batch' ? this.params.slots : 1;
   }
+}
+
+/**
+ * Galois element → a step of it and the highest level any of its steps runs at, in increasing
+ * element order (the order of per-key chunks). Steps without a level run at the top.
+ */
+function keyLevels(ctx: CkksContext, rotations: readonly number[], levels?: readonly number[]): Map<number, { step: number; level: number }> {
+  const m = new Map<number, { step: number; level: number }>();
+  rotations.forEach((step, i) => {
+    const g = ctx.galoisElement(step);
+    if (g === 1) return;
+    const level = levels?.[i] ?? ctx.params.levels;
+    const e = m.get(g);
+    if (!e || e.level < level) m.set(g, { step, level });
+  });
+  return new Map([...m].sort((a, b) => a[0] - b[0]));
 }
 
 /** Requests a client remembers (id → image count) to check the outputs that answer them. */
@@ -216,10 +240,41 @@ export class Client {
 
   /** Parameters, relinearization key and the plan's Galois keys, as bytes for the server. */
   evaluationKeys(): Uint8Array {
-    const rk = this.keygen.genRelinKey(this.sk);
-    const chunks = [serializeParameters(this.ctx.params), serializeRelinKey(rk)];
-    if (this.plan.rotations.length) chunks.push(serializeGaloisKeys(this.keygen.genGaloisKeys(this.sk, this.plan.rotations)));
-    return packBundle({ kind: 'evaluation-keys', layout: this.plan.layout, keyId: this.sk.id }, chunks);
+    const parts: Uint8Array[] = [];
+    this.writeEvaluationKeys((p) => parts.push(p));
+    let total = 0;
+    for (const p of parts) total += p.length;
+    const out = new Uint8Array(total);
+    total = 0;
+    for (const p of parts) {
+      out.set(p, total);
+      total += p.length;
+    }
+    return out;
+  }
+
+  /**
+   * {@link evaluationKeys} written part by part to `sink` (a file, a socket): the same bytes, never
+   * one buffer. Each key is generated, serialized and handed over before the next, so the client
+   * holds one key at a time (the keys are gigabytes at N = 2^16). Returns the bytes written.
+   *
+   * With per-rotation levels in the plan (packed layout), one chunk per Galois key (increasing
+   * Galois element), each key capped at the highest level its steps run at; otherwise one chunk
+   * with every key at the top level.
+   */
+  writeEvaluationKeys(sink: (part: Uint8Array) => void): number {
+    const header: Record<string, unknown> = { kind: 'evaluation-keys', layout: this.plan.layout, keyId: this.sk.id };
+    const { rotations, rotationLevels: levels } = this.plan;
+    const perKey = rotations.length > 0 && levels !== undefined;
+    const need = keyLevels(this.ctx, rotations, levels);
+    if (perKey) header.galois = 'per-key';
+    const w = new BundleWriter(header, 2 + (perKey ? need.size : rotations.length ? 1 : 0), sink);
+    w.add(serializeParameters(this.ctx.params));
+    w.add(serializeRelinKey(this.keygen.genRelinKey(this.sk)));
+    if (perKey) {
+      for (const [, { step, level }] of need) w.add(serializeGaloisKeys(this.keygen.genGaloisKeys(this.sk, [step], { maxLevel: level })));
+    } else if (rotations.length) w.add(serializeGaloisKeys(this.keygen.genGaloisKeys(this.sk, rotations)));
+    return w.finish();
   }
 
   /**
@@ -341,10 +396,11 @@ export class Server {
    *
    * @throws InvalidArgumentError if threads is not an integer in 1..256; as the constructor
    */
-  static async create(model: Model, evaluationKeys: Uint8Array, opts: { threads?: number } = {}): Promise<Server> {
+  static async create(model: Model, evaluationKeys: Uint8Array | BundleSource, opts: { threads?: number } = {}): Promise<Server> {
     const threads = opts.threads ?? 1;
     if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new InvalidArgumentError(`threads = ${brief(threads)}`, 'use an integer number of threads in 1..256 (2 uses both cores of a 2-core machine)');
-    const s = new Server(model, evaluationKeys);
+    // keys are read straight into shared memory when a pool will use them (no second copy)
+    const s = new Server(model, evaluationKeys, { shared: threads > 1 });
     if (threads > 1) {
       const pool = await WorkerPool.create(s.ctx.params, { threads, modules: model.layout === 'batch' ? [batchTasksUrl()] : [] });
       s.pool = pool;
@@ -360,7 +416,9 @@ export class Server {
   }
 
   /**
-   * A server for `model` with a client's evaluation keys (the bytes of `Client.evaluationKeys`).
+   * A server for `model` with a client's evaluation keys (the bytes of `Client.evaluationKeys`, or
+   * a `BundleSource` over them, e.g. a file: then each key is read when it is loaded, and the
+   * bundle is never one buffer). `shared`: load the keys into shared memory (for a worker pool).
    *
    * @throws BundleError if the bytes are not evaluation keys for this model (kind, layout, chunk
    *   count, parameters, Galois elements other than the plan's)
@@ -368,27 +426,52 @@ export class Server {
    * @throws SerializationError, FormatVersionError, ContextMismatchError for corrupted bytes,
    *   another format version, or keys made under other parameters
    */
-  constructor(model: Model, evaluationKeys: Uint8Array) {
+  constructor(model: Model, evaluationKeys: Uint8Array | BundleSource, opts: { shared?: boolean } = {}) {
     this.model = model;
     const plan = model.plan;
-    const { header, chunks } = unpackBundle(evaluationKeys);
+    const shared = opts.shared ?? false;
+    const bundle = openBundle(evaluationKeys);
+    const header = bundle.header;
     if (header.kind !== 'evaluation-keys') throw new BundleError(`expected evaluation keys, got ${brief(header.kind)}`, `pass the bytes of ${fixCode.evaluationKeys()}`);
     if (header.layout !== plan.layout) throw new BundleError(`the keys were made for the ${brief(header.layout)} layout, the model runs ${plan.layout}`, `make the client from this model's plan: ${fixCode.freshPlan()}`);
     if (!isId(header.keyId)) throw new BundleError(`the keys' key id ${brief(header.keyId)} is not 16 hex digits`);
-    const want = plan.rotations.length ? 3 : 2;
-    if (chunks.length !== want) throw new BundleError(`the keys have ${chunks.length} parts, the plan needs ${want} (parameters, relinearization key${want === 3 ? ', Galois keys' : ''})`);
-    const P = deserializeParameters(chunks[0]);
+    const perKey = header.galois === 'per-key';
+    if (header.galois !== undefined && !perKey) throw new BundleError(`unknown Galois key packing ${brief(header.galois)}`);
+    if (header.chunks < 2) throw new BundleError(`the keys have ${header.chunks} parts, the plan needs at least 2 (parameters, relinearization key${plan.rotations.length ? ', Galois keys' : ''})`);
+    const P = deserializeParameters(bundle.chunk(0));
     if (P.hash !== model.params.hash) throw new BundleError(`the keys were made for parameters ${P.hash}, the model uses ${model.params.hash}`, `make the client from this model's plan: ${fixCode.freshPlan()}`);
     this.ctx = new CkksContext(P);
+    // exactly the Galois elements of the plan's rotations (with the level each runs at), checked
+    // before any key is read
+    const need = keyLevels(this.ctx, plan.rotations, plan.rotationLevels);
+    const want = plan.rotations.length ? (perKey ? 2 + need.size : 3) : 2;
+    if (header.chunks !== want) {
+      throw new BundleError(`the keys have ${header.chunks} parts, the plan needs ${want} (parameters, relinearization key${want > 2 ? (perKey ? `, ${need.size} Galois keys` : ', Galois keys') : ''})`);
+    }
     this.keyId = header.keyId;
-    const relin: RelinKey = deserializeRelinKey(this.ctx, chunks[1]);
+    const relin: RelinKey = deserializeRelinKey(this.ctx, bundle.chunk(1), { shared });
     if (relin.keyId !== this.keyId) throw new KeyMismatchError('the relinearization key', relin.keyId ?? 'none', this.keyId, `send the bytes of one ${fixCode.evaluationKeys()} call unchanged`);
     let galois: GaloisKeys | undefined;
-    if (want === 3) {
-      // exactly the Galois elements of the plan's rotations, checked before any key is read
-      const elements = plan.rotations.map((k) => this.ctx.galoisElement(k)).filter((g) => g !== 1);
-      galois = deserializeGaloisKeys(this.ctx, chunks[2], { elements });
-      if (galois.keyId !== this.keyId) throw new KeyMismatchError('the Galois keys', galois.keyId ?? 'none', this.keyId, `send the bytes of one ${fixCode.evaluationKeys()} call unchanged`);
+    if (want > 2) {
+      const elements = [...need.keys()];
+      if (perKey) {
+        // one key per chunk, read one at a time (a chunk's bytes are dropped once its key is loaded)
+        galois = new GaloisKeys(this.ctx, this.keyId);
+        elements.forEach((g, i) => {
+          const one = deserializeGaloisKeys(this.ctx, bundle.chunk(2 + i), { elements: [g], shared });
+          if (one.keyId !== this.keyId) throw new KeyMismatchError(`Galois key ${i}`, one.keyId ?? 'none', this.keyId, `send the bytes of one ${fixCode.evaluationKeys()} call unchanged`);
+          galois!.keys.set(g, one.keys.get(g)!);
+        });
+      } else {
+        galois = deserializeGaloisKeys(this.ctx, bundle.chunk(2), { elements, shared });
+        if (galois.keyId !== this.keyId) throw new KeyMismatchError('the Galois keys', galois.keyId ?? 'none', this.keyId, `send the bytes of one ${fixCode.evaluationKeys()} call unchanged`);
+      }
+      for (const [g, { step, level }] of need) {
+        const k = galois.keys.get(g)!;
+        if (k.maxLevel < level) {
+          throw new BundleError(`the Galois key for rotation by ${step} is capped at level ${k.maxLevel}, the plan rotates by it at level ${level}`, `make the client from this model's plan: ${fixCode.freshPlan()}`);
+        }
+      }
     }
     this.keys = { relin, ...(galois ? { galois } : {}) };
     this.evaluator = new Evaluator(this.ctx, this.keys);

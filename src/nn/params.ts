@@ -18,6 +18,36 @@ export interface ChooseOptions {
   minLogN?: number;
   /** Extra levels beyond the depth (default 0). */
   spareLevels?: number;
+  /**
+   * Depths (levels below the top) at which each Galois key is used, when a plan needs many keys
+   * (the packed layout): the number of special limbs K is then chosen to minimise the keys' bytes
+   * times their key-switching time (see {@link keySwitchCost}) instead of taking the most that fit.
+   */
+  rotationDepths?: readonly number[];
+}
+
+/**
+ * Relative bytes and key-switching time of Galois keys capped at `depths` below the top of P's
+ * chain (`GaloisKeyOptions.maxLevel`), with q = the Q limbs of a key's level, K special limbs,
+ * dnum = ⌈q/α⌉ digits (α = K here):
+ *   bytes ∝ Σ dnum·(q + K)                 (2·dnum·(q + K)·N residues per key)
+ *   time  ∝ Σ dnum·(q + K) + 2·(q + K)     (ModUp conversions + NTTs and the inner product scale
+ *                                            with dnum·(q + K); ModDown with 2·(q + K) per switch)
+ * Measured at N = 2^16, 41 Q limbs (bench/keyswitch-k.ts, see `chooseParameters`), a key switch's
+ * time follows this model to within the machine's noise; more special limbs also lengthen the
+ * plaintexts of double-hoisted transforms (q + K limbs), which the second term stands for.
+ */
+export function keySwitchCost(P: Parameters, depths: readonly number[]): { bytes: number; time: number } {
+  const K = P.p.length;
+  let bytes = 0;
+  let time = 0;
+  for (const d of depths) {
+    const q = P.limbsAt(Math.max(0, P.levels - d));
+    const dnum = Math.ceil(q / P.digitLimbs);
+    bytes += dnum * (q + K);
+    time += dnum * (q + K) + 2 * (q + K);
+  }
+  return { bytes: 2 * bytes * P.N * 4, time };
 }
 
 /** Error when no secure parameter set holds the network. */
@@ -41,6 +71,15 @@ export function chooseParameters(depth: number, opts: ChooseOptions = {}): Param
     const bound = HE_STANDARD_128[logN];
     const kMax = Math.min(6, Math.ceil(Math.sqrt(levels + 2)));
     // First pass: full-width levels (≈ 2^30) with as many special limbs as fit; second: narrower levels.
+    // With rotation depths (many Galois keys), K ranges up to what the bound allows and the cheapest
+    // keys win: for the packed ResNet-20 (N = 2^16, 39 levels, 166 keys capped at their levels)
+    // the model gives K = 6: 10.3 GB of keys, K = 10: 7.4 GB, K = 14: 5.7 GB, K = 15: 5.3 GB
+    // (the least bytes·time), K = 17: 5.6 GB (full keys: 26.7 GB at K = 6).
+    const depths = opts.rotationDepths;
+    if (depths && depths.length) {
+      const best = cheapestKeys(logN, levels, bound, minScale, depths);
+      if (best) return best;
+    }
     for (const floor of [29.5, minScale]) {
       for (let K = kMax; K >= 1; K--) {
         // base 2×30 bits, K special limbs of 30 bits; a level of s bits: 60 + levels·s + 30·K ≤ bound
@@ -58,6 +97,30 @@ export function chooseParameters(depth: number, opts: ChooseOptions = {}): Param
     tried.push(`logN ${logN}: levels would be narrower than 2^${minScale}`);
   }
   throw new ParameterChoiceError(depth, tried.slice(-2).join('; '));
+}
+
+/**
+ * The parameters at ring degree 2^logN with full-width levels whose Galois keys at `depths` cost
+ * the least bytes × time (`keySwitchCost`), over every K the 128-bit bound leaves room for; none
+ * if no K fits full-width levels.
+ */
+function cheapestKeys(logN: number, levels: number, bound: number, minScale: number, depths: readonly number[]): Parameters | undefined {
+  let best: { P: Parameters; cost: number } | undefined;
+  for (let K = 1; K <= 30; K++) {
+    const room = bound - 60 - 30 * K - 0.5;
+    const s = Math.min(29.95, levels > 0 ? room / levels : 29.95);
+    if (s < 29.5 || s < minScale) break;
+    let P: Parameters;
+    try {
+      P = new Parameters({ logN, levels, specialLimbs: K, ...(s < 29.9 ? { logScale: Math.floor(s * 4) / 4 } : {}) });
+    } catch {
+      continue;
+    }
+    const c = keySwitchCost(P, depths);
+    const cost = c.bytes * c.time;
+    if (!best || cost < best.cost) best = { P, cost };
+  }
+  return best?.P;
 }
 
 /** Memory estimate of a run, in bytes. */
@@ -95,9 +158,10 @@ export function switchingKeyBytes(P: Parameters): number {
 
 /**
  * Predicts peak memory of a run in a layout: live tensors × ciphertexts per tensor × bytes at their
- * level, walking the graph with the same last-use freeing as the executors.
+ * level, walking the graph with the same last-use freeing as the executors; plus the keys
+ * (`galoisBytes` for Galois keys capped at their levels, else `galoisKeys` full keys).
  */
-export function estimateMemory(g: IrGraph, P: Parameters, layout: Layout, galoisKeys = 0): MemoryEstimate {
+export function estimateMemory(g: IrGraph, P: Parameters, layout: Layout, galoisKeys = 0, galoisBytes?: number): MemoryEstimate {
   const plan = planLevels(g, layout);
   const ctsOf = (shape: readonly number[]) => (layout === 'batch' ? sizeOf(shape) : shape.length === 3 ? shape[0] : Math.max(1, sizeOf(shape)));
   const bytesAt = (v: string, shape: readonly number[]) => {
@@ -114,6 +178,7 @@ export function estimateMemory(g: IrGraph, P: Parameters, layout: Layout, galois
     if (now > peak) peak = now;
     for (const v of n.inputs) if (lastUse.get(v) === i) live.delete(v);
   });
-  const keys = switchingKeyBytes(P) * (1 + galoisKeys);
+  // galoisBytes: the Galois keys' bytes when they are capped (packed layout), else all full
+  const keys = switchingKeyBytes(P) + (galoisBytes ?? switchingKeyBytes(P) * galoisKeys);
   return { peakCiphertexts: peak, keys, total: peak + keys, ciphertext: ciphertextBytes(P.N, P.limbsAt(P.levels)), available: totalMemory() };
 }

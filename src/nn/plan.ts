@@ -32,6 +32,12 @@ export interface ModelPlan {
   depth: number;
   /** Galois steps (channel layout; empty in the batch layout). */
   rotations: number[];
+  /**
+   * Per entry of `rotations`, the highest level the step rotates at (packed layout): the client
+   * generates that key capped there (`GaloisKeyOptions.maxLevel`), which makes it smaller. Absent:
+   * every key at the top level.
+   */
+  rotationLevels?: number[];
   /** Input slot layout (channel layout). */
   channelInput?: SlotLayout;
   /** Output slot layout (channel layout, spatial outputs; absent when outputs sit in slot 0). */
@@ -149,6 +155,11 @@ export function validatePlan(plan: unknown): { plan: ModelPlan; params: Paramete
   if (!Array.isArray(rot) || rot.length > slots) throw new PlanError(`rotations ${brief(rot)} is not a list of at most ${slots} steps`);
   for (const r of rot) intField(r, 'rotation step', -(slots - 1), slots - 1);
   if (layout === 'batch' && rot.length) throw new PlanError('a batch-layout plan lists rotations (the batch layout uses none)');
+  const rl = plan.rotationLevels;
+  if (rl !== undefined) {
+    if (!Array.isArray(rl) || rl.length !== rot.length) throw new PlanError(`rotationLevels ${brief(rl)} is not a list of one level per rotation (${rot.length})`);
+    for (const l of rl) intField(l, 'rotation level', 0, params.levels);
+  }
   const outputCiphertexts = intField(plan.outputCiphertexts, 'outputCiphertexts', 1, MAX_ELEMENTS);
   const range = plan.inputRange;
   if (!Array.isArray(range) || range.length !== 2 || !range.every((x) => typeof x === 'number' && Number.isFinite(x)) || range[0] > range[1]) {
@@ -158,6 +169,7 @@ export function validatePlan(plan: unknown): { plan: ModelPlan; params: Paramete
     format: PLAN_FORMAT, name: plan.name, layout, params: params.toLiteral(), inputShape, outputShape, depth,
     rotations: [...(rot as number[])], outputCiphertexts, inputRange: [range[0] as number, range[1] as number],
   };
+  if (rl !== undefined) out.rotationLevels = [...(rl as number[])];
   if (layout === 'batch') {
     if (outputCiphertexts !== outputShape.reduce((a, d) => a * d, 1)) throw new PlanError(`outputCiphertexts ${outputCiphertexts} differs from the output size ${outputShape.reduce((a, d) => a * d, 1)} (batch layout: one per element)`);
     if (plan.channelInput !== undefined || plan.channelOutput !== undefined || plan.packedInput !== undefined || plan.packedOutput !== undefined) throw new PlanError('a batch-layout plan has slot layouts');

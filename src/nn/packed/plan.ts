@@ -42,7 +42,22 @@ export interface PackedPlan {
   steps: Map<string, PackedStep>;
   /** Every rotation step the run uses (Galois keys), sorted. */
   rotations: number[];
+  /**
+   * Per entry of `rotations`, the smallest depth (levels consumed since the input) at which the
+   * step rotates: the step's key is used at level top − depth and below, so it can be generated
+   * capped there (`GaloisKeyOptions.maxLevel`; see {@link rotationLevels}). Always set by
+   * `planPacked`; absent means depth 0 (full keys).
+   */
+  rotationDepths?: number[];
   levels: LevelPlan;
+}
+
+/**
+ * The highest level each rotation of the plan runs at, for an input encrypted at `top` (the
+ * parameters' top level): per entry of `plan.rotations`, top − its depth.
+ */
+export function rotationLevels(plan: Pick<PackedPlan, 'rotations' | 'rotationDepths'>, top: number): number[] {
+  return plan.rotations.map((_, i) => top - (plan.rotationDepths?.[i] ?? 0));
 }
 
 /** Options of {@link planPacked}. */
@@ -81,7 +96,11 @@ export function planPacked(g: IrGraph, slots: number, opts: PackedPlanOptions = 
   const steps = new Map<string, PackedStep>();
   const cost = new Map<string, number>();
   const depthAt = new Map<string, number>([[g.input.name, 0]]);
-  const rot = new Set<number>();
+  /** Rotation step → the smallest depth at which it is used. */
+  const rot = new Map<number, number>();
+  const useRot = (r: number, depth: number) => {
+    if (r !== 0 && !(rot.get(r)! <= depth)) rot.set(r, depth);
+  };
   let ctMults = 0;
   const consumers = new Map<string, IrNode[]>();
   for (const n of g.nodes) for (const v of n.inputs) consumers.set(v, [...(consumers.get(v) ?? []), n]);
@@ -108,7 +127,9 @@ export function planPacked(g: IrGraph, slots: number, opts: PackedPlanOptions = 
     const to = outLayoutOf(n, from);
     const set = diagonalsOf(map, from, to);
     const split = chooseSplit([...set.diagonals.keys()], from.period, opts.costs);
-    for (const r of [...split.babies, ...split.giants]) if (r !== 0) rot.add(r);
+    // baby and giant steps both rotate at the transform's input level (double hoisting)
+    const depth = depthAt.get(fromValue) ?? 0;
+    for (const r of [...split.babies, ...split.giants]) useRot(r, depth);
     steps.set(n.name, { kind: 'transform', map, from, to, split, diagonals: set.diagonals.size, taps: set.taps });
     return to;
   };
@@ -147,7 +168,7 @@ export function planPacked(g: IrGraph, slots: number, opts: PackedPlanOptions = 
       }
       const sums = n.op === 'GlobalAveragePool' && n.sum && !pend ? rotateSumSteps(from) : null;
       if (sums) {
-        sums.forEach((s) => rot.add(s));
+        sums.forEach((s) => useRot(s, depthAt.get(source) ?? 0));
         steps.set(n.name, { kind: 'rotsum', steps: sums });
         const [C] = from.shape;
         const pos = Int32Array.from({ length: C }, (_, ch) => from.pos[ch * from.shape[1] * from.shape[2]]);
@@ -196,5 +217,6 @@ export function planPacked(g: IrGraph, slots: number, opts: PackedPlanOptions = 
   const output = layouts.get(g.output.name);
   if (!output) throw new PackedLayoutError('internal: the output has no layout', 'report this as a bug');
   const levels: LevelPlan = { cost, depthAt, depth: depthAt.get(g.output.name) ?? 0, ctMults, masked: new Set() };
-  return { slots, input, output, layouts, steps, rotations: [...rot].sort((a, b) => a - b), levels };
+  const rotations = [...rot.keys()].sort((a, b) => a - b);
+  return { slots, input, output, layouts, steps, rotations, rotationDepths: rotations.map((r) => rot.get(r)!), levels };
 }
