@@ -16,6 +16,10 @@
  *    input channel by its kernel offsets (hoisted `rotation`s), then one `term` per weight and a
  *    rescale per output channel; a Dense on a spatial value multiplies by an encoded weight vector
  *    per (output, channel) (`plainMul`), rescales, and sums slots with ⌈log2(span)⌉ rotations.
+ *
+ * The packed layout (`packed/cost.ts`) is priced from its plan's own steps with operation times
+ * measured at two levels (`measureLevelOpTimes`: decomposition, hoisted and full rotations,
+ * plaintext products, encodings, …) and interpolated to each layer's level (`timeAt`).
  */
 import {
   type Ciphertext, CkksContext, Encoder, Encryptor, Evaluator, KeyGenerator, Parameters, type ParametersLiteral, type WorkerPool,
