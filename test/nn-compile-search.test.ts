@@ -2,7 +2,8 @@
  * The fast compilation (src/nn/ola-search.ts, jobs.ts, forward-pool.ts) against the plain
  * algorithm it replaces: the sensitivity equals `layerSensitivity` (full passes), the chosen point
  * is the first of the front whose full-pass accuracy meets the target, early-stopped points carry
- * true upper bounds, and worker threads (1, 2, 3) give bit-identical results.
+ * true upper bounds, the fallback picks the most accurate of its contenders (the K points of least
+ * estimated error), and worker threads (1, 2, 3) give bit-identical results.
  * The worker entry is the built one: run `npm run build` first (the integration does).
  */
 import { describe, expect, test } from 'vitest';

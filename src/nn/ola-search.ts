@@ -9,10 +9,16 @@
  *    (kept while they fit in {@link KEEP_BYTES}), the clean output and the values after each
  *    activation for the sensitivity probe, whose noisy passes then run only the layers after the
  *    noise;
- *  - the degree sweep evaluates a front point chunk by chunk in image order and stops as soon as
- *    the disagreements exceed what the target allows (the point's verdict is then known); a point
- *    restarts each chunk after the last activation its graph shares with the chunk's previous one;
+ *  - the degree sweep evaluates a front point chunk by chunk, hardest images first and in chunks
+ *    that start at one image, and stops as soon as the disagreements exceed what the target allows
+ *    (the point's verdict is then known); a point restarts each chunk after the last activation
+ *    its graph shares with the chunk's previous one;
  *  - chunks run on the pool's workers (`forward-pool.ts`).
+ * One rule is not exact, by design: when no point meets the target, only the `fallbackPoints`
+ * points of least estimated error (and points already scored on every image) compete for the most
+ * accurate, so the fallback costs a bounded number of passes. The estimate is sound for every
+ * candidate degree because the fits use ≥ 8 bins per coefficient and a floor weight per bin
+ * (`fitHistogramFloored`, `approx/ola.ts`).
  * Images are split into chunks of a size that depends only on the image count, never on the
  * thread count, so results do not depend on the thread count.
  */
