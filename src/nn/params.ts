@@ -33,9 +33,9 @@ export interface ChooseOptions {
  *   bytes ∝ Σ dnum·(q + K)                 (2·dnum·(q + K)·N residues per key)
  *   time  ∝ Σ dnum·(q + K) + 2·(q + K)     (ModUp conversions + NTTs and the inner product scale
  *                                            with dnum·(q + K); ModDown with 2·(q + K) per switch)
- * Measured at N = 2^16, 41 Q limbs (bench/keyswitch-k.ts, see `chooseParameters`), a key switch's
- * time follows this model to within the machine's noise; more special limbs also lengthen the
- * plaintexts of double-hoisted transforms (q + K limbs), which the second term stands for.
+ * Against measurements at N = 2^16 (bench/keyswitch-k.ts, figures in `chooseParameters`) the
+ * model ranks K the same way on the ResNet-20 key set but underrates large K at low levels (at 7
+ * limbs K = 15 measured 1.6× K = 10's rotation time, the model says 1.3×).
  */
 export function keySwitchCost(P: Parameters, depths: readonly number[]): { bytes: number; time: number } {
   const K = P.p.length;
