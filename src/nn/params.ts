@@ -33,9 +33,9 @@ export interface ChooseOptions {
  *   bytes ∝ Σ dnum·(q + K)                 (2·dnum·(q + K)·N residues per key)
  *   time  ∝ Σ dnum·(q + K) + 2·(q + K)     (ModUp conversions + NTTs and the inner product scale
  *                                            with dnum·(q + K); ModDown with 2·(q + K) per switch)
- * Measured at N = 2^16, 41 Q limbs (bench/keyswitch-k.ts, see `chooseParameters`), a key switch's
- * time follows this model to within the machine's noise; more special limbs also lengthen the
- * plaintexts of double-hoisted transforms (q + K limbs), which the second term stands for.
+ * Against measurements at N = 2^16 (bench/keyswitch-k.ts, figures in `chooseParameters`) the
+ * model ranks K the same way on the ResNet-20 key set but underrates large K at low levels (at 7
+ * limbs K = 15 measured 1.6× K = 10's rotation time, the model says 1.3×).
  */
 export function keySwitchCost(P: Parameters, depths: readonly number[]): { bytes: number; time: number } {
   const K = P.p.length;
@@ -72,9 +72,12 @@ export function chooseParameters(depth: number, opts: ChooseOptions = {}): Param
     const kMax = Math.min(6, Math.ceil(Math.sqrt(levels + 2)));
     // First pass: full-width levels (≈ 2^30) with as many special limbs as fit; second: narrower levels.
     // With rotation depths (many Galois keys), K ranges up to what the bound allows and the cheapest
-    // keys win: for the packed ResNet-20 (N = 2^16, 39 levels, 166 keys capped at their levels)
-    // the model gives K = 6: 10.3 GB of keys, K = 10: 7.4 GB, K = 14: 5.7 GB, K = 15: 5.3 GB
-    // (the least bytes·time), K = 17: 5.6 GB (full keys: 26.7 GB at K = 6).
+    // keys win. Packed ResNet-20 (N = 2^16, 39 levels, 166 keys capped at their levels), GiB of
+    // Galois keys: K = 6: 10.3, K = 10: 7.4, K = 14: 5.7, K = 15: 5.3, K = 17: 5.6 (full keys:
+    // 26.7 at K = 6). Measured (bench/keyswitch-k.ts, bench/results/keyswitch-k.jsonl; loaded
+    // machine, loadavg 5.5–8): one rotation at levels 38/19/5 takes 2.1/0.73/0.19 s at K = 6,
+    // 1.6/0.70/0.19 s at K = 10, 2.0/0.73/0.31 s at K = 15; weighted by the keys' levels, bytes × time
+    // is 1514 (K = 6), 906 (K = 10), 785 GB·s (K = 15): K = 15, as this model picks.
     const depths = opts.rotationDepths;
     if (depths && depths.length) {
       const best = cheapestKeys(logN, levels, bound, minScale, depths);
