@@ -220,7 +220,7 @@ describe('packed layout cost', () => {
     expect(pred.memory.galoisKeys).toBe(model.plan.rotations.length);
     expect(pred.memory.keys).toBe((model.plan.rotations.length + 1) * galoisKeyBytes(P));
     expect(pred.memory.keysCapped).toBeLessThanOrEqual(pred.memory.keys);
-    expect(pred.memory.total).toBe(pred.memory.keys + pred.memory.peakCiphertexts);
+    expect(pred.memory.total).toBe(pred.memory.keysCapped + pred.memory.peakCiphertexts);
     const cached = predictPacked(model.graph, plan, P, lt, { cachedDiagonals: true });
     expect(cached.seconds).toBeLessThan(pred.seconds);
     expect(cached.setupSeconds).toBeGreaterThan(0);

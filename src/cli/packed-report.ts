@@ -74,7 +74,7 @@ export function describePacked(m: Model, p: PackedPrediction, threads: number): 
         : `ct×ct ${c.mulRelinRescale}, terms ${c.term}`;
     out.push(`     ${`${l.op} ${l.node}`.padEnd(w)}  level ${String(l.level).padStart(2)}  ${formatDuration(l.seconds).padStart(8)}  slots ${pct(l.slotUse)} (${pct(l.slotFill)} with replicas)  ${what}`);
   }
-  out.push(`   memory: keys ${mib(mem.keys)}, ciphertexts at peak ${mib(mem.peakCiphertexts)}, encoded diagonals ${mib(mem.diagonals)}` +
+  out.push(`   memory: keys ${mib(mem.keysCapped)} (capped), ciphertexts at peak ${mib(mem.peakCiphertexts)}, encoded diagonals ${mib(mem.diagonals)}` +
     ` (${mem.cached ? 'kept' : 'encoded per run, not kept'}), total ${mib(mem.total)}`);
   return out;
 }

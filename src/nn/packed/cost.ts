@@ -87,7 +87,7 @@ export interface PackedMemory {
   diagonals: number;
   /** Whether the runner keeps the encoded diagonals (`diagonals` then counts in `total`). */
   cached: boolean;
-  /** keys + peakCiphertexts (+ diagonals when cached). */
+  /** keysCapped (the client generates capped keys) + peakCiphertexts (+ diagonals when cached). */
   total: number;
 }
 
@@ -227,7 +227,7 @@ export function predictPacked(g: IrGraph, plan: PackedPlan, P: Parameters, lt: L
   for (const r of plan.rotations) keysCapped += galoisKeyBytes(P, rotationLevels.get(r) ?? P.levels);
   const peakCiphertexts = peakWorkingSet(g, plan, P, cached);
   const memory: PackedMemory = {
-    keys, keysCapped, keyBytes, galoisKeys, peakCiphertexts, diagonals, cached, total: keys + peakCiphertexts + (cached ? diagonals : 0),
+    keys, keysCapped, keyBytes, galoisKeys, peakCiphertexts, diagonals, cached, total: keysCapped + peakCiphertexts + (cached ? diagonals : 0),
   };
   return { seconds, setupSeconds, layers, memory, rotationLevels };
 }
@@ -253,7 +253,8 @@ function peakWorkingSet(g: IrGraph, plan: PackedPlan, P: Parameters, cached: boo
       const level = P.levels - Math.max(...n.inputs.map((v) => depth.get(v) ?? 0));
       const l = P.limbsAt(level);
       // hoisted baby rotations + two accumulators + the decomposition over Q_ℓ·P + one plaintext
-      scratch = (step.split.babies.length + 2) * ciphertextBytes(N, l) + P.dnumAt(level) * (l + K) * N * 4 + (cached ? 0 : l * N * 4);
+      // (not cached: the transform encodes all its diagonals for this run and holds them until it ends)
+      scratch = (step.split.babies.length + 2) * ciphertextBytes(N, l) + P.dnumAt(level) * (l + K) * N * 4 + (cached ? 0 : step.diagonals * l * N * 4);
     } else if (step.kind === 'rotsum' || n.op === 'Poly') {
       const level = P.levels - Math.max(...n.inputs.map((v) => depth.get(v) ?? 0));
       scratch = 3 * ciphertextBytes(N, P.limbsAt(level));
