@@ -126,7 +126,7 @@ describe.runIf(built)('veil CLI', () => {
     expect(r.stdout).toMatch(/Galois keys: \d+ × [\d.]+ MiB \+ relinearization key = [\d.]+ MiB \(capped at the level each is used at: [\d.]+ MiB\)/);
     expect(r.stdout).toMatch(/predicted server time .* per image \(1 thread\(s\)\), after encoding the diagonals once \(.*, kept across images\); per layer:/);
     expect(r.stdout).toMatch(/Dense \/fc1\/Gemm +level +3 .* slots 1\.6% \(3\.1% with replicas\) +rotations \d+ hoisted \+ \d+, pt×ct 1549/);
-    expect(r.stdout).toMatch(/memory: keys [\d.]+ MiB, ciphertexts at peak [\d.]+ MiB, encoded diagonals [\d.]+ MiB \(kept\), total [\d.]+ MiB/);
+    expect(r.stdout).toMatch(/memory: keys [\d.]+ MiB \(capped\), ciphertexts at peak [\d.]+ MiB, encoded diagonals [\d.]+ MiB \(kept\), total [\d.]+ MiB/);
     expect(r.stdout).not.toMatch(/== (batch|channel) layout/);
     const j = run('inspect', fx('mnist_square.onnx'), '--layout', 'packed', '--json');
     expect(j.status, j.stderr).toBe(0);
@@ -140,7 +140,7 @@ describe.runIf(built)('veil CLI', () => {
     expect(p.prediction.seconds).toBeCloseTo(layers.reduce((a, l) => a + l.seconds, 0), 9);
     expect(layers[0].level).toBe(5);
     expect(layers[0].slotUse).toBeCloseTo(845 / 4096, 9);
-    expect(p.memory.total).toBe(p.memory.keys + p.memory.peakCiphertexts + (p.memory.cached ? p.memory.diagonals : 0));
+    expect(p.memory.total).toBe(p.memory.keysCapped + p.memory.peakCiphertexts + (p.memory.cached ? p.memory.diagonals : 0));
     expect(p.levels).toEqual({ top: 5, input: 5, output: 0, depth: 5 });
   }, 120_000);
 

@@ -226,7 +226,7 @@ describe('packed layout cost', () => {
     expect(cached.setupSeconds).toBeGreaterThan(0);
     expect(pred.setupSeconds).toBe(0);
     expect(predictPacked(model.graph, plan, P, lt).memory.cached).toBe(true); // the runner keeps these (well under 1 GiB)
-    expect(cached.memory.total).toBe(cached.memory.keys + cached.memory.peakCiphertexts + cached.memory.diagonals);
+    expect(cached.memory.total).toBe(cached.memory.keysCapped + cached.memory.peakCiphertexts + cached.memory.diagonals);
   });
 
   it(`predicts a packed run (mnist_square, N = 2^12) within a factor of ${FACTOR}`, () => {
