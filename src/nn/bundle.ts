@@ -192,16 +192,8 @@ export function openBundle(source: Uint8Array | BundleSource): OpenedBundle {
   const hl = dv.getUint32(8, true);
   if (hl > MAX_HEADER || 12 + hl > end) throw new BundleError(`header length ${hl} does not fit in ${size} bytes`);
   const hb = read(12, hl);
-  let header: Record<string, unknown> & { chunks: number };
-  try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(hb));
-  } catch {
-    throw new BundleError('header is not valid JSON');
-  }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new BundleError(`header ${brief(header)} is not a JSON object`);
+  const header = parseHeader(hb, end - 12 - hl);
   const n = header.chunks;
-  // every chunk takes at least its 4-byte length: a count above that is refused before any loop
-  if (!Number.isSafeInteger(n) || n < 0 || n > (end - 12 - hl) / 4) throw new BundleError(`header chunk count ${brief(n)} does not fit in the bytes`);
   const offs: number[] = [];
   const lens: number[] = [];
   const tails: Uint8Array[] = [];
@@ -268,16 +260,8 @@ export function unpackBundle(bytes: Uint8Array): { header: Record<string, unknow
   const hl = dv.getUint32(8, true);
   if (hl > MAX_HEADER || 12 + hl > end) throw new BundleError(`header length ${hl} does not fit in ${bytes.length} bytes`);
   const hb = bytes.subarray(12, 12 + hl);
-  let header: Record<string, unknown> & { chunks: number };
-  try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(hb));
-  } catch {
-    throw new BundleError('header is not valid JSON');
-  }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new BundleError(`header ${brief(header)} is not a JSON object`);
+  const header = parseHeader(hb, end - 12 - hl);
   const n = header.chunks;
-  // every chunk takes at least its 4-byte length: a count above that is refused before any loop
-  if (!Number.isSafeInteger(n) || n < 0 || n > (end - 12 - hl) / 4) throw new BundleError(`header chunk count ${brief(n)} does not fit in the bytes`);
   const chunks: Uint8Array[] = [];
   let p = 12 + hl;
   for (let i = 0; i < n; i++) {
@@ -291,4 +275,22 @@ export function unpackBundle(bytes: Uint8Array): { header: Record<string, unknow
   const sum = bundleChecksum(hb, chunks);
   for (let i = 0; i < 8; i++) if (sum[i] !== bytes[end + i]) throw new BundleError('bundle checksum mismatch (bytes changed, reordered or truncated)');
   return { header, chunks };
+}
+
+/**
+ * The JSON header of a bundle, checked: an object whose chunk count fits in `room` bytes (every
+ * chunk takes at least its 4-byte length, so a larger count is refused before any loop).
+ * @throws BundleError when the header is not a JSON object or its count does not fit.
+ */
+function parseHeader(hb: Uint8Array, room: number): Record<string, unknown> & { chunks: number } {
+  let header: Record<string, unknown> & { chunks: number };
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(hb));
+  } catch {
+    throw new BundleError('header is not valid JSON');
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new BundleError(`header ${brief(header)} is not a JSON object`);
+  const n = header.chunks;
+  if (!Number.isSafeInteger(n) || n < 0 || n > room / 4) throw new BundleError(`header chunk count ${brief(n)} does not fit in the bytes`);
+  return header;
 }

@@ -178,11 +178,11 @@ export function predictRun(g: IrGraph, P: Parameters, layout: Layout, times: OpT
 }
 
 /**
- * Seconds of `f`: the first quartile of at least `minRuns` runs within about `budget` seconds (a
- * low quantile rather than the median: other work on the machine only adds time, and a pause
- * in a few samples must not move the prediction).
+ * Seconds of `f`: the sample at `quantile` (default 1/4, the first quartile) of at least `minRuns`
+ * runs within about `budget` seconds. A low quantile suits single operations: other work on the
+ * machine only adds time, and a pause in a few samples must not move the prediction.
  */
-export function timeOp(f: () => unknown, minRuns: number, budget: number): number {
+export function timeOp(f: () => unknown, minRuns: number, budget: number, quantile = 0.25): number {
   f(); // warm-up (JIT, scratch allocation)
   const samples: number[] = [];
   const end = performance.now() + budget * 1000;
@@ -192,7 +192,7 @@ export function timeOp(f: () => unknown, minRuns: number, budget: number): numbe
     samples.push((performance.now() - t) / 1000);
   }
   samples.sort((a, b) => a - b);
-  return samples[(samples.length - 1) >> 2];
+  return samples[Math.floor((samples.length - 1) * quantile)];
 }
 
 /**
@@ -290,22 +290,11 @@ export function timeAt(P: Parameters, lt: LevelTimes, kind: LevelOpKind, level: 
 }
 
 /**
- * Seconds of `f`: the median of at least `minRuns` runs within about `budget` seconds. A whole
- * transform runs for seconds and meets the machine's load as it is, so its operations are priced
- * at their typical time rather than at a quiet moment's (`timeOp`'s first quartile).
+ * Seconds of `f`, the median (`timeOp` at quantile 1/2). A whole transform runs for seconds and
+ * meets the machine's load as it is, so its operations are priced at their typical time rather
+ * than at a quiet moment's.
  */
-function timeMedian(f: () => unknown, minRuns: number, budget: number): number {
-  f();
-  const samples: number[] = [];
-  const end = performance.now() + budget * 1000;
-  while (samples.length < minRuns || (performance.now() < end && samples.length < 50)) {
-    const t = performance.now();
-    f();
-    samples.push((performance.now() - t) / 1000);
-  }
-  samples.sort((a, b) => a - b);
-  return samples[(samples.length - 1) >> 1];
-}
+const timeMedian = (f: () => unknown, minRuns: number, budget: number): number => timeOp(f, minRuns, budget, 0.5);
 
 /** Options of {@link measureLevelOpTimes}. */
 export interface LevelMeasureOptions {
