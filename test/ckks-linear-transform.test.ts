@@ -46,15 +46,15 @@ describe('encrypted linear transform', () => {
   const level = ctx.params.levels;
   const scale = ctx.params.scales[level];
 
-  for (const period of [slots, slots / 4, 32]) {
-    it(`equals the float64 product (period ${period}, replicated input)`, () => {
+  for (const [period, hoisting] of [[slots, 'single'], [slots / 4, 'single'], [32, 'single'], [slots, 'double'], [32, 'double']] as const) {
+    it(`equals the float64 product (period ${period}, replicated input, ${hoisting} hoisting)`, () => {
       fc.assert(fc.property(fc.integer({ min: 1, max: 1e6 }), fc.integer({ min: 1, max: 40 }), (seed, count) => {
         const diags = new Map<number, Float64Array>();
         const idx = randomVector(count, seed, 0, period);
         idx.forEach((v, k) => diags.set(Math.floor(v), randomVector(period, seed + k + 1)));
         const base = randomVector(period, seed ^ 0x5bd1e995);
         const x = Float64Array.from({ length: slots }, (_, i) => base[i % period]);
-        const lt = new LinearTransform(ctx, enc, diags, { level, scale });
+        const lt = new LinearTransform(ctx, enc, diags, { level, scale, hoisting });
         const ct = encr.encrypt(enc.encode(x));
         const out = ev.rescale(lt.evaluate(ev, ct));
         const got = enc.decode(dec.decrypt(out));
@@ -69,11 +69,11 @@ describe('encrypted linear transform', () => {
     });
   }
 
-  it('complex diagonals act as complex slot products', () => {
+  for (const hoisting of ['single', 'double'] as const) it(`complex diagonals act as complex slot products (${hoisting} hoisting, cached)`, () => {
     const P = slots;
     const diags = new Map<number, { re: Float64Array; im: Float64Array }>();
     for (const [k, d] of [[0, 1], [5, 2], [77, 3]] as const) diags.set(d === 1 ? 0 : k, { re: randomVector(P, 10 + d), im: randomVector(P, 20 + d) });
-    const lt = LinearTransform.encode(ctx, enc, diags, { level, scale });
+    const lt = LinearTransform.encode(ctx, enc, diags, { level, scale, hoisting });
     const xr = randomVector(P, 7);
     const xi = randomVector(P, 8);
     const out = ev.rescale(lt.evaluate(ev, encr.encrypt(enc.encode({ re: xr, im: xi }))));
@@ -90,5 +90,17 @@ describe('encrypted linear transform', () => {
       expect(Math.abs(got.im[i] - yi)).toBeLessThan(2 ** -10);
     }
     expect(lt.rotations.every((r) => r > 0 && r < P)).toBe(true);
+  });
+
+  it('double hoisting: plaintexts encoded in the run, kept by the run, or encoded ahead give the same ciphertext', () => {
+    const diags = new Map<number, Float64Array>();
+    for (const k of [0, 1, 2, 9, 17, 40, 41, 300]) diags.set(k, randomVector(slots, 100 + k));
+    const ct = encr.encrypt(enc.encode(randomVector(slots, 5)));
+    const fresh = new LinearTransform(ctx, enc, diags, { level, scale, hoisting: 'double' }).evaluate(ev, ct);
+    const kept = new LinearTransform(ctx, enc, diags, { level, scale, hoisting: 'double', cache: true });
+    const ahead = LinearTransform.encode(ctx, enc, diags, { level, scale, hoisting: 'double' });
+    for (const out of [kept.evaluate(ev, ct), kept.evaluate(ev, ct), ahead.evaluate(ev, ct)]) {
+      for (let k = 0; k < 2; k++) expect(out.polys[k].coeffs).toEqual(fresh.polys[k].coeffs);
+    }
   });
 });

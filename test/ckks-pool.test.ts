@@ -14,8 +14,9 @@ import { pathToFileURL } from 'node:url';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  Ciphertext, CkksContext, Decryptor, Encoder, Encryptor, Evaluator, KeyGenerator, WorkerPool, precisionStats,
+  Ciphertext, CkksContext, Decryptor, Encoder, Encryptor, Evaluator, KeyGenerator, LinearTransform, WorkerPool, precisionStats,
 } from '../src/index.js';
+import type { DoubleHoistedSpec } from '../src/ckks/index.js';
 import { ChaCha20 } from '../src/ring/prng.js';
 import { primesBelow } from '../src/ring/primes.js';
 import { randomVector } from './helpers.js';
@@ -130,6 +131,31 @@ describe('worker pool (2 threads) = 1 thread, bit for bit', () => {
     e1.rescaleInPlace(e1.mul(x1, x1, x1));
     e2.rescaleInPlace(e2.mul(x2, x2, x2));
     same(x1, x2);
+  });
+
+  it('double-hoisted linear transforms (values, cached over QP, several accumulator chunks)', () => {
+    const kg = new KeyGenerator(ctx);
+    const sk = kg.genSecretKey();
+    const slots = ctx.params.slots;
+    const diags = new Map<number, Float64Array>();
+    for (const k of [0, 1, 3, 8, 11, 64, 65, 200, 513, slots - 1]) diags.set(k, randomVector(slots, 300 + k));
+    const level = ctx.params.levels;
+    const scale = ctx.params.scales[level];
+    const probe = new LinearTransform(ctx, new Encoder(ctx), diags, { level, scale, hoisting: 'double' });
+    const keys = { galois: kg.genGaloisKeys(sk, probe.rotations) };
+    const enc = new Encoder(ctx);
+    const encr = new Encryptor(ctx, kg.genPublicKey(sk));
+    const e1 = new Evaluator(ctx, keys);
+    const e2 = new Evaluator(ctx, keys, { pool });
+    const a = encr.encrypt(enc.encode(randomVector(slots, 3)));
+    const lt = new LinearTransform(ctx, enc, diags, { level, scale, hoisting: 'double', cache: true });
+    const want = lt.evaluate(e1, a); // encodes in the run
+    same(want, new LinearTransform(ctx, enc, diags, { level, scale, hoisting: 'double' }).evaluate(e2, a));
+    same(want, lt.evaluate(e2, a)); // cached over QP
+    // one giant-step accumulator at a time (the input re-decomposed per chunk)
+    const spec = (lt as unknown as { doubleHoistedSpec(): DoubleHoistedSpec }).doubleHoistedSpec();
+    same(want, e2.evaluateDoubleHoisted(a, { ...spec, chunk: 1 }, enc));
+    same(want, e1.evaluateDoubleHoisted(a, { ...spec, chunk: 2 }, enc));
   });
 
   it('on a mixed chain (levels of one and two limbs): rescale, mulRelinRescale, rotate', async () => {

@@ -126,6 +126,7 @@ function fixedLevelTimes(hash: string, levels: number[]): LevelTimes {
   const at = (f: number): LevelOpTimes => ({
     decompose: 2e-3 * f, hoistedRotation: 3e-3 * f, rotation: 5e-3 * f, plainMul: 1e-4 * f, encode: 4e-4 * f, add: 5e-5 * f, rescale: 1e-3 * f,
     mulRelinRescale: 8e-3 * f, term: 1e-4 * f,
+    dhDecompose: 2e-3 * f, dhBaby: 1e-3 * f, dhGiant: 4e-3 * f, dhDiagonal: 8e-4 * f, dhDiagonalKept: 2e-4 * f, dhFinish: 1e-3 * f,
   });
   return { hash, threads: 1, levels, times: levels.map((l, i) => at(1 + l / (i + 1))) };
 }
@@ -138,26 +139,30 @@ describe('packed layout cost', () => {
   const plan = model.packedPlan!;
 
   it('counts what an encrypted packed run does (evaluator and encoder calls, counted by wrapping them)', () => {
-    const seen = { hoisted: 0, rotate: 0, mulPlain: 0, encode: 0, rescale: 0 };
+    const seen = { baby: 0, giant: 0, diagonal: 0, transforms: 0, hoisted: 0, rotate: 0, mulPlain: 0, encode: 0, rescale: 0 };
     const ev = Evaluator.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
     const en = Encoder.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
-    const saved = { rotateHoisted: ev.rotateHoisted, rotate: ev.rotate, mulPlain: ev.mulPlain, rescaleInPlace: ev.rescaleInPlace, encode: en.encode };
-    ev.rotateHoisted = function (this: unknown, ...a: unknown[]) {
-      seen.hoisted += (a[1] as number[]).filter((k) => k !== 0).length;
-      return saved.rotateHoisted.apply(this, a);
+    const saved = {
+      evaluateDoubleHoisted: ev.evaluateDoubleHoisted, rotateHoisted: ev.rotateHoisted, rotate: ev.rotate, mulPlain: ev.mulPlain, rescaleInPlace: ev.rescaleInPlace, encode: en.encode,
     };
-    ev.rotate = function (this: unknown, ...a: unknown[]) {
-      seen.rotate++;
-      return saved.rotate.apply(this, a);
+    ev.evaluateDoubleHoisted = function (this: unknown, ...a: unknown[]) {
+      const spec = a[1] as { babies: number[]; giants: number[]; terms: Int32Array };
+      seen.transforms++;
+      seen.baby += spec.babies.filter((k) => k !== 0).length;
+      seen.giant += spec.giants.filter((k) => k !== 0).length;
+      seen.diagonal += spec.terms.length / 3;
+      return saved.evaluateDoubleHoisted.apply(this, a);
     };
-    ev.mulPlain = function (this: unknown, ...a: unknown[]) {
-      seen.mulPlain++;
-      return saved.mulPlain.apply(this, a);
+    const count = (name: 'rotateHoisted' | 'rotate' | 'mulPlain' | 'rescaleInPlace', key: keyof typeof seen) => {
+      ev[name] = function (this: unknown, ...a: unknown[]) {
+        seen[key]++;
+        return saved[name].apply(this, a);
+      };
     };
-    ev.rescaleInPlace = function (this: unknown, ...a: unknown[]) {
-      seen.rescale++;
-      return saved.rescaleInPlace.apply(this, a);
-    };
+    count('rotateHoisted', 'hoisted');
+    count('rotate', 'rotate');
+    count('mulPlain', 'mulPlain');
+    count('rescaleInPlace', 'rescale');
     const c = new Client(model.plan);
     const s = new Server(model, c.evaluationKeys());
     const input = c.encrypt(one);
@@ -168,16 +173,19 @@ describe('packed layout cost', () => {
     try {
       s.infer(input);
     } finally {
-      Object.assign(ev, { rotateHoisted: saved.rotateHoisted, rotate: saved.rotate, mulPlain: saved.mulPlain, rescaleInPlace: saved.rescaleInPlace });
+      Object.assign(ev, { evaluateDoubleHoisted: saved.evaluateDoubleHoisted, rotateHoisted: saved.rotateHoisted, rotate: saved.rotate, mulPlain: saved.mulPlain, rescaleInPlace: saved.rescaleInPlace });
       en.encode = saved.encode;
     }
     const rows = packedCounts(model.graph, plan, P);
     const sum = (k: keyof (typeof rows)[number]['counts']) => rows.reduce((a, r) => a + r.counts[k], 0);
-    // the transforms' rotations, products and encodings; polynomials add none of these here
-    // (x² exactly: one ct×ct product, scalar coefficients)
-    expect(seen.hoisted).toBe(sum('hoistedRotation'));
-    expect(seen.rotate).toBe(sum('rotation'));
-    expect(seen.mulPlain).toBe(sum('plainMul'));
+    // the transforms (double hoisting: one accumulator chunk each at this size), their baby and
+    // giant rotations and diagonals; polynomials add none of these here (x² exactly: one ct×ct
+    // product, scalar coefficients); encodings: the biases only
+    expect(seen.transforms).toBe(sum('dhFinish'));
+    expect(seen.baby).toBe(sum('dhBaby'));
+    expect(seen.giant).toBe(sum('dhGiant'));
+    expect(seen.diagonal).toBe(sum('dhDiagonal'));
+    expect(seen.hoisted + seen.rotate + seen.mulPlain).toBe(sum('hoistedRotation') + sum('rotation') + sum('plainMul'));
     expect(seen.encode).toBe(sum('encode'));
     // and a direct count over the plan's steps
     let diagonals = 0;
@@ -187,8 +195,8 @@ describe('packed layout cost', () => {
       diagonals += st.diagonals;
       giants += st.split.giants.filter((g) => g !== 0).length;
     }
-    expect(sum('plainMul')).toBe(diagonals);
-    expect(sum('rotation')).toBe(giants);
+    expect(sum('dhDiagonal')).toBe(diagonals);
+    expect(sum('dhGiant')).toBe(giants);
     expect(seen.rescale).toBeGreaterThanOrEqual(sum('rescale'));
   }, 120_000);
 

@@ -11,11 +11,11 @@
  * the price of plaintexts with their K special limbs too. The baby rotations are consumed as they
  * are produced: one accumulator per giant step is held, not one ciphertext per baby step.
  */
-import type { Ciphertext, CkksContext, Encoder, Evaluator, LazyCiphertext } from '../ckks/index.js';
+import type { Ciphertext, CkksContext, DhSource, DoubleHoistedSpec, Encoder, Evaluator } from '../ckks/index.js';
 import { chooseSplit } from '../ckks/bsgs.js';
 import { BasisConverter } from '../ring/basis.js';
 import { nttForward, nttInverse } from '../ring/ntt.js';
-import { addVec } from '../ring/ring.js';
+import { allocInt32 } from '../ring/poly.js';
 import type { DiagonalMatrix } from './dft.js';
 
 /** Relative costs of a baby step (inner product + permutation) and a giant step (ModDown + key switch). */
@@ -32,6 +32,7 @@ export class HoistedTransform {
   readonly babies: readonly number[];
   /** Giant step → (baby step, plaintext over QP: ℓ Q limbs then K P limbs). */
   readonly groups: ReadonlyMap<number, readonly (readonly [number, Int32Array])[]>;
+  private cachedSpec?: DoubleHoistedSpec;
 
   private constructor(ctx: CkksContext, level: number, scale: number, babies: number[], groups: Map<number, [number, Int32Array][]>) {
     this.ctx = ctx;
@@ -89,7 +90,7 @@ export class HoistedTransform {
         im[j] = diag.im[s];
       }
       const pt = enc.encode({ re, im }, { level, scale, fill: 'repeat' });
-      const qp = new Int32Array((limbs + K) * N);
+      const qp = allocInt32((limbs + K) * N, typeof SharedArrayBuffer !== 'undefined'); // shared: a worker pool reads it in place
       qp.set(pt.poly.coeffs.subarray(0, limbs * N));
       // P limbs: the coefficients (|x| < 2^62) converted exactly from the first Q limbs
       for (let i = 0; i < src; i++) {
@@ -111,65 +112,24 @@ export class HoistedTransform {
 
   /** The transform applied to `ct` (at this transform's level): scale ct.scale·this.scale, not rescaled. */
   evaluate(ev: Evaluator, ct: Ciphertext): Ciphertext {
-    const { ctx } = this;
-    const N = ctx.N;
-    const limbs = ct.limbs;
-    const K = ctx.ringP.size;
-    const mods = [...ctx.ringQ.moduli.slice(0, limbs), ...ctx.ringP.moduli];
-    // per baby step, the giant steps whose plaintexts it meets
-    const byBaby = new Map<number, [number, Int32Array][]>();
-    const acc = new Map<number, [Int32Array, Int32Array]>();
-    for (const [g, list] of this.groups) {
-      acc.set(g, [new Int32Array((limbs + K) * N), new Int32Array((limbs + K) * N)]);
-      for (const [b, pt] of list) {
-        let l = byBaby.get(b);
-        if (!l) byBaby.set(b, (l = []));
-        l.push([g, pt]);
-      }
-    }
-    ev.rotateHoistedLazy(ct, this.babies, (i, lazy) => {
-      for (const [g, pt] of byBaby.get(this.babies[i]) ?? []) {
-        const a = acc.get(g)!;
-        for (let l = 0; l < mods.length; l++) mulAddPair(lazy.polys[0], lazy.polys[1], pt, a[0], a[1], l * N, (l + 1) * N, mods[l].p, mods[l].pInv);
+    return ev.evaluateDoubleHoisted(ct, this.spec(), null);
+  }
+
+  /** The evaluator's form of this transform (made once). */
+  private spec(): DoubleHoistedSpec {
+    if (this.cachedSpec) return this.cachedSpec;
+    const giants = [...this.groups.keys()];
+    const babyIndex = new Map(this.babies.map((b, i) => [b, i]));
+    const triples: [number, number, number][] = [];
+    const sources: DhSource[] = [];
+    giants.forEach((g, j) => {
+      for (const [b, pt] of this.groups.get(g)!) {
+        triples.push([babyIndex.get(b)!, j, sources.length]);
+        sources.push({ kind: 'qp', pt });
       }
     });
-    // giant steps kept over QP too (each: its c1 divided by P, decomposed, rotated), one ModDown at the end
-    const scale = ct.scale * this.scale;
-    let sum: LazyCiphertext | undefined;
-    for (const [g, a] of acc) {
-      const lazy: LazyCiphertext = { level: ct.level, scale, limbs, polys: a };
-      const r = g === 0 ? lazy : ev.rotateLazy(lazy, g);
-      if (!sum) {
-        sum = r;
-        continue;
-      }
-      for (let k = 0; k < 2; k++) for (let l = 0; l < mods.length; l++) addVec(sum.polys[k], r.polys[k], sum.polys[k], l * N, (l + 1) * N, mods[l].p);
-    }
-    return ev.modDownLazy(sum!);
-  }
-}
-
-/**
- * a0 += x0·w, a1 += x1·w mod p on [s, e): both polynomials of a rotation times one plaintext limb
- * (w loaded once), all values in [0, p).
- */
-function mulAddPair(x0: Int32Array, x1: Int32Array, w: Int32Array, a0: Int32Array, a1: Int32Array, s: number, e: number, p: number, pInv: number): void {
-  for (let i = s; i < e; i++) {
-    const c = w[i];
-    const z = c * pInv; // shared by both products (quotient estimates stay within ±1)
-    const u = x0[i];
-    let r = (Math.imul(u, c) - Math.imul((u * z) | 0, p)) | 0; // [−p, 2p)
-    r = (r + ((r >> 31) & p)) | 0; // [0, 2p)
-    r = (r - p + a0[i]) | 0; // [−p, 2p)
-    r = (r + ((r >> 31) & p)) | 0;
-    r = (r - p) | 0;
-    a0[i] = (r + ((r >> 31) & p)) | 0;
-    const t = x1[i];
-    let q = (Math.imul(t, c) - Math.imul((t * z) | 0, p)) | 0;
-    q = (q + ((q >> 31) & p)) | 0;
-    q = (q - p + a1[i]) | 0;
-    q = (q + ((q >> 31) & p)) | 0;
-    q = (q - p) | 0;
-    a1[i] = (q + ((q >> 31) & p)) | 0;
+    triples.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+    this.cachedSpec = { babies: this.babies, giants, terms: Int32Array.from(triples.flat()), sources, scale: this.scale };
+    return this.cachedSpec;
   }
 }

@@ -270,6 +270,28 @@ export class Encoder {
     this.coeffsToPlaintext(this.coeffs, pt);
   }
 
+  /**
+   * round(scale·c) of the coefficients of the polynomial whose slots are `values` (filled as by
+   * `encode`), as integer-valued doubles in out[o, o + N): the part of an encoding that does not
+   * depend on the moduli, for callers that reduce and transform limbs themselves (the
+   * double-hoisted transform encodes its plaintexts over QP that way, split by limb between
+   * threads). Needs max|value|·scale < 2^50 (then every |coefficient| < 2^50).
+   * @throws ValueTooLargeError when a rounded coefficient would reach 2^50.
+   * @internal
+   */
+  roundedCoefficientsInto(values: ArrayLike<number> | ComplexVector, fill: 'zero' | 'repeat', scale: number, out: Float64Array, o: number): void {
+    this.embed(values, fill);
+    const N = this.ctx.N;
+    const c = this.coeffs;
+    let maxAbs = 0;
+    for (let k = 0; k < N; k++) {
+      const a = Math.abs(c[k]);
+      if (a > maxAbs) maxAbs = a;
+    }
+    if (maxAbs * scale >= 2 ** 50) throw new ValueTooLargeError(maxAbs, scale, 50);
+    for (let k = 0; k < N; k++) out[o + k] = c[k] * scale + ROUND_MAGIC - ROUND_MAGIC;
+  }
+
   /** Writes round(scale·c) into the plaintext's limbs and transforms them to the NTT domain. */
   private coeffsToPlaintext(c: Float64Array, pt: Plaintext): void {
     const N = this.ctx.N;

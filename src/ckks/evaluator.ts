@@ -31,6 +31,8 @@ import {
   solo, tensorVec,
 } from './phases.js';
 import { inspectCustom, shortForm } from './inspect.js';
+import type { Encoder } from './encoder.js';
+import { type DhJob, type DhScratch, type DhSource, dhScratchSizes, dhValueSlots, doubleHoistedProgram } from './hoisted-phases.js';
 
 /**
  * A ciphertext over QP multiplied by P, before ModDown (`Evaluator.rotateHoistedLazy`): per
@@ -45,6 +47,25 @@ export interface LazyCiphertext {
   readonly limbs: number;
   readonly polys: readonly [Int32Array, Int32Array];
 }
+
+/**
+ * A diagonal transform for `Evaluator.evaluateDoubleHoisted`: baby and giant rotation steps, the
+ * terms (baby index, giant index, source index) sorted by baby then giant, and the plaintext
+ * sources (`hoisted-phases.ts`). @internal
+ */
+export interface DoubleHoistedSpec {
+  babies: readonly number[];
+  giants: readonly number[];
+  terms: Int32Array;
+  sources: readonly DhSource[];
+  /** Scale of the plaintexts (the output has scale input·scale, not rescaled). */
+  scale: number;
+  /** Giant-step accumulators held at once (default: as many as fit in DOUBLE_HOISTING_ACC_BYTES). */
+  chunk?: number;
+}
+
+/** Bytes of giant-step accumulators a double-hoisted transform holds at once (more giant steps redo baby steps). */
+export const DOUBLE_HOISTING_ACC_BYTES = 2 ** 30;
 
 /** Relative scale difference below which two scales are treated as equal. */
 export const SCALE_TOLERANCE = 1e-9;
@@ -62,6 +83,8 @@ export interface EvaluatorPoolLink {
   rescale(limbs: number, ins: readonly Poly[], outs: readonly Poly[]): void;
   mulRelinRescale(key: PackedKey, limbs: number, ins: readonly Poly[], outs: readonly Poly[]): void;
   rotateHoisted(keys: readonly PackedKey[], gs: readonly number[], limbs: number, ins: readonly Poly[], outs: readonly (readonly Poly[])[]): void;
+  /** A double-hoisted transform (`hoisted-phases.ts`); `gs` are the Galois elements of the job's babies then giants. */
+  doubleHoisted(job: DhJob, gs: readonly number[], valueSlots: number, enc: Encoder | null, ins: readonly Poly[], outs: readonly Poly[]): void;
   /** Keys must live in shared memory: packs (and moves) them once. */
   packKey(key: SwitchingKey): PackedKey;
 }
@@ -94,6 +117,8 @@ export class Evaluator {
   private rt = new Int32Array(0);
   /** Set when the evaluator uses a worker pool. */
   private readonly par?: EvaluatorPoolLink;
+  /** Double-hoisting scratch (one thread), grown on demand. */
+  private dh?: DhScratch;
 
   constructor(ctx: CkksContext, keys: EvaluationKeys = {}, opts: EvaluatorOptions = {}) {
     this.ctx = ctx;
@@ -606,6 +631,52 @@ export class Evaluator {
     if (this.ctx.params.levelOfLimbs(x.limbs) !== x.level) throw new InvalidArgumentError(`a lazy ciphertext of ${x.limbs} limbs at level ${x.level}`, 'pass the output of rotateHoistedLazy (after sums and plaintext products)');
     const res = this.alloc(1, x.limbs, x.level, x.scale, out, x.keyId);
     modDownLazyProgram(this.ks, x.limbs, x.polys[0], x.polys[1], res.polys[0].coeffs, res.polys[1].coeffs, solo());
+    return res;
+  }
+
+  /**
+   * A diagonal linear transform with double hoisting (Bossuat et al. eprint 2020/1203 §4.2;
+   * `hoisted-phases.ts`): one decomposition of the input, baby rotations and their plaintext
+   * products kept over QP, one ModDown per giant step and one at the end. With a worker pool every
+   * phase (rotations, plaintext encoding, products) is split by limb. The result has scale
+   * a.scale·spec.scale and is not rescaled. `encoder` encodes 'values' sources (null if none).
+   * @throws MissingGaloisKeyError / KeyLevelError when a step's key is missing or capped below a's level.
+   * @internal
+   */
+  evaluateDoubleHoisted(a: Ciphertext, spec: DoubleHoistedSpec, encoder: Encoder | null, out?: Ciphertext): Ciphertext {
+    this.checkOperand(a, 'ciphertext');
+    if (a.degree !== 1) throw new InvalidArgumentError('a linear transform of a degree-2 ciphertext', 'relinearize first');
+    const limbs = a.limbs;
+    const ctx = this.ctx;
+    const stepOf = (k: number) => {
+      const g = ctx.galoisElement(k);
+      return { g, step: g === 1 ? { key: null, index: null } : { key: this.packedKey(this.galoisKey(g, k, limbs)), index: ctx.galoisIndex(g) } };
+    };
+    const babies = spec.babies.map(stepOf);
+    const giants = spec.giants.map(stepOf);
+    if ([...babies, ...giants].some((s) => s.g !== 1)) this.checkKeyId(a);
+    const K = ctx.ringP.size;
+    const qpBytes = 2 * (ctx.ringQ.size + K) * ctx.N * 4;
+    const chunk = Math.max(1, Math.min(giants.length, spec.chunk ?? Math.floor(DOUBLE_HOISTING_ACC_BYTES / qpBytes)));
+    const job: DhJob = { limbs, scale: spec.scale, babies: babies.map((s) => s.step), giants: giants.map((s) => s.step), terms: spec.terms, sources: [...spec.sources], chunk };
+    const valueSlots = dhValueSlots(job);
+    if (valueSlots > 0 && !encoder) throw new InvalidArgumentError('a transform with value-encoded diagonals and no encoder', 'pass the encoder');
+    const res = this.alloc(1, limbs, a.level, a.scale * spec.scale, out === a ? undefined : out, a.keyId);
+    if (this.par) {
+      this.par.doubleHoisted(job, [...babies, ...giants].map((s) => s.g), valueSlots, encoder, a.polys, res.polys);
+    } else {
+      const sz = dhScratchSizes(this.ks, chunk, valueSlots);
+      const d = this.dh;
+      if (!d || d.acc.length < sz.acc || d.coef.length < sz.coef) {
+        this.dh = undefined; // let the old scratch go before the new one is allocated
+        this.dh = {
+          lazy0: new Int32Array(sz.qp), lazy1: new Int32Array(sz.qp), acc: new Int32Array(Math.max(sz.acc, d?.acc.length ?? 0)), c1: new Int32Array(sz.q),
+          g0: new Int32Array(sz.qp), g1: new Int32Array(sz.qp), sum0: new Int32Array(sz.qp), sum1: new Int32Array(sz.qp),
+          coef: new Float64Array(Math.max(sz.coef, d?.coef.length ?? 0)),
+        };
+      }
+      doubleHoistedProgram(this.ks, encoder, job, a.polys[0].coeffs, a.polys[1].coeffs, this.dh!, res.polys[0].coeffs, res.polys[1].coeffs, solo());
+    }
     return res;
   }
 

@@ -12,7 +12,8 @@ export {
   type EvaluationKeys, type GaloisKeyOptions, type KeyGeneratorOptions,
 } from './keys.js';
 export { Encryptor, Decryptor } from './encryptor.js';
-export { Evaluator, SCALE_TOLERANCE, type Operand, type EvaluatorOptions, type LazyCiphertext } from './evaluator.js';
+export { Evaluator, SCALE_TOLERANCE, type Operand, type EvaluatorOptions, type LazyCiphertext, type DoubleHoistedSpec } from './evaluator.js';
+export type { DhSource } from './hoisted-phases.js';
 export {
   WorkerPool, registerTask, PoolOperationError, WorkerPoolUnavailableError,
   type WorkerPoolOptions, type PoolTask, type TaskEnv, type TaskHandler, type CiphertextDescriptor,

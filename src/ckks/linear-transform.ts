@@ -22,6 +22,9 @@ import type { ComplexVector, Encoder } from './encoder.js';
 import { InvalidArgumentError, LevelError } from './errors.js';
 import type { Evaluator } from './evaluator.js';
 import { type BsgsCosts, type BsgsSplit, chooseSplit, splitWith } from './bsgs.js';
+import type { DoubleHoistedSpec } from './evaluator.js';
+import { type DhSource, encodeSourceQP } from './hoisted-phases.js';
+import { allocInt32 } from '../ring/poly.js';
 
 /** A diagonal: real values, or a complex vector (re, im of equal length). */
 export type Diagonal = Float64Array | ComplexVector;
@@ -38,6 +41,14 @@ export interface LinearTransformOptions {
   costs?: BsgsCosts;
   /** Keep encoded plaintexts between evaluations (default false). */
   cache?: boolean;
+  /**
+   * 'single' (default): the baby rotations share one decomposition, each ends with a ModDown, the
+   * products run on the calling thread. 'double': baby rotations and products stay over QP, one
+   * ModDown per giant step (`hoisted-phases.ts`), every phase split by limb on a worker pool, and
+   * plaintexts (over QP) are encoded by limb right where they are used unless cached. Needs
+   * max|diagonal|·scale < 2^50. Same result up to rounding noise.
+   */
+  hoisting?: 'single' | 'double';
 }
 
 const lengthOf = (d: Diagonal): number => (d instanceof Float64Array ? d.length : d.re.length);
@@ -56,6 +67,10 @@ export class LinearTransform {
   private readonly pts = new Map<number, Plaintext>();
   /** Giant step → its baby steps (those with a diagonal g + b). */
   readonly groups: Map<number, number[]>;
+  readonly hoisting: 'single' | 'double';
+  private dhSpec?: DoubleHoistedSpec;
+  /** With double hoisting and `cache`: the plaintexts over QP, filled by the first evaluation. */
+  private dhEncoded = false;
 
   /**
    * @param diagonals δ → diagonal; δ in [0, period), every diagonal of length `period` (a power of
@@ -86,6 +101,7 @@ export class LinearTransform {
     this.level = opts.level;
     this.scale = opts.scale;
     this.cache = opts.cache ?? false;
+    this.hoisting = opts.hoisting ?? 'single';
     this.diags = new Map(diagonals);
     const deltas = [...diagonals.keys()];
     this.split = opts.babyStep !== undefined ? splitWith(deltas, opts.babyStep, opts.costs) : chooseSplit(deltas, period, opts.costs);
@@ -103,8 +119,30 @@ export class LinearTransform {
   /** Encodes every plaintext now and keeps them (same as `cache: true`). */
   static encode(ctx: CkksContext, encoder: Encoder, diagonals: ReadonlyMap<number, Diagonal>, opts: LinearTransformOptions): LinearTransform {
     const lt = new LinearTransform(ctx, encoder, diagonals, { ...opts, cache: true });
-    for (const [g, bs] of lt.groups) for (const b of bs) lt.plaintext(g, b);
+    lt.encodeAll();
     return lt;
+  }
+
+  /**
+   * Encodes every plaintext now, on the calling thread (over QP with double hoisting), when the
+   * transform caches them (a server does this before its first input); otherwise does nothing.
+   */
+  encodeAll(): void {
+    if (!this.cache) return;
+    if (this.hoisting === 'single') {
+      for (const [g, bs] of this.groups) for (const b of bs) this.plaintext(g, b);
+      return;
+    }
+    if (this.dhEncoded || this.diags.size === 0) return;
+    const spec = this.doubleHoistedSpec();
+    const limbs = this.ctx.params.limbsAt(this.level);
+    const sources = spec.sources.map((s): DhSource => {
+      if (s.kind !== 'values' || !s.keep) return s;
+      encodeSourceQP(this.ctx, this.encoder, s, this.scale, limbs, s.keep);
+      return { kind: 'qp', pt: s.keep };
+    });
+    this.dhSpec = { ...spec, sources };
+    this.dhEncoded = true;
   }
 
   /** Rotation steps whose Galois keys the evaluation needs (babies and giants, without 0). */
@@ -131,6 +169,40 @@ export class LinearTransform {
   }
 
   /**
+   * The evaluator's form of the transform: babies, giants, terms sorted by baby then giant, and each
+   * diagonal as slot values to rotate right by its giant step (arrays in shared memory where
+   * possible, so a worker pool reads them in place); with `cache`, a `keep` buffer per diagonal over
+   * QP receives its encoding.
+   */
+  private doubleHoistedSpec(): DoubleHoistedSpec {
+    if (this.dhSpec) return this.dhSpec;
+    const canShare = typeof SharedArrayBuffer !== 'undefined';
+    const f64 = (v: ArrayLike<number>) => {
+      const a = canShare ? new Float64Array(new SharedArrayBuffer(8 * v.length)) : new Float64Array(v.length);
+      a.set(v);
+      return a;
+    };
+    const babies = this.split.babies;
+    const babyIndex = new Map(babies.map((b, i) => [b, i]));
+    const giants = [...this.groups.keys()];
+    const qpLen = (this.ctx.params.limbsAt(this.level) + this.ctx.ringP.size) * this.ctx.N;
+    const triples: [number, number, number][] = [];
+    const sources: DhSource[] = [];
+    giants.forEach((g, j) => {
+      for (const b of this.groups.get(g)!) {
+        const d = this.diags.get(g + b)!;
+        triples.push([babyIndex.get(b)!, j, sources.length]);
+        const re = f64(d instanceof Float64Array ? d : d.re);
+        const im = d instanceof Float64Array ? null : f64(d.im);
+        sources.push({ kind: 'values', re, im, shift: g, keep: this.cache ? allocInt32(qpLen, canShare) : undefined });
+      }
+    });
+    triples.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+    this.dhSpec = { babies, giants, terms: Int32Array.from(triples.flat()), sources, scale: this.scale };
+    return this.dhSpec;
+  }
+
+  /**
    * Applies the transform to `ct` (at the transform's level): Σ_g rot(Σ_b p_{g,b} ⊙ rot(ct, b), g).
    * The result has scale ct.scale·this.scale and is not rescaled.
    * @throws LevelError when ct is not at the transform's level; MissingGaloisKeyError when a step's key is missing.
@@ -138,6 +210,17 @@ export class LinearTransform {
   evaluate(ev: Evaluator, ct: Ciphertext): Ciphertext {
     if (ct.level !== this.level) {
       throw new LevelError(this.level, ct.level, `a linear transform encoded for level ${this.level} (drop the ciphertext to that level first)`);
+    }
+    if (this.hoisting === 'double') {
+      if (this.diags.size === 0) return ev.mulConst(ct, 0, this.scale);
+      const spec = this.doubleHoistedSpec();
+      const out = ev.evaluateDoubleHoisted(ct, spec, this.encoder);
+      if (this.cache && !this.dhEncoded) {
+        // the evaluation wrote every plaintext limb into its `keep` buffer: use them from now on
+        this.dhSpec = { ...spec, sources: spec.sources.map((s) => (s.kind === 'values' && s.keep ? { kind: 'qp', pt: s.keep } : s)) };
+        this.dhEncoded = true;
+      }
+      return out;
     }
     const babies = this.split.babies;
     const rotated = ev.rotateHoisted(ct, babies);

@@ -10,6 +10,8 @@ import { DownMode, KeySwitcher, type KeySwitchBuffers, type PackedKey } from './
 import { type KeyKind, publicKeyProgram, secretKeyProgram, switchingKeyProgram } from './keygen-phases.js';
 import { type Team, keySwitchProgram, mulRelinRescaleProgram, rescaleProgram, rotateHoistedProgram } from './phases.js';
 import { C_ARGS, Op } from './pool-protocol.js';
+import { Encoder } from './encoder.js';
+import { type DhScratch, type DhSource, type DhStep, doubleHoistedProgram } from './hoisted-phases.js';
 
 /** Polynomial slots of an evaluator's staging buffer (each nQ·N int32). */
 export const enum Stage {
@@ -34,6 +36,7 @@ export type Registration =
   | { t: 'kg'; id: number; small: Int32Array; E: Int32Array }
   | { t: 'sk'; id: number; sQ: Int32Array; sP: Int32Array }
   | { t: 'out'; id: number; arrays: Int32Array[] }
+  | { t: 'dh'; id: number; limbs: number; scale: number; chunk: number; babies: number; keyIds: number[]; gs: number[]; terms: Int32Array; sources: DhSource[]; scratch: DhScratch }
   | { t: 'free'; ids: number[] };
 
 interface EvState {
@@ -56,6 +59,8 @@ export class EngineState {
   private readonly sks = new Map<number, { sQ: Int32Array; sP: Int32Array }>();
   private readonly outs = new Map<number, Int32Array[]>();
   private readonly hoistViews = new Map<number, Int32Array>();
+  private readonly dhs = new Map<number, Extract<Registration, { t: 'dh' }>>();
+  private encoder?: Encoder;
 
   constructor(ctx: CkksContext) {
     this.ctx = ctx;
@@ -81,6 +86,9 @@ export class EngineState {
       case 'out':
         this.outs.set(m.id, m.arrays);
         break;
+      case 'dh':
+        this.dhs.set(m.id, m);
+        break;
       case 'free':
         for (const id of m.ids) {
           this.evs.delete(id);
@@ -89,6 +97,7 @@ export class EngineState {
           this.sks.delete(id);
           this.outs.delete(id);
           this.hoistViews.delete(id);
+          this.dhs.delete(id);
         }
         break;
     }
@@ -156,6 +165,16 @@ export class EngineState {
           outs.push([stage(buf, 2 * r, nQN), stage(buf, 2 * r + 1, nQN)]);
         }
         rotateHoistedProgram(ev.ks, keys, idx, limbs, stage(ev.io, Stage.In0, nQN), stage(ev.io, Stage.In1, nQN), outs, team);
+        return;
+      }
+      case Op.DoubleHoisted: {
+        const ev = this.get(this.evs, A(0), 'evaluator');
+        const m = this.get(this.dhs, A(1), 'transform');
+        const steps: DhStep[] = m.gs.map((g, i) => (g === 1 ? { key: null, index: null } : { key: this.get(this.keys, m.keyIds[i], 'key'), index: ctx.galoisIndex(g) }));
+        const job = { limbs: m.limbs, scale: m.scale, babies: steps.slice(0, m.babies), giants: steps.slice(m.babies), terms: m.terms, sources: m.sources, chunk: m.chunk };
+        const enc = m.sources.some((s) => s.kind === 'values') ? (this.encoder ??= new Encoder(ctx)) : null;
+        doubleHoistedProgram(ev.ks, enc, job, stage(ev.io, Stage.In0, nQN), stage(ev.io, Stage.In1, nQN), m.scratch,
+          stage(ev.io, Stage.Out0, nQN), stage(ev.io, Stage.Out1, nQN), team);
         return;
       }
       case Op.SecretKey: {

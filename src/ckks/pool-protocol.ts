@@ -50,6 +50,7 @@ export const enum Op {
   SecretKey = 5,
   PublicKey = 6,
   SwitchingKey = 7,
+  DoubleHoisted = 8,
 }
 
 /**

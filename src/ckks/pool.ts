@@ -46,6 +46,7 @@ import {
 } from './keys.js';
 import { Parameters } from './params.js';
 import { type Team, keySwitchProgram, mulRelinRescaleProgram, rescaleProgram, rotateHoistedProgram } from './phases.js';
+import { type DhScratch, type DhSource, dhScratchSizes, doubleHoistedProgram } from './hoisted-phases.js';
 import { type BackendWorker, type WorkerBackend, selectBackend } from './pool-backend.js';
 import { Stage, type Registration, seedTo, stage } from './pool-engine.js';
 import type { WorkerInit } from './pool-host.js';
@@ -82,6 +83,30 @@ export interface PoolTask {
 }
 
 let nextId = 1;
+
+/** Shared copies of plaintext arrays that were not allocated in shared memory (made once per array). */
+const sharedCopies = new WeakMap<ArrayBufferView, Int32Array | Float64Array>();
+
+function sharedArray<T extends Int32Array | Float64Array>(a: T): T {
+  if (a.buffer instanceof SharedArrayBuffer) return a;
+  let c = sharedCopies.get(a) as T | undefined;
+  if (!c) {
+    c = (a instanceof Int32Array ? new Int32Array(new SharedArrayBuffer(a.byteLength)) : new Float64Array(new SharedArrayBuffer(a.byteLength))) as T;
+    c.set(a as never);
+    sharedCopies.set(a, c);
+  }
+  return c;
+}
+
+/**
+ * A double-hoisting plaintext source whose arrays helpers can read (a source not allocated in shared
+ * memory is copied once; its `keep` buffer is then dropped, as helpers' writes would not reach it).
+ */
+function sharedSource(src: DhSource): DhSource {
+  if (src.kind === 'qp') return { kind: 'qp', pt: sharedArray(src.pt) };
+  const keep = src.keep && src.keep.buffer instanceof SharedArrayBuffer ? src.keep : undefined;
+  return { kind: 'values', re: sharedArray(src.re), im: src.im ? sharedArray(src.im) : null, shift: src.shift, keep };
+}
 
 interface Pending {
   resolve(v: unknown): void;
@@ -397,6 +422,7 @@ export class WorkerPool implements EvaluatorPool, KeyGenPool {
     this.finalizer.register(ks, evId);
     const s = (k: number) => stage(io, k, nQN);
     let hoist = allocInt32(0, true);
+    let dh: DhScratch | undefined;
     const pool = this;
     const copyIn = (ins: readonly Poly[], limbs: number, first = Stage.In0) => {
       for (let k = 0; k < ins.length; k++) io.set(ins[k].coeffs.subarray(0, limbs * N), (first + k) * nQN);
@@ -447,6 +473,34 @@ export class WorkerPool implements EvaluatorPool, KeyGenPool {
         pool.exec(Op.RotateHoisted, [evId, limbs, count, ...ids, ...gs], (team) =>
           rotateHoistedProgram(ks, keys, idx, limbs, s(Stage.In0), s(Stage.In1), outsA, team));
         for (let r = 0; r < count; r++) copyOut(outs[r].slice(0, 2), limbs, [outsA[r][0], outsA[r][1]]);
+      },
+      doubleHoisted(job, gs, valueSlots, enc, ins, outs) {
+        const limbs = job.limbs;
+        const sz = dhScratchSizes(ks, job.chunk, valueSlots);
+        if (!dh || dh.acc.length < sz.acc || dh.coef.length < sz.coef) {
+          const accLen = Math.max(sz.acc, dh?.acc.length ?? 0);
+          const coefLen = Math.max(sz.coef, dh?.coef.length ?? 0);
+          dh = undefined;
+          dh = {
+            lazy0: allocInt32(sz.qp, true), lazy1: allocInt32(sz.qp, true), acc: allocInt32(accLen, true), c1: allocInt32(sz.q, true),
+            g0: allocInt32(sz.qp, true), g1: allocInt32(sz.qp, true), sum0: allocInt32(sz.qp, true), sum1: allocInt32(sz.qp, true),
+            coef: new Float64Array(new SharedArrayBuffer(8 * coefLen)),
+          };
+        }
+        const steps = [...job.babies, ...job.giants];
+        const keyIds = steps.map((st) => (st.key ? pool.keyId(st.key) : 0));
+        const sources = job.sources.map(sharedSource);
+        copyIn(ins, limbs);
+        const id = nextId++;
+        pool.register({ t: 'dh', id, limbs, scale: job.scale, chunk: job.chunk, babies: job.babies.length, keyIds, gs: [...gs], terms: job.terms, sources, scratch: dh });
+        try {
+          const scratch = dh;
+          pool.exec(Op.DoubleHoisted, [evId, id], (team) =>
+            doubleHoistedProgram(ks, enc, { ...job, sources }, s(Stage.In0), s(Stage.In1), scratch, s(Stage.Out0), s(Stage.Out1), team));
+        } finally {
+          pool.register({ t: 'free', ids: [id] });
+        }
+        copyOut(outs.slice(0, 2), limbs, [s(Stage.Out0), s(Stage.Out1)]);
       },
     };
   }

@@ -68,7 +68,10 @@ export function describePacked(m: Model, p: PackedPrediction, threads: number): 
       continue;
     }
     const c = l.counts;
-    const what = l.kind === 'transform'
+    const dh = c.dhFinish > 0;
+    const what = l.kind === 'transform' && dh
+      ? `double-hoisted: baby ${c.dhBaby} + giant ${c.dhGiant} rotations, diagonals ${c.dhDiagonal + c.dhDiagonalKept}${c.dhDiagonalKept > 0 ? ' (kept over QP)' : ' (encoded over QP in the run)'}, rescales ${c.rescale}`
+      : l.kind === 'transform'
       ? `rotations ${c.hoistedRotation} hoisted + ${c.rotation}, pt×ct ${c.plainMul}, encodings ${c.encode}${mem.cached ? ' (bias; diagonals kept)' : ''}, rescales ${c.rescale}`
       : l.kind === 'rotsum' ? `rotations ${c.rotation}`
         : `ct×ct ${c.mulRelinRescale}, terms ${c.term}`;

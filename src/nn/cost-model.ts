@@ -24,6 +24,7 @@
 import {
   type Ciphertext, CkksContext, Encoder, Encryptor, Evaluator, KeyGenerator, Parameters, type ParametersLiteral, type WorkerPool,
 } from '../ckks/index.js';
+import { type DhSource, encodeSourceQP } from '../ckks/hoisted-phases.js';
 import { linearCombination } from './lincomb.js';
 import { type Layout, maskedPolys, planLevels, polyCost } from './compile.js';
 import { type IrGraph, type IrNode, sizeOf } from './graph.js';
@@ -242,7 +243,17 @@ export function measureOpTimes(params: Parameters | ParametersLiteral, budget = 
  *  - add, rescale, mulRelinRescale (ct × ct, relinearization and rescale), term (ciphertext × scalar
  *    then add: one coefficient of a polynomial).
  */
-export type LevelOpKind = 'decompose' | 'hoistedRotation' | 'rotation' | 'plainMul' | 'encode' | 'add' | 'rescale' | 'mulRelinRescale' | 'term';
+export type LevelOpKind = 'decompose' | 'hoistedRotation' | 'rotation' | 'plainMul' | 'encode' | 'add' | 'rescale' | 'mulRelinRescale' | 'term'
+  | DoubleHoistingOpKind;
+
+/**
+ * The parts of a double-hoisted transform (`ckks/hoisted-phases.ts`), measured as whole transforms
+ * on the evaluator's threads: dhDecompose (the input's decomposition), dhBaby (an inner product and
+ * a permutation over QP), dhGiant (a ModDown of one polynomial, a decomposition, an inner product),
+ * dhDiagonal (a diagonal encoded over QP by limb and its product), dhDiagonalKept (the product of a
+ * diagonal encoded ahead), dhFinish (the final ModDown and fixed costs).
+ */
+export type DoubleHoistingOpKind = 'dhDecompose' | 'dhBaby' | 'dhGiant' | 'dhDiagonal' | 'dhDiagonalKept' | 'dhFinish';
 
 /** Seconds per operation at one level. */
 export type LevelOpTimes = Record<LevelOpKind, number>;
@@ -260,7 +271,7 @@ export interface LevelTimes {
 }
 
 /** Kinds whose cost follows key switching: digits × (limbs + special limbs). */
-const KEY_SWITCH_KINDS = new Set<LevelOpKind>(['decompose', 'hoistedRotation', 'rotation', 'mulRelinRescale']);
+const KEY_SWITCH_KINDS = new Set<LevelOpKind>(['decompose', 'hoistedRotation', 'rotation', 'mulRelinRescale', 'dhDecompose', 'dhBaby', 'dhGiant']);
 
 /** The size factor an operation's time is affine in at `level`: limbs, or digits × (limbs + special limbs) for key switching. */
 export function levelFactor(P: Parameters, kind: LevelOpKind, level: number): number {
@@ -342,6 +353,7 @@ export function measureLevelOpTimes(params: Parameters | ParametersLiteral, leve
     const add = timeMedian(() => ev.add(next(cts), b), 5, budget);
     const mulConst = timeMedian(() => ev.mulConst(next(cts), 0.5), 5, budget);
     return {
+      ...measureDoubleHoisting(ctx, ev, enc, cts, v, level, budget),
       decompose: Math.max(0, one - hoistedRotation),
       hoistedRotation,
       rotation: timeMedian(() => ev.rotate(next(cts), 1), 4, budget),
@@ -354,4 +366,50 @@ export function measureLevelOpTimes(params: Parameters | ParametersLiteral, leve
     };
   });
   return { hash: P.hash, threads: opts.pool?.threads ?? 1, levels: want, times };
+}
+
+/**
+ * The parts of a double-hoisted transform at `level` ({@link DoubleHoistingOpKind}), solved from
+ * seven small transforms (keys of steps 1–4; steps 0 repeated give identity baby steps):
+ *   T([0],[0]) = F + D, T([0 ×8],[0]) = F + 8D, the same with kept plaintexts (F + D', F + 8D'),
+ *   T([1],[0]) = F + dec + B + D, T([1,2,3,4],[0]) = F + dec + 4B + 4D, T([1],[0,1,2,3]) = F + dec + B + 3G + 4D.
+ */
+function measureDoubleHoisting(
+  ctx: CkksContext, ev: Evaluator, enc: Encoder, cts: readonly Ciphertext[], v: Float64Array, level: number, budget: number,
+): Record<DoubleHoistingOpKind, number> {
+  const P = ctx.params;
+  const S = P.scales[level];
+  const limbs = P.limbsAt(level);
+  const qp = (limbs + P.p.length) * P.N;
+  const values = (k: number): DhSource => ({ kind: 'values', re: Float64Array.from(v, (x) => x / (k + 1)), im: null, shift: 0 });
+  const kept = (k: number): DhSource => {
+    const src = values(k) as Extract<DhSource, { kind: 'values' }>;
+    const pt = new Int32Array(qp);
+    encodeSourceQP(ctx, enc, src, S, limbs, pt);
+    return { kind: 'qp', pt };
+  };
+  let i = 0;
+  const time = (babies: number[], giants: number[], terms: number[][], source: (k: number) => DhSource) => {
+    const spec = { babies, giants, terms: Int32Array.from(terms.flat()), sources: terms.map((_, k) => source(k)), scale: S };
+    return timeMedian(() => ev.evaluateDoubleHoisted(cts[i++ % cts.length], spec, enc), 3, budget);
+  };
+  const eight = Array.from({ length: 8 }, (_, b) => [b, 0, b]);
+  const t1 = time([0], [0], [[0, 0, 0]], values);
+  const t8 = time(eight.map(() => 0), [0], eight, values);
+  const k1 = time([0], [0], [[0, 0, 0]], kept);
+  const k8 = time(eight.map(() => 0), [0], eight, kept);
+  const a = time([1], [0], [[0, 0, 0]], values);
+  const b4 = time([1, 2, 3, 4], [0], [0, 1, 2, 3].map((b) => [b, 0, b]), values);
+  const g4 = time([1], [0, 1, 2, 3], [0, 1, 2, 3].map((g) => [0, g, g]), values);
+  const D = Math.max(0, (t8 - t1) / 7);
+  const F = Math.max(0, t1 - D);
+  const B = Math.max(0, (b4 - a) / 3 - D);
+  return {
+    dhDiagonal: D,
+    dhDiagonalKept: Math.max(0, (k8 - k1) / 7),
+    dhFinish: F,
+    dhBaby: B,
+    dhDecompose: Math.max(0, a - F - B - D),
+    dhGiant: Math.max(0, (g4 - a - 3 * D) / 3),
+  };
 }

@@ -25,6 +25,15 @@ import type { IrGraph } from '../graph.js';
 import { ciphertextBytes } from '../params.js';
 import { polyMap } from './simulate.js';
 import type { PackedPlan } from './plan.js';
+import { DOUBLE_HOISTING_ACC_BYTES } from '../../ckks/evaluator.js';
+
+/**
+ * How the runner evaluates transforms: 'double' (default) keeps baby rotations over QP with one
+ * ModDown per giant step and splits encoding and products by limb on a pool
+ * (`ckks/hoisted-phases.ts`); VEIL_HOISTING=single selects the single-hoisted form, for comparisons.
+ */
+export const PACKED_HOISTING: 'single' | 'double' =
+  (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.VEIL_HOISTING === 'single' ? 'single' : 'double';
 
 /**
  * Bytes of encoded diagonals a runner keeps across runs at most (1 GiB): below it every transform's
@@ -41,7 +50,8 @@ export function encodedDiagonalBytes(g: IrGraph, plan: PackedPlan, P: Parameters
     const step = plan.steps.get(n.name);
     if (step?.kind !== 'transform') continue;
     const level = P.levels - Math.max(...n.inputs.map((v) => plan.levels.depthAt.get(v) ?? 0));
-    bytes += step.diagonals * P.limbsAt(Math.max(0, level)) * P.N * 4;
+    // over QP with double hoisting (the K special limbs too)
+    bytes += step.diagonals * (P.limbsAt(Math.max(0, level)) + (PACKED_HOISTING === 'double' ? P.p.length : 0)) * P.N * 4;
   }
   return bytes;
 }
@@ -54,7 +64,10 @@ export function cachesDiagonals(g: IrGraph, plan: PackedPlan, P: Parameters): bo
 /** Operation counts of one node of a packed run. */
 export type PackedCounts = Record<LevelOpKind, number>;
 
-const zero = (): PackedCounts => ({ decompose: 0, hoistedRotation: 0, rotation: 0, plainMul: 0, encode: 0, add: 0, rescale: 0, mulRelinRescale: 0, term: 0 });
+const zero = (): PackedCounts => ({
+  decompose: 0, hoistedRotation: 0, rotation: 0, plainMul: 0, encode: 0, add: 0, rescale: 0, mulRelinRescale: 0, term: 0,
+  dhDecompose: 0, dhBaby: 0, dhGiant: 0, dhDiagonal: 0, dhDiagonalKept: 0, dhFinish: 0,
+});
 
 /** One node's predicted share of a packed run. */
 export interface PackedLayerCost {
@@ -114,7 +127,7 @@ export function galoisKeyBytes(P: Parameters, maxLevel: number = P.levels): numb
 }
 
 /** Operation counts of every node of a plan (unweighted), with each node's input level. */
-export function packedCounts(g: IrGraph, plan: PackedPlan, P: Parameters): { node: string; op: string; kind: string; level: number; counts: PackedCounts }[] {
+export function packedCounts(g: IrGraph, plan: PackedPlan, P: Parameters, hoisting: 'single' | 'double' = PACKED_HOISTING): { node: string; op: string; kind: string; level: number; counts: PackedCounts }[] {
   const depth = plan.levels.depthAt;
   return g.nodes.map((n) => {
     const step = plan.steps.get(n.name)!;
@@ -123,12 +136,25 @@ export function packedCounts(g: IrGraph, plan: PackedPlan, P: Parameters): { nod
     switch (step.kind) {
       case 'transform': {
         const babies = step.split.babies.filter((b) => b !== 0).length;
-        c.decompose = babies > 0 ? 1 : 0;
-        c.hoistedRotation = babies;
-        c.rotation = step.split.giants.filter((s) => s !== 0).length;
-        c.plainMul = step.diagonals;
-        c.encode = step.diagonals + (step.map.bias ? 1 : 0);
-        c.add = Math.max(0, step.diagonals - 1) + (step.map.bias ? 1 : 0);
+        const giants = step.split.giants.filter((s) => s !== 0).length;
+        if (hoisting === 'double') {
+          // accumulators for `chunk` giant steps at a time: each further chunk redoes the decomposition and its baby steps
+          const chunks = Math.ceil(step.split.giants.length / Math.max(1, Math.floor(DOUBLE_HOISTING_ACC_BYTES / (2 * (P.q.length + P.p.length) * P.N * 4))));
+          c.dhDecompose = babies > 0 ? chunks : 0;
+          c.dhBaby = babies * chunks;
+          c.dhGiant = giants;
+          c.dhDiagonal = step.diagonals;
+          c.dhFinish = 1;
+          c.encode = step.map.bias ? 1 : 0;
+          c.add = step.map.bias ? 1 : 0;
+        } else {
+          c.decompose = babies > 0 ? 1 : 0;
+          c.hoistedRotation = babies;
+          c.rotation = giants;
+          c.plainMul = step.diagonals;
+          c.encode = step.diagonals + (step.map.bias ? 1 : 0);
+          c.add = Math.max(0, step.diagonals - 1) + (step.map.bias ? 1 : 0);
+        }
         c.rescale = 1;
         break;
       }
@@ -202,8 +228,13 @@ export function predictPacked(g: IrGraph, plan: PackedPlan, P: Parameters, lt: L
     const counts = { ...r.counts };
     if (step.kind === 'transform') {
       for (const s of [...step.split.babies, ...step.split.giants]) if (s !== 0) rotationLevels.set(s, Math.max(rotationLevels.get(s) ?? 0, r.level));
-      diagonals += step.diagonals * P.limbsAt(r.level) * N * 4;
-      if (cached) {
+      diagonals += step.diagonals * (P.limbsAt(r.level) + (PACKED_HOISTING === 'double' ? P.p.length : 0)) * N * 4;
+      if (cached && counts.dhDiagonal > 0) {
+        // diagonals encoded over QP before the first run: products only per run
+        counts.dhDiagonalKept = counts.dhDiagonal;
+        counts.dhDiagonal = 0;
+        setupSeconds += step.diagonals * Math.max(0, timeAt(P, lt, 'dhDiagonal', r.level) - timeAt(P, lt, 'dhDiagonalKept', r.level));
+      } else if (cached) {
         counts.encode = step.map.bias ? 1 : 0;
         setupSeconds += step.diagonals * timeAt(P, lt, 'encode', r.level);
       }
@@ -246,19 +277,32 @@ function peakWorkingSet(g: IrGraph, plan: PackedPlan, P: Parameters, cached: boo
   const live = new Map<string, number>([[g.input.name, ctAt(g.input.name)]]);
   const sum = () => [...live.values()].reduce((a, b) => a + b, 0);
   let peak = sum();
+  // the evaluator's double-hoisting scratch, kept from the first transform on at its largest size:
+  // 6 polynomials and 2 per giant-step accumulator over the full QP, rounded coefficients per giant step
+  const qpMax = (P.q.length + K) * N * 4;
+  const chunk = Math.max(1, Math.floor(DOUBLE_HOISTING_ACC_BYTES / (2 * qpMax)));
+  let dhScratch = 0;
   g.nodes.forEach((n, i) => {
     const step = plan.steps.get(n.name)!;
     let scratch = 0;
     if (step.kind === 'transform') {
       const level = P.levels - Math.max(...n.inputs.map((v) => depth.get(v) ?? 0));
       const l = P.limbsAt(level);
-      // hoisted baby rotations + two accumulators + the decomposition over Q_ℓ·P + one plaintext
-      // (not cached: the transform encodes all its diagonals for this run and holds them until it ends)
-      scratch = (step.split.babies.length + 2) * ciphertextBytes(N, l) + P.dnumAt(level) * (l + K) * N * 4 + (cached ? 0 : step.diagonals * l * N * 4);
-    } else if (step.kind === 'rotsum' || n.op === 'Poly') {
+      if (PACKED_HOISTING === 'double') {
+        const held = Math.min(chunk, step.split.giants.length);
+        dhScratch = Math.max(dhScratch, (6 + 2 * held) * qpMax + held * N * 8);
+        scratch = P.dnumAt(level) * (l + K) * N * 4;
+      } else {
+        // hoisted baby rotations + two accumulators + the decomposition over Q_ℓ·P + one plaintext
+        // (not cached: the transform encodes all its diagonals for this run and holds them until it ends)
+        scratch = (step.split.babies.length + 2) * ciphertextBytes(N, l) + P.dnumAt(level) * (l + K) * N * 4 + (cached ? 0 : step.diagonals * l * N * 4);
+      }
+    }
+    if (step.kind !== 'transform' && (step.kind === 'rotsum' || n.op === 'Poly')) {
       const level = P.levels - Math.max(...n.inputs.map((v) => depth.get(v) ?? 0));
       scratch = 3 * ciphertextBytes(N, P.limbsAt(level));
     }
+    scratch += dhScratch;
     // a fused pool or a relabel passes its input's ciphertext on: counted once, under the new name
     live.set(n.output, ctAt(n.output));
     peak = Math.max(peak, sum() + scratch);

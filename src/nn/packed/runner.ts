@@ -19,7 +19,7 @@ import { broadcastConstant } from '../reference.js';
 import { type PackedLayout, PackedLayoutError, gather, scatter } from './layout.js';
 import { type PackedPlan, type PackedStep, stepDiagonals } from './plan.js';
 import { polyMap, polySlotCoefficients } from './simulate.js';
-import { cachesDiagonals } from './cost.js';
+import { PACKED_HOISTING, cachesDiagonals } from './cost.js';
 
 /** Encoded transforms kept across runs, by plan step (when the plan's plaintexts fit: `cost.ts`). */
 const encoded = new WeakMap<PackedStep, { ctx: CkksContext; level: number; lt: LinearTransform; bias: Float64Array | null }>();
@@ -92,7 +92,7 @@ export class PackedRunner {
       const step = this.plan.steps.get(n.name);
       if (step?.kind !== 'transform') continue;
       const e = this.encodedAt(step, P.levels - Math.max(...n.inputs.map((v) => this.plan.levels.depthAt.get(v) ?? 0)));
-      for (const [g, bs] of e.lt.groups) for (const b of bs) e.lt.plaintext(g, b);
+      e.lt.encodeAll();
     }
   }
 
@@ -102,7 +102,7 @@ export class PackedRunner {
     if (hit && hit.ctx === this.ctx && hit.level === level) return hit;
     const set = stepDiagonals(step);
     const cache = cachesDiagonals(this.graph, this.plan, this.ctx.params);
-    const e = { ctx: this.ctx, level, lt: new LinearTransform(this.ctx, this.enc, set.diagonals, { level, scale: this.ctx.params.scales[level], babyStep: step.split.n1, cache }), bias: set.bias };
+    const e = { ctx: this.ctx, level, lt: new LinearTransform(this.ctx, this.enc, set.diagonals, { level, scale: this.ctx.params.scales[level], babyStep: step.split.n1, cache, hoisting: PACKED_HOISTING }), bias: set.bias };
     if (cache) encoded.set(step, e);
     return e;
   }
