@@ -1,15 +1,13 @@
 /**
  * @module bootstrap/hoisted
- * A diagonal linear transform with double hoisting (Bossuat et al. eprint 2020/1203 §4.2), for
- * bootstrapping's DFT factors at the top of the chain:
- *   out = Σ_g rot_g( ⌊ Σ_b p_{g,b} ⊙ R_b ⌉_P ),   R_b = the rotation by b of the input kept over
- *   QP and multiplied by P (`Evaluator.rotateHoistedLazy`), p_{g,b} = rot_{−g}(diag_{g+b}) over QP.
- * The input is decomposed once; a baby step costs an inner product, a permutation and its
- * plaintext products over QP (no ModDown); a giant step a ModDown of one polynomial, a
- * decomposition and an inner product, its result kept over QP as well; the sum is divided by P once. Against the
- * single-hoisted form (a ModDown per baby step) it saves 2·(K + ℓ) transforms per baby step, at
- * the price of plaintexts with their K special limbs too. The baby rotations are consumed as they
- * are produced: one accumulator per giant step is held, not one ciphertext per baby step.
+ * Bootstrapping's DFT factors as diagonal transforms with double hoisting (Bossuat et al. eprint
+ * 2020/1203 §4.2), their plaintexts encoded once over QP:
+ *   out = ⌊ Σ_g rot_g( Σ_b p_{g,b} ⊙ R_b ) / P ⌉,   R_b = the rotation by b of the input kept over QP
+ *   and multiplied by P, p_{g,b} = rot_{−g}(diag_{g+b}) over QP.
+ * The evaluation is the evaluator's (`Evaluator.evaluateDoubleHoisted`, `ckks/hoisted-phases.ts`),
+ * split by limb on a worker pool. Plaintexts are encoded here rather than by the encoder's
+ * limb-wise path because the factors' scales reach 2^62: the P limbs are converted exactly from the
+ * first Q limbs.
  */
 import type { Ciphertext, CkksContext, DhSource, DoubleHoistedSpec, Encoder, Evaluator } from '../ckks/index.js';
 import { chooseSplit } from '../ckks/bsgs.js';
