@@ -24,7 +24,7 @@ import { randomVector } from './helpers.js';
 const dir = mkdtempSync(join(tmpdir(), 'veil-pool-'));
 function transpileEngine(): void {
   // the engine, and the leaf modules it imports from src/ (errors.ts, fixes.ts)
-  for (const sub of ['ring', 'ckks', '']) {
+  for (const sub of ['ring', 'ckks', join('ckks', 'pool'), '']) {
     const src = join(__dirname, '..', 'src', sub);
     mkdirSync(join(dir, 'src', sub), { recursive: true });
     for (const f of readdirSync(src).filter((x) => x.endsWith('.ts') && (sub !== '' || x === 'errors.ts' || x === 'fixes.ts'))) {
@@ -35,11 +35,11 @@ function transpileEngine(): void {
     }
   }
   // the package's private import of the Node-only backend, as in package.json
-  const imports = { '#pool-node': { node: './src/ckks/pool-node.js', default: './src/ckks/pool-node-absent.js' } };
+  const imports = { '#pool-node': { node: './src/ckks/pool/node.js', default: './src/ckks/pool/node-absent.js' } };
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module', imports }));
   // a task module: sums ciphertexts given as shared descriptors, and doubles one with the pool's keys
   writeFileSync(join(dir, 'tasks.js'), `
-import { registerTask } from './src/ckks/pool-protocol.js';
+import { registerTask } from './src/ckks/pool/protocol.js';
 registerTask('sum', (env, descs) => {
   let acc = env.fromShared(descs[0]);
   for (let i = 1; i < descs.length; i++) acc = env.evaluator.add(acc, env.fromShared(descs[i]));
@@ -59,7 +59,7 @@ beforeAll(async () => {
   transpileEngine();
   pool = await WorkerPool.create(ctx, {
     threads: 2,
-    workerUrl: pathToFileURL(join(dir, 'src', 'ckks', 'pool-worker.js')),
+    workerUrl: pathToFileURL(join(dir, 'src', 'ckks', 'pool', 'worker.js')),
     modules: [pathToFileURL(join(dir, 'tasks.js')).href],
   });
 }, 60_000);
@@ -163,7 +163,7 @@ describe('worker pool (2 threads) = 1 thread, bit for bit', () => {
     const mctx = new CkksContext({
       logN: 10, levels: 4, levelLimbs: [1, 2, 1, 2], baseLimbs: 2, q: primes.slice(0, 8), p: primes.slice(8), defaultScale: 2 ** 45, insecure: true,
     });
-    const mpool = await WorkerPool.create(mctx, { threads: 2, workerUrl: pathToFileURL(join(dir, 'src', 'ckks', 'pool-worker.js')) });
+    const mpool = await WorkerPool.create(mctx, { threads: 2, workerUrl: pathToFileURL(join(dir, 'src', 'ckks', 'pool', 'worker.js')) });
     try {
       const kg = new KeyGenerator(mctx);
       const sk = kg.genSecretKey();
@@ -215,7 +215,7 @@ describe('coarse tasks', () => {
 
 describe('platform backends', () => {
   it('uses worker_threads under Node; elsewhere it needs Web Workers and cross-origin isolation', async () => {
-    const { selectBackend, threadCanBlock, WorkerPoolUnavailableError } = await import('../src/ckks/pool-backend.js');
+    const { selectBackend, threadCanBlock, WorkerPoolUnavailableError } = await import('../src/ckks/pool/backend.js');
     expect((await selectBackend()).canBlock).toBe(true);
     expect(threadCanBlock()).toBe(true);
     // as a browser page would see it: no `process`; first without Worker, then without isolation

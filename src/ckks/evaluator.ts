@@ -74,7 +74,7 @@ export const SCALE_TOLERANCE = 1e-9;
 export type Operand = Ciphertext | Plaintext;
 
 /**
- * What an evaluator needs from a worker pool (`pool.ts` implements it): each call runs one
+ * What an evaluator needs from a worker pool (`pool/pool.ts` implements it): each call runs one
  * operation's phases on the calling thread and the pool's helpers, inputs and outputs as polynomials.
  * @internal
  */

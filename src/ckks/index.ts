@@ -17,7 +17,7 @@ export type { DhSource } from './hoisted-phases.js';
 export {
   WorkerPool, registerTask, PoolOperationError, WorkerPoolUnavailableError,
   type WorkerPoolOptions, type PoolTask, type TaskEnv, type TaskHandler, type CiphertextDescriptor,
-} from './pool.js';
+} from './pool/pool.js';
 export * from './errors.js';
 export {
   FORMAT_VERSION, Kind, inspectBytes,

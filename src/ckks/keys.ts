@@ -219,7 +219,7 @@ export interface GaloisKeyOptions {
 }
 
 /**
- * What a key generator needs from a worker pool (`pool.ts` implements it): runs a key-generation
+ * What a key generator needs from a worker pool (`pool/pool.ts` implements it): runs a key-generation
  * program (`keygen-phases.ts`) on the calling thread and the pool's helpers. @internal
  */
 export interface KeyGenPoolLink {

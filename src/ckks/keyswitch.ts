@@ -1,7 +1,7 @@
 /**
  * @module ckks/keyswitch
  * Hybrid key switching (Han–Ki eprint 2019/688 §3; Lattigo `core/rlwe/evaluator_gadget_product.go`),
- * organised as phases over limbs so that one thread or several (`pool.ts`) run the same code:
+ * organised as phases over limbs so that one thread or several (`pool/pool.ts`) run the same code:
  *
  *   A. `modUpY`     per Q limb i of c (NTT, ℓ limbs): y_i = (D_j/q_i)^−1·INTT(c_i), the first step of
  *                   the digit's basis conversion folded into the inverse NTT (`nttInverseScaled`).

@@ -5,7 +5,7 @@
  * solo team). Within a phase, threads claim units one at a time from a shared counter (most
  * expensive first), so a thread that is descheduled or slower simply claims fewer; between phases
  * they meet at a barrier. A unit's result does not depend on which thread computes it, so results
- * are the same bit for bit whatever the number of threads (`pool.ts` runs these on worker_threads).
+ * are the same bit for bit whatever the number of threads (`pool/pool.ts` runs these on worker_threads).
  * (A static split of the units was measured first: with two threads on the shared 2-vCPU VM its
  * medians varied by up to 1.5× from run to run, whenever one vCPU was briefly taken away.)
  *

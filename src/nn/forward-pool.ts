@@ -6,7 +6,7 @@
  * the values kept for it live; a job's results are handed to its `consume` in task order, whatever
  * order the workers finish in, so a job's outcome does not depend on the thread count. Workers
  * are Node `worker_threads` or module Web Workers, through the CKKS pool's platform layer
- * (`ckks/pool-backend.ts`): no `node:` import here, so the module loads in browsers.
+ * (`ckks/pool/backend.ts`): no `node:` import here, so the module loads in browsers.
  *
  * Graphs and data sets are copied to a worker once, on first use, and forgotten after
  * {@link GRAPHS_KEPT} newer graphs (the degree sweep makes one graph per point).
@@ -21,9 +21,9 @@
  */
 
 import { InvalidArgumentError, VeilError } from '../errors.js';
-import { PoolOperationError } from '../ckks/pool-protocol.js';
-import { type BackendWorker, selectBackend } from '../ckks/pool-backend.js';
-import type { WorkerInit } from '../ckks/pool-host.js';
+import { PoolOperationError } from '../ckks/pool/protocol.js';
+import { type BackendWorker, selectBackend } from '../ckks/pool/backend.js';
+import type { WorkerInit } from '../ckks/pool/host.js';
 import type { ForwardResult, ForwardTask } from './forward.js';
 import type { IrGraph, Tensor } from './graph.js';
 import { type Job, type ProgressCallback, type Steps, reportJob } from './jobs.js';

@@ -6,7 +6,7 @@
  * layer, so this file has no `node:` import.
  */
 import { InternalError } from '../errors.js';
-import { workerHost } from '../ckks/pool-host.js';
+import { workerHost } from '../ckks/pool/host.js';
 import { ForwardExecutor } from './forward.js';
 import type { FromWorker, ToWorker } from './forward-pool.js';
 import type { IrGraph, Tensor } from './graph.js';

@@ -8,7 +8,7 @@ import { InvalidArgumentError } from '../errors.js';
 
 /**
  * A zeroed Int32Array of n entries, on a SharedArrayBuffer when `shared` (so that pool workers see
- * the same memory; see `ckks/pool.ts`).
+ * the same memory; see `ckks/pool/pool.ts`).
  */
 export function allocInt32(n: number, shared = false): Int32Array {
   return shared ? new Int32Array(new SharedArrayBuffer(4 * n)) : new Int32Array(n);

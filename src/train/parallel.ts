@@ -9,7 +9,7 @@
  * statistics (like data-parallel PyTorch without SyncBatchNorm), so results depend on T.
  */
 import { InvalidArgumentError } from '../errors.js';
-import { PoolOperationError } from '../ckks/pool-protocol.js';
+import { PoolOperationError } from '../ckks/pool/protocol.js';
 import type { Arr } from './gemm.js';
 import type { BatchStats } from './layers.js';
 import type { ActivationSpec, Network } from './network.js';

@@ -1,5 +1,5 @@
 // Coarse tasks for pool.html, imported in every pool worker (WorkerPool.create { modules }).
-import { registerTask } from '/dist/src/ckks/pool-protocol.js';
+import { registerTask } from '/dist/src/ckks/pool/protocol.js';
 
 registerTask('sum', (env, descs) => {
   let acc = env.fromShared(descs[0]);

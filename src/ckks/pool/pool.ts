@@ -1,8 +1,8 @@
 /**
- * @module ckks/pool
+ * @module ckks/pool/pool
  * A pool of worker threads for the CKKS engine, over SharedArrayBuffers: Node `worker_threads`, or
  * module Web Workers in a cross-origin-isolated browser page (COOP `same-origin` + COEP
- * `require-corp`), chosen automatically (`pool-backend.ts`). On a page's main thread, which may
+ * `require-corp`), chosen automatically (`backend.ts`). On a page's main thread, which may
  * not block, the calling thread spins at barriers instead of waiting in Atomics.wait.
  *
  * Two uses, one pool:
@@ -34,29 +34,29 @@
  * await pool.close();
  * ```
  */
-import { ContextMismatchError, InternalError, InvalidArgumentError, VeilError } from './errors.js';
-import { Poly, allocInt32 } from '../ring/poly.js';
-import { Ciphertext, Plaintext } from './ciphertext.js';
-import { CkksContext } from './context.js';
-import type { EvaluatorPool, EvaluatorPoolLink } from './evaluator.js';
-import { DownMode, type KeySwitcher, type PackedKey } from './keyswitch.js';
-import { type KeyKind, publicKeyProgram, secretKeyProgram, switchingKeyProgram } from './keygen-phases.js';
+import { ContextMismatchError, InternalError, InvalidArgumentError, VeilError } from '../errors.js';
+import { Poly, allocInt32 } from '../../ring/poly.js';
+import { Ciphertext, Plaintext } from '../ciphertext.js';
+import { CkksContext } from '../context.js';
+import type { EvaluatorPool, EvaluatorPoolLink } from '../evaluator.js';
+import { DownMode, type KeySwitcher, type PackedKey } from '../keyswitch.js';
+import { type KeyKind, publicKeyProgram, secretKeyProgram, switchingKeyProgram } from '../keygen-phases.js';
 import {
   GaloisKeys, type KeyGenPool, type KeyGenPoolLink, PublicKey, RelinKey, SecretKey, SwitchingKey, type EvaluationKeys,
-} from './keys.js';
-import { Parameters } from './params.js';
-import { type Team, keySwitchProgram, mulRelinRescaleProgram, rescaleProgram, rotateHoistedProgram } from './phases.js';
-import { type DhScratch, type DhSource, dhScratchSizes, doubleHoistedProgram } from './hoisted-phases.js';
-import { type BackendWorker, type WorkerBackend, selectBackend } from './pool-backend.js';
-import { Stage, type Registration, seedTo, stage } from './pool-engine.js';
-import type { WorkerInit } from './pool-host.js';
+} from '../keys.js';
+import { Parameters } from '../params.js';
+import { type Team, keySwitchProgram, mulRelinRescaleProgram, rescaleProgram, rotateHoistedProgram } from '../phases.js';
+import { type DhScratch, type DhSource, dhScratchSizes, doubleHoistedProgram } from '../hoisted-phases.js';
+import { type BackendWorker, type WorkerBackend, selectBackend } from './backend.js';
+import { Stage, type Registration, seedTo, stage } from './engine.js';
+import type { WorkerInit } from './host.js';
 import {
   C_ARGS, C_BAR_COUNT, C_BAR_GEN, C_CLOSING, C_DONE, C_ERR, C_MAIL, C_OP, C_PARTIES, C_SEQ, CTRL_INTS, type CiphertextDescriptor,
   C_WORK, MAX_ARGS, Op, PoolOperationError, fromShared, makeTeam, sharePoly, toShared, waitWhileEqual,
-} from './pool-protocol.js';
+} from './protocol.js';
 
-export { type BackendWorker, type WorkerBackend, WorkerPoolUnavailableError } from './pool-backend.js';
-export { registerTask, type TaskEnv, type TaskHandler, type CiphertextDescriptor, PoolOperationError } from './pool-protocol.js';
+export { type BackendWorker, type WorkerBackend, WorkerPoolUnavailableError } from './backend.js';
+export { registerTask, type TaskEnv, type TaskHandler, type CiphertextDescriptor, PoolOperationError } from './protocol.js';
 
 /** Options of `WorkerPool.create`. */
 export interface WorkerPoolOptions {
@@ -68,7 +68,7 @@ export interface WorkerPoolOptions {
   /** ES module URLs (absolute, e.g. `new URL('./tasks.js', import.meta.url).href`) imported in every worker. */
   modules?: readonly (string | URL)[];
   /**
-   * Worker entry (default: `pool-worker.js` next to this module, i.e. `new URL('./pool-worker.js',
+   * Worker entry (default: `worker.js` next to this module, i.e. `new URL('./worker.js',
    * import.meta.url)`). For tests and bundlers; a relative string is resolved against the page.
    */
   workerUrl?: string | URL;

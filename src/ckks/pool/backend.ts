@@ -1,20 +1,20 @@
 /**
- * @module ckks/pool-backend
+ * @module ckks/pool/backend
  * The main-thread side of the worker pool's platform layer: what `WorkerPool` needs from a
  * platform (spawn a worker, talk to it, a registration channel, whether this thread may block),
- * and the choice of implementation: Node `worker_threads` (`pool-backend-node.ts`) or Web Workers
- * in a cross-origin-isolated page (`pool-backend-web.ts`). Kept apart from `pool.ts` so the pool's
+ * and the choice of implementation: Node `worker_threads` (`backend-node.ts`) or Web Workers
+ * in a cross-origin-isolated page (`backend-web.ts`). Kept apart from `pool.ts` so the pool's
  * logic stays platform-free and neither implementation is loaded where it cannot run.
  */
-import { VeilError } from './errors.js';
-import type { WorkerInit } from './pool-host.js';
+import { VeilError } from '../errors.js';
+import type { WorkerInit } from './host.js';
 
 /** What the pool needs from a platform: spawn a worker and talk to it. */
 export interface WorkerBackend {
   /** Starts the worker at `url` and hands it `init` (moving the objects in `transfer`). */
   spawn(url: URL, init: WorkerInit, transfer: readonly unknown[]): BackendWorker;
   /**
-   * A FIFO channel for registrations (messages carrying shared buffers, see `pool-engine.ts`).
+   * A FIFO channel for registrations (messages carrying shared buffers, see `engine.ts`).
    * `workerEnd` travels in `WorkerInit.syncPort`. The worker reads it without awaiting: Node with
    * receiveMessageOnPort; a browser worker from the messages its event loop has delivered.
    */
@@ -76,5 +76,5 @@ export async function selectBackend(): Promise<WorkerBackend> {
       'serve the page and its scripts with the headers "Cross-Origin-Opener-Policy: same-origin" and "Cross-Origin-Embedder-Policy: require-corp"',
     );
   }
-  return (await import('./pool-backend-web.js')).webBackend();
+  return (await import('./backend-web.js')).webBackend();
 }

@@ -1,5 +1,5 @@
 /**
- * @module ckks/pool-protocol
+ * @module ckks/pool/protocol
  * What the main thread and the pool's workers share: the layout of the control block (one
  * Int32Array on a SharedArrayBuffer), operation codes, the barrier, ciphertext descriptors, and
  * the task registry. See `pool.ts` for the design.
@@ -10,11 +10,11 @@
  * barriers (Atomics.wait/notify, a short spin first). postMessage is used only to register shared
  * buffers (drained synchronously by the helper before it runs an operation) and for coarse tasks.
  */
-import { InvalidArgumentError, VeilError, type VeilErrorOptions } from '../errors.js';
-import { Poly } from '../ring/poly.js';
-import { Ciphertext } from './ciphertext.js';
-import type { CkksContext } from './context.js';
-import type { Team } from './phases.js';
+import { InvalidArgumentError, VeilError, type VeilErrorOptions } from '../../errors.js';
+import { Poly } from '../../ring/poly.js';
+import { Ciphertext } from '../ciphertext.js';
+import type { CkksContext } from '../context.js';
+import type { Team } from '../phases.js';
 
 /** Int32 slots of the control block. */
 export const CTRL_INTS = 256;
@@ -162,9 +162,9 @@ export interface TaskEnv {
   /** The worker's context (same parameters as the pool). */
   readonly ctx: CkksContext;
   /** An evaluator (single-threaded, inside the worker) holding the keys given to `pool.setKeys`. */
-  readonly evaluator: import('./evaluator.js').Evaluator;
+  readonly evaluator: import('../evaluator.js').Evaluator;
   /** An encoder for the worker's context. */
-  readonly encoder: import('./encoder.js').Encoder;
+  readonly encoder: import('../encoder.js').Encoder;
   /** Index of this worker in the pool. */
   readonly worker: number;
   /** Rebuilds a ciphertext over a descriptor's shared buffers. */

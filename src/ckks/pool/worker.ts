@@ -1,27 +1,27 @@
 /**
- * @module ckks/pool-worker
+ * @module ckks/pool/worker
  * Entry point of a pool worker (Node `worker_threads` or a browser module Web Worker; see `pool.ts`;
- * the platform is behind `WorkerHost`, `pool-host.ts`, so this file has no `node:` imports). Builds
+ * the platform is behind `WorkerHost`, `host.ts`, so this file has no `node:` imports). Builds
  * its own `CkksContext` from the pool's parameters, imports the task modules, then:
  *  - helpers (workers 0..threads−2) wait on the control block and run their part of fine-grained
  *    operations, yielding to the event loop when a coarse task message is pending (and, in a
  *    browser, when a registration has not been delivered yet);
  *  - every worker runs coarse tasks posted with `pool.run`.
  */
-import { InvalidArgumentError } from '../errors.js';
-import { CkksContext } from './context.js';
-import { Encoder } from './encoder.js';
-import { Evaluator } from './evaluator.js';
-import { GaloisKeys, RelinKey, SwitchingKey } from './keys.js';
-import { Parameters } from './params.js';
-import { EngineState, type Registration } from './pool-engine.js';
-import { type WorkerHost, workerHost } from './pool-host.js';
+import { InvalidArgumentError } from '../../errors.js';
+import { CkksContext } from '../context.js';
+import { Encoder } from '../encoder.js';
+import { Evaluator } from '../evaluator.js';
+import { GaloisKeys, RelinKey, SwitchingKey } from '../keys.js';
+import { Parameters } from '../params.js';
+import { EngineState, type Registration } from './engine.js';
+import { type WorkerHost, workerHost } from './host.js';
 import {
   C_BAR_GEN, C_CLOSING, C_DONE, C_ERR, C_MAIL, C_OP, C_SEQ, type CiphertextDescriptor, type Op, type TaskEnv,
   fromShared, makeTeam, taskRegistry, toShared,
-} from './pool-protocol.js';
+} from './protocol.js';
 
-export type { WorkerInit } from './pool-host.js';
+export type { WorkerInit } from './host.js';
 
 /** Packed key as sent by `pool.setKeys`. */
 interface KeyMsg {
@@ -174,8 +174,8 @@ function run(host: WorkerHost): void {
 
   async function start(): Promise<void> {
     for (const url of init.modules) {
-      const mod = (await import(url)) as { register?: (r: typeof import('./pool-protocol.js').registerTask) => void };
-      if (typeof mod.register === 'function') mod.register((await import('./pool-protocol.js')).registerTask);
+      const mod = (await import(url)) as { register?: (r: typeof import('./protocol.js').registerTask) => void };
+      if (typeof mod.register === 'function') mod.register((await import('./protocol.js')).registerTask);
     }
     host.post({ t: 'ready' });
     if (init.helper) host.soon(idle);

@@ -1,12 +1,12 @@
 /**
- * @module ckks/pool-host-node
+ * @module ckks/pool/host-node
  * A pool worker's platform under Node `worker_threads`: init data from `workerData`, messages on
  * `parentPort`, registrations read synchronously with `receiveMessageOnPort` (so a helper never
  * leaves its command loop to get them). Imported dynamically, only under Node.
  */
 import type { MessagePort } from 'node:worker_threads';
-import { PlatformError } from '../errors.js';
-import type { WorkerHost, WorkerInit } from './pool-host.js';
+import { PlatformError } from '../../errors.js';
+import type { WorkerHost, WorkerInit } from './host.js';
 
 /** The Node host of the current worker thread. */
 export async function nodeHost(): Promise<WorkerHost> {

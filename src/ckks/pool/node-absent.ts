@@ -1,11 +1,11 @@
 /**
- * @module ckks/pool-node-absent
+ * @module ckks/pool/node-absent
  * What `#pool-node` resolves to outside Node (package.json `imports`, `default` condition): the
- * same names as `pool-node.ts`, each refusing with a typed error. Reached only if code that
+ * same names as `node.ts`, each refusing with a typed error. Reached only if code that
  * detected Node runs from a bundle built for the web (e.g. a browser bundle loaded by Node).
  */
-import { WorkerPoolUnavailableError, type WorkerBackend } from './pool-backend.js';
-import type { WorkerHost } from './pool-host.js';
+import { WorkerPoolUnavailableError, type WorkerBackend } from './backend.js';
+import type { WorkerHost } from './host.js';
 
 const absent = (): never => {
   throw new WorkerPoolUnavailableError(

@@ -1,13 +1,13 @@
 /**
- * @module ckks/pool-host-web
- * A pool worker's platform in a browser (a module Web Worker started by `pool-backend-web.ts`).
+ * @module ckks/pool/host-web
+ * A pool worker's platform in a browser (a module Web Worker started by `backend-web.ts`).
  * The init data is the first message. Registrations arrive on the transferred `syncPort`; a Web
  * Worker has no synchronous receive (no receiveMessageOnPort), and the registrations carry fresh
  * SharedArrayBuffers, which only postMessage can hand over. So they are queued as the event loop
  * delivers them, `receiveSync` takes from that queue, and a helper missing one returns to its
  * event loop before the command (one short yield the first time a key or evaluator is used).
  */
-import type { WorkerHost, WorkerInit } from './pool-host.js';
+import type { WorkerHost, WorkerInit } from './host.js';
 
 /** What this module uses of a dedicated worker's global scope (the DOM lib types `self` as a Window). */
 interface WorkerScope {

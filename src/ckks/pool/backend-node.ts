@@ -1,11 +1,11 @@
 /**
- * @module ckks/pool-backend-node
+ * @module ckks/pool/backend-node
  * The worker pool's backend for Node: `worker_threads` workers, init data as `workerData`, and a
  * `MessageChannel` for registrations (read synchronously by the worker with receiveMessageOnPort).
  * Loaded only under Node (`selectBackend`), so browsers never see `node:` imports.
  */
 import type { MessagePort as NodeMessagePort, Worker as NodeWorker } from 'node:worker_threads';
-import type { WorkerBackend } from './pool-backend.js';
+import type { WorkerBackend } from './backend.js';
 
 /** The Node backend (the calling thread may block in Atomics.wait). */
 export async function nodeBackend(): Promise<WorkerBackend> {
@@ -32,9 +32,9 @@ export async function nodeBackend(): Promise<WorkerBackend> {
       const here = new URL(import.meta.url);
       if (here.pathname.endsWith('.ts')) {
         // running from sources (e.g. under vitest): use the compiled worker from `npm run build`
-        return new URL(here.href.replace(/\/src\/ckks\/pool-backend-node\.ts$/, '/dist/src/ckks/pool-worker.js'));
+        return new URL(here.href.replace(/\/src\/ckks\/pool\/backend-node\.ts$/, '/dist/src/ckks/pool/worker.js'));
       }
-      return new URL('./pool-worker.js', here);
+      return new URL('./worker.js', here);
     },
   };
 }

@@ -1,14 +1,14 @@
 /**
- * @module ckks/pool-backend-web
+ * @module ckks/pool/backend-web
  * The worker pool's backend for browsers: module Web Workers in a cross-origin-isolated page
  * (SharedArrayBuffer available). The init data is the worker's first message; registrations go
  * over a `MessageChannel` whose port is transferred with it. A browser worker cannot receive a
  * message synchronously, so before a fine-grained operation a helper whose registrations have not
- * been delivered yet returns to its event loop once (see `pool-host-web.ts`); the main thread
+ * been delivered yet returns to its event loop once (see `host-web.ts`); the main thread
  * meanwhile works on its share and spins at the barrier (it may not block: `canBlock` is false
  * on a page's main thread, true when the pool is created inside a worker).
  */
-import { type WorkerBackend, threadCanBlock } from './pool-backend.js';
+import { type WorkerBackend, threadCanBlock } from './backend.js';
 
 /** The Web Worker backend. */
 export function webBackend(): WorkerBackend {
@@ -40,6 +40,6 @@ export function webBackend(): WorkerBackend {
       const ch = new MessageChannel();
       return { send: (m) => ch.port1.postMessage(m), workerEnd: ch.port2 };
     },
-    defaultWorkerUrl: () => new URL('./pool-worker.js', import.meta.url),
+    defaultWorkerUrl: () => new URL('./worker.js', import.meta.url),
   };
 }

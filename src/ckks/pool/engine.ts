@@ -1,17 +1,17 @@
 /**
- * @module ckks/pool-engine
+ * @module ckks/pool/engine
  * The thread-independent half of the worker pool: the staging layout of a pooled evaluator, the
  * registrations that make shared buffers known to helpers, and `runCommand`, which a helper calls
  * to run its part of a fine-grained operation (the main thread runs the same programs directly).
  */
-import { InternalError } from '../errors.js';
-import type { CkksContext } from './context.js';
-import { DownMode, KeySwitcher, type KeySwitchBuffers, type PackedKey } from './keyswitch.js';
-import { type KeyKind, publicKeyProgram, secretKeyProgram, switchingKeyProgram } from './keygen-phases.js';
-import { type Team, keySwitchProgram, mulRelinRescaleProgram, rescaleProgram, rotateHoistedProgram } from './phases.js';
-import { C_ARGS, Op } from './pool-protocol.js';
-import { Encoder } from './encoder.js';
-import { type DhScratch, type DhSource, type DhStep, doubleHoistedProgram } from './hoisted-phases.js';
+import { InternalError } from '../../errors.js';
+import type { CkksContext } from '../context.js';
+import { DownMode, KeySwitcher, type KeySwitchBuffers, type PackedKey } from '../keyswitch.js';
+import { type KeyKind, publicKeyProgram, secretKeyProgram, switchingKeyProgram } from '../keygen-phases.js';
+import { type Team, keySwitchProgram, mulRelinRescaleProgram, rescaleProgram, rotateHoistedProgram } from '../phases.js';
+import { C_ARGS, Op } from './protocol.js';
+import { Encoder } from '../encoder.js';
+import { type DhScratch, type DhSource, type DhStep, doubleHoistedProgram } from '../hoisted-phases.js';
 
 /** Polynomial slots of an evaluator's staging buffer (each nQ·N int32). */
 export const enum Stage {

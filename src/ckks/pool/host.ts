@@ -1,12 +1,12 @@
 /**
- * @module ckks/pool-host
+ * @module ckks/pool/host
  * The worker side of the pool's platform layer: how a pool worker gets its init data, talks to
  * the main thread, reads registrations without awaiting, and yields to its event loop. Node
- * (`pool-host-node.ts`, `worker_threads`) and browsers (`pool-host-web.ts`, Web Workers) implement
- * it, so `pool-worker.ts` has no `node:` imports and loads in both.
+ * (`host-node.ts`, `worker_threads`) and browsers (`host-web.ts`, Web Workers) implement
+ * it, so `worker.ts` has no `node:` imports and loads in both.
  */
-import type { ParametersLiteral } from './params.js';
-import { webHost } from './pool-host-web.js';
+import type { ParametersLiteral } from '../params.js';
+import { webHost } from './host-web.js';
 
 /** What `WorkerPool.create` passes to each worker. */
 export interface WorkerInit {
