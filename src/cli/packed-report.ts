@@ -3,13 +3,16 @@
  * What `veil inspect --layout packed` prints and `--json` carries about a packed run: the
  * parameters, the key set (Galois keys and their bytes, full and capped at the level each is used
  * at), the predicted time per layer and in all (`nn/packed/cost.ts`, operation times measured at
- * the parameters on the server's thread count), the predicted peak memory, the slot use per layer
- * and the levels.
+ * the parameters on the server's thread count), the predicted peak memory, the slot use per layer,
+ * the levels and the predicted error of the logits against the float64 simulation
+ * (`nn/packed/error.ts`).
  */
 import { WorkerPool } from '../ckks/index.js';
 import { measureLevelOpTimes } from '../nn/cost-model.js';
 import type { Model } from '../nn/model.js';
 import { type PackedPrediction, predictPacked } from '../nn/packed/cost.js';
+import { type PackedErrorPrediction, predictPackedError } from '../nn/packed/error.js';
+import type { Tensor } from '../nn/graph.js';
 import { formatDuration } from './progress.js';
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
@@ -29,8 +32,33 @@ export async function predictPackedRun(model: Model, threads: number): Promise<P
   }
 }
 
+/** Calibration inputs the error prediction takes its magnitudes and slopes from (the first 16). */
+const ERROR_SAMPLES = 16;
+
+/**
+ * The predicted error of a packed run's outputs against the float64 simulation, with magnitudes
+ * and activation slopes from the calibration inputs (up to 16), or from the calibration intervals
+ * without them.
+ */
+export function predictPackedRunError(m: Model, calibration?: Tensor): PackedErrorPrediction {
+  const samples: Float64Array[] = [];
+  if (calibration) {
+    const size = calibration.data.length / calibration.shape[0];
+    for (let i = 0; i < Math.min(ERROR_SAMPLES, calibration.shape[0]); i++) samples.push(Float64Array.from(calibration.data.subarray(i * size, (i + 1) * size)));
+  }
+  return predictPackedError(m.graph, m.packedPlan!, m.params, { samples });
+}
+
+/** The JSON form of the error prediction. */
+function errorReport(e: PackedErrorPrediction, calibrated: boolean): Record<string, unknown> {
+  return {
+    maxSigma: e.maxSigma, maxBound: e.maxBound, sigmas: e.sigmas, perOutputSigma: Array.from(e.perOutput),
+    slopes: calibrated ? 'calibration inputs' : 'calibration intervals',
+  };
+}
+
 /** The JSON form of a packed prediction (the same figures as {@link describePacked}). */
-export function packedReport(m: Model, p: PackedPrediction, threads: number): Record<string, unknown> {
+export function packedReport(m: Model, p: PackedPrediction, threads: number, err?: PackedErrorPrediction, calibrated = false): Record<string, unknown> {
   const plan = m.packedPlan!;
   return {
     depth: plan.levels.depth, params: m.params.describe(), imagesPerRun: 1,
@@ -45,11 +73,12 @@ export function packedReport(m: Model, p: PackedPrediction, threads: number): Re
     },
     memory: { ...p.memory },
     levels: { top: m.params.levels, input: m.params.levels, output: m.params.levels - plan.levels.depth, depth: plan.levels.depth },
+    ...(err ? { error: errorReport(err, calibrated) } : {}),
   };
 }
 
 /** Lines of `veil inspect` for a packed run. */
-export function describePacked(m: Model, p: PackedPrediction, threads: number): string[] {
+export function describePacked(m: Model, p: PackedPrediction, threads: number, err?: PackedErrorPrediction, calibrated = false): string[] {
   const plan = m.packedPlan!;
   const mem = p.memory;
   const out = [
@@ -76,5 +105,9 @@ export function describePacked(m: Model, p: PackedPrediction, threads: number): 
   }
   out.push(`   memory: keys ${mib(mem.keysCapped)} (capped), ciphertexts at peak ${mib(mem.peakCiphertexts)}, encoded diagonals ${mib(mem.diagonals)}` +
     ` (${mem.cached ? 'kept' : 'encoded per run, not kept'}), total ${mib(mem.total)}`);
+  if (err) {
+    out.push(`   predicted error vs the float64 simulation: max per-output σ ${err.maxSigma.toExponential(2)}, bound ${err.maxBound.toExponential(2)} (${err.sigmas}σ;` +
+      ` slopes from the ${calibrated ? 'calibration inputs' : 'calibration intervals'})`);
+  }
   return out;
 }

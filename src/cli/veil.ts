@@ -27,7 +27,7 @@ import { type LayoutEstimate, chooseLayout, estimateLayouts } from '../nn/layout
 import { measureOpTimes, predictRun } from '../nn/cost-model.js';
 import type { PackedMemory } from '../nn/packed/cost.js';
 import { PackedRunner } from '../nn/packed/runner.js';
-import { describePacked, packedReport, predictPackedRun } from './packed-report.js';
+import { describePacked, packedReport, predictPackedRun, predictPackedRunError } from './packed-report.js';
 import { CliError, type Command, parseCommandLine } from './args.js';
 import { ProgressReporter, formatDuration } from './progress.js';
 import { runTrain } from './train.js';
@@ -179,8 +179,9 @@ async function inspect(c: Command, reporter: ProgressReporter): Promise<void> {
       }
       reporter.log(`packed layout: timing operations at ${m.params.toString()} (${c.threads} server thread(s))...`);
       const pred = await predictPackedRun(m, c.threads);
-      report.packed = packedReport(m, pred, c.threads);
-      lines.push(...describePacked(m, pred, c.threads), '');
+      const err = predictPackedRunError(m, c.calibration ? calib : undefined);
+      report.packed = packedReport(m, pred, c.threads, err, !!c.calibration);
+      lines.push(...describePacked(m, pred, c.threads, err, !!c.calibration), '');
       continue;
     }
     const m = Model.fromCompiled(compiled, { ...mo, layout });
