@@ -62,6 +62,44 @@ function denseNet(F = 48): IrGraph {
   return { name: 'dense', input: { name: 'x', shape: [F] }, output: { name: 'd2', shape: [10] }, nodes, origin: 'test' };
 }
 
+describe('per-operation noise constants (ckksNoise) against measured slot errors', () => {
+  for (const [logN, levels, K] of [[12, 4, undefined], [12, 5, 1], [13, 6, 2]] as const) {
+    it(`N = 2^${logN}, ${levels} levels, K = ${K ?? 'default'}: fresh encryption, rotation, rescale`, () => {
+      const kit = makeKit({ logN, levels, insecure: true, ...(K ? { specialLimbs: K } : {}) }, [1]);
+      const P = kit.ctx.params;
+      const S = P.slots;
+      const L = P.levels;
+      const t = P.scales;
+      const noise = ckksNoise(P);
+      const x = randomVector(S, 41, -1, 1);
+      const d = randomVector(S, 42, -1, 1);
+      const mse = (got: Float64Array, want: (i: number) => number) => got.reduce((a, g, i) => a + (g - want(i)) ** 2, 0) / S;
+      let fresh = 0;
+      let rot = 0;
+      let res = 0;
+      const R = 3;
+      for (let r = 0; r < R; r++) {
+        const ct = kit.encr.encrypt(kit.enc.encode(x, { level: L, scale: t[L] }));
+        const f = mse(kit.enc.decode(kit.dec.decrypt(ct)), (i) => x[i]);
+        fresh += f / R;
+        rot += (mse(kit.enc.decode(kit.dec.decrypt(kit.ev.rotate(ct, 1))), (i) => x[(i + 1) % S]) - f) / R;
+        const y = kit.ev.mulPlain(ct, kit.enc.encode(d, { level: L, scale: t[L] }));
+        kit.ev.rescaleInPlace(y);
+        y.scale = t[L - 1];
+        // input noise times E[d²] = 1/3 and the diagonal's rounding times E[x²] = 1/3 removed
+        res += (mse(kit.enc.decode(kit.dec.decrypt(y)), (i) => x[i] * d[i]) - f / 3 - (S / 12 / t[L] ** 2) / 3) / R;
+      }
+      // 3·2048+ slots: a variance estimate within ±10 % (the rotation's difference within ±20 %)
+      expect(fresh / noise.fresh).toBeGreaterThan(0.9);
+      expect(fresh / noise.fresh).toBeLessThan(1.1);
+      expect(rot / noise.keySwitch[L]).toBeGreaterThan(0.8);
+      expect(rot / noise.keySwitch[L]).toBeLessThan(1.2);
+      expect(res / noise.rescale[L - 1]).toBeGreaterThan(0.8);
+      expect(res / noise.rescale[L - 1]).toBeLessThan(1.2);
+    });
+  }
+});
+
 describe('packed error model, encrypted (small insecure rings)', () => {
   for (const [name, mk, logN] of [['conv + quadratic', () => convQuad(), 11], ['residual block', () => residual(), 11], ['dense', () => denseNet(), 10]] as const) {
     it(`${name}: |encrypted − simulation| ≤ predicted bound, and reaches it within 2^4`, () => {
