@@ -128,6 +128,7 @@ describe.runIf(built)('veil CLI', () => {
     expect(r.stdout).toMatch(/Dense \/fc1\/Gemm +level +3 .* slots 1\.6% \(3\.1% with replicas\) +rotations \d+ hoisted \+ \d+, pt×ct 1549/);
     expect(r.stdout).toMatch(/memory: keys [\d.]+ MiB \(capped\), ciphertexts at peak [\d.]+ MiB, encoded diagonals [\d.]+ MiB \(kept\), total [\d.]+ MiB/);
     expect(r.stdout).not.toMatch(/== (batch|channel) layout/);
+    expect(r.stdout).toMatch(/predicted error vs the float64 simulation: max per-output σ [\d.]+e-\d+, bound [\d.]+e-\d+ \(6σ; slopes bounded over the calibration intervals\)/);
     const j = run('inspect', fx('mnist_square.onnx'), '--layout', 'packed', '--json');
     expect(j.status, j.stderr).toBe(0);
     const p = JSON.parse(j.stdout).packed;
@@ -142,6 +143,9 @@ describe.runIf(built)('veil CLI', () => {
     expect(layers[0].slotUse).toBeCloseTo(845 / 4096, 9);
     expect(p.memory.total).toBe(p.memory.keysCapped + p.memory.peakCiphertexts + (p.memory.cached ? p.memory.diagonals : 0));
     expect(p.levels).toEqual({ top: 5, input: 5, output: 0, depth: 5 });
+    expect(p.error.perOutputSigma).toHaveLength(10);
+    expect(p.error.maxBound).toBeCloseTo(6 * p.error.maxSigma, 12);
+    expect(p.error.maxSigma).toBe(Math.max(...p.error.perOutputSigma));
   }, 120_000);
 
   it('infer --layout packed runs N images one after another; a one-image shape on a many-image file is refused before any work', () => {

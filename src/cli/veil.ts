@@ -48,7 +48,8 @@ usage:
             ciphertext, every linear layer one diagonal transform); the choice and the prediction
             are printed. channel and packed run N images one after another
   inspect --layout packed: parameters, Galois keys, predicted time per layer, peak memory, slot
-            use and levels of a packed run (server threads: --threads, default 1)
+            use, levels and predicted error (σ and 6σ bound against the float64 simulation) of a
+            packed run (server threads: --threads, default 1)
   SPEC:     ola (default) | uniform:N | a JSON file {"<activation node>": degree}
   FILE:     raw float32 little-endian NCHW (.f32 .bin .raw; needs --shape), .npy, or .json
   --labels: uint8 file or JSON array of class labels (for accuracy and OLA's target)
