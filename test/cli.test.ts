@@ -128,7 +128,7 @@ describe.runIf(built)('veil CLI', () => {
     expect(r.stdout).toMatch(/Dense \/fc1\/Gemm +level +3 .* slots 1\.6% \(3\.1% with replicas\) +rotations \d+ hoisted \+ \d+, pt×ct 1549/);
     expect(r.stdout).toMatch(/memory: keys [\d.]+ MiB \(capped\), ciphertexts at peak [\d.]+ MiB, encoded diagonals [\d.]+ MiB \(kept\), total [\d.]+ MiB/);
     expect(r.stdout).not.toMatch(/== (batch|channel) layout/);
-    expect(r.stdout).toMatch(/predicted error vs the float64 simulation: max per-output σ [\d.]+e-\d+, bound [\d.]+e-\d+ \(6σ; slopes bounded over the calibration intervals\)/);
+    expect(r.stdout).toMatch(/predicted error vs the float64 simulation: max per-output σ [\d.]+e-\d+, bound [\d.]+e-\d+ \(6σ; slopes over the activations' intervals, which without --calibration come from a zero input: pass --calibration\)/);
     const j = run('inspect', fx('mnist_square.onnx'), '--layout', 'packed', '--json');
     expect(j.status, j.stderr).toBe(0);
     const p = JSON.parse(j.stdout).packed;

@@ -67,7 +67,7 @@ export function predictPackedRunError(m: Model, calibration?: Tensor): PackedErr
 function errorReport(e: PackedErrorPrediction, calibrated: boolean): Record<string, unknown> {
   return {
     maxSigma: e.maxSigma, maxBound: e.maxBound, sigmas: e.sigmas, perOutputSigma: Array.from(e.perOutput),
-    slopes: calibrated ? 'each calibration input (largest σ over them)' : 'calibration intervals',
+    slopes: calibrated ? 'each calibration input (largest σ over them)' : 'the activations\' intervals (no calibration inputs: a zero input set them, pass --calibration)',
   };
 }
 
@@ -121,7 +121,7 @@ export function describePacked(m: Model, p: PackedPrediction, threads: number, e
     ` (${mem.cached ? 'kept' : 'encoded per run, not kept'}), total ${mib(mem.total)}`);
   if (err) {
     out.push(`   predicted error vs the float64 simulation: max per-output σ ${err.maxSigma.toExponential(2)}, bound ${err.maxBound.toExponential(2)} (${err.sigmas}σ;` +
-      ` slopes ${calibrated ? 'per calibration input, the largest' : 'bounded over the calibration intervals'})`);
+      ` slopes ${calibrated ? 'per calibration input, the largest' : 'over the activations\' intervals, which without --calibration come from a zero input: pass --calibration'})`);
   }
   return out;
 }
