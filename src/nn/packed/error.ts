@@ -133,7 +133,8 @@ export interface PackedErrorPrediction {
   noise: CkksNoise;
 }
 
-interface Value {
+/** A value's error state, per element (shared with the channel layout's model, `nn/channel-error.ts`). */
+export interface ErrorValue {
   /** Error variance per element. */
   v: Float64Array;
   /** |value| bound per element (over the samples, or interval arithmetic). */
@@ -142,7 +143,7 @@ interface Value {
   xs: Float64Array[] | null;
 }
 
-const maxOf = (a: Float64Array) => a.reduce((m, x) => Math.max(m, x), 0);
+export const maxOf = (a: Float64Array): number => a.reduce((m, x) => Math.max(m, x), 0);
 
 /**
  * Predicts, per output element, the standard deviation of (encrypted − float64 simulation) of a
@@ -157,14 +158,14 @@ export function predictPackedError(graph: IrGraph, plan: PackedPlan, params: Par
   const samples = opts.samples && opts.samples.length > 0 ? opts.samples : null;
   const levelOf = (value: string) => L - (plan.levels.depthAt.get(value) ?? 0);
   const inSize = graph.input.shape.reduce((a, b) => a * b, 1);
-  const input: Value = {
+  const input: ErrorValue = {
     v: new Float64Array(inSize).fill(noise.fresh),
     mag: new Float64Array(inSize),
     xs: samples ? samples.map((s) => Float64Array.from({ length: inSize }, (_, i) => s[i])) : null,
   };
   if (samples) for (const x of input.xs!) for (let i = 0; i < inSize; i++) input.mag[i] = Math.max(input.mag[i], Math.abs(x[i]));
   else input.mag.fill(1);
-  const values = new Map<string, Value>([[graph.input.name, input]]);
+  const values = new Map<string, ErrorValue>([[graph.input.name, input]]);
   const fusedFrom = new Map<string, string>();
   const perNode = new Map<string, number>();
   const src = (v: string) => fusedFrom.get(v) ?? v;
@@ -172,7 +173,7 @@ export function predictPackedError(graph: IrGraph, plan: PackedPlan, params: Par
     const step = plan.steps.get(n.name);
     if (!step) throw new PackedLayoutError(`internal: node '${n.name}' is not in the plan`, 'plan the graph you predict');
     const ins = n.inputs.map((v) => values.get(src(v))!);
-    let out: Value;
+    let out: ErrorValue;
     switch (step.kind) {
       case 'fused':
         fusedFrom.set(n.output, src(n.inputs[0]));
@@ -200,7 +201,7 @@ export function predictPackedError(graph: IrGraph, plan: PackedPlan, params: Par
 }
 
 /** A diagonal transform, its rescale and its bias (`runner.ts`). */
-function transform(step: Extract<PackedStep, { kind: 'transform' }>, x: Value, level: number, plan: PackedPlan, noise: CkksNoise, t: Float64Array): Value {
+function transform(step: Extract<PackedStep, { kind: 'transform' }>, x: ErrorValue, level: number, plan: PackedPlan, noise: CkksNoise, t: Float64Array): ErrorValue {
   const { map, from, to, split } = step;
   const rows = rowsOf(map);
   const Pin = from.period;
@@ -238,7 +239,8 @@ function transform(step: Extract<PackedStep, { kind: 'transform' }>, x: Value, l
   return { v, mag: xs ? magOf(xs) : mag, xs };
 }
 
-function applyRows(m: LinearMap, x: Float64Array): Float64Array {
+/** y = M·x + b (float64). */
+export function applyRows(m: LinearMap, x: Float64Array): Float64Array {
   const rows = rowsOf(m);
   const y = new Float64Array(rows);
   for (let o = 0; o < rows; o++) {
@@ -249,14 +251,15 @@ function applyRows(m: LinearMap, x: Float64Array): Float64Array {
   return y;
 }
 
-function magOf(xs: Float64Array[]): Float64Array {
+/** Largest |x| per element over the samples. */
+export function magOf(xs: Float64Array[]): Float64Array {
   const m = new Float64Array(xs[0].length);
   for (const x of xs) for (let i = 0; i < m.length; i++) m[i] = Math.max(m[i], Math.abs(x[i]));
   return m;
 }
 
 /** Rotate-and-sum of a channel's pixels onto its first pixel: each of the m rotations adds a key switch, doubled by the steps after it. */
-function rotsum(n: IrNode, inShape: readonly number[], m: number, x: Value, ks: number): Value {
+function rotsum(n: IrNode, inShape: readonly number[], m: number, x: ErrorValue, ks: number): ErrorValue {
   const map = linearMapOf(n, inShape);
   const rows = rowsOf(map);
   const v = new Float64Array(rows).fill((2 ** m - 1) * ks);
@@ -271,7 +274,7 @@ function rotsum(n: IrNode, inShape: readonly number[], m: number, x: Value, ks: 
   return { v, mag: xs ? magOf(xs) : mag, xs };
 }
 
-function slotwise(n: IrNode, ins: Value[], levelIn: number, levelOut: number, plan: PackedPlan, noise: CkksNoise, t: Float64Array): Value {
+function slotwise(n: IrNode, ins: ErrorValue[], levelIn: number, levelOut: number, plan: PackedPlan, noise: CkksNoise, t: Float64Array): ErrorValue {
   const x = ins[0];
   const size = x.v.length;
   switch (n.op) {
@@ -290,7 +293,7 @@ function slotwise(n: IrNode, ins: Value[], levelIn: number, levelOut: number, pl
       return { v: x.v.map((u, i) => u + enc * c[i] * c[i]), mag: xs ? magOf(xs) : x.mag.map((m, i) => m + Math.abs(c[i])), xs };
     }
     case 'Poly':
-      return poly(n, x, levelIn, levelOut, noise);
+      return polyError(n, x, levelIn, levelOut, noise);
     default:
       throw new PackedLayoutError(`internal: '${n.name}' (${n.op}) is not slot-wise`, 'report this as a bug');
   }
@@ -317,7 +320,11 @@ function slopeAt(n: PolyNode, u: number, c: ArrayLike<number>): number {
 /** Grid points per interval when the slope and magnitude are bounded without samples. */
 const GRID = 256;
 
-function poly(n: PolyNode, x: Value, levelIn: number, levelOut: number, noise: CkksNoise): Value {
+/**
+ * A polynomial activation evaluated from level `levelIn` down to `levelOut`: the input error times
+ * the slope, plus the evaluation's own rounding (see the module header).
+ */
+export function polyError(n: PolyNode, x: ErrorValue, levelIn: number, levelOut: number, noise: CkksNoise): ErrorValue {
   const size = x.v.length;
   const C = n.mapScale.length;
   const plane = size / C;
