@@ -66,6 +66,13 @@ describe.runIf(built)('veil CLI', () => {
     expect(r.stdout).toMatch(/== packed layout: depth 5/); // auto lists every layout
     expect(r.stdout).toMatch(/Galois keys: \d+/);
     expect(r.stdout).toMatch(/memory: fresh ciphertext/);
+    expect(r.stdout).toMatch(/predicted error vs the float64 reference: max per-output σ [\d.]+e-\d+, bound [\d.]+e-\d+ \(6σ/); // channel
+    const c = run('inspect', fx('mnist_relu_bn.onnx'), '--calibration', fx('digits64.f32'), '--shape', '64,1,28,28', '--layout', 'channel', '--json');
+    expect(c.status, c.stderr).toBe(0);
+    const ce = JSON.parse(c.stdout).channel.error;
+    expect(ce.perOutputSigma).toHaveLength(10);
+    expect(ce.slopes).toMatch(/calibration input/);
+    expect(ce.maxBound).toBeCloseTo(6 * ce.maxSigma, 12);
     const j = run('inspect', fx('mnist_relu_bn.onnx'), '--calibration', fx('digits64.f32'), '--shape', '64,1,28,28', '--layout', 'batch', '--json');
     expect(j.status).toBe(0);
     const rep = JSON.parse(j.stdout);

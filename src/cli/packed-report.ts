@@ -11,7 +11,9 @@ import { WorkerPool } from '../ckks/index.js';
 import { measureLevelOpTimes } from '../nn/cost-model.js';
 import type { Model } from '../nn/model.js';
 import { type PackedPrediction, predictPacked } from '../nn/packed/cost.js';
-import { type PackedErrorPrediction, predictPackedError } from '../nn/packed/error.js';
+import { type PackedErrorPrediction, largestOverInputs, predictPackedError } from '../nn/packed/error.js';
+import { predictChannelError } from '../nn/channel-error.js';
+import { planChannel } from '../nn/channel.js';
 import type { Tensor } from '../nn/graph.js';
 import { formatDuration } from './progress.js';
 
@@ -35,36 +37,31 @@ export async function predictPackedRun(model: Model, threads: number): Promise<P
 /** Calibration inputs the error prediction is made for (the first 8; ≈ 2.5 s each for ResNet-20). */
 const ERROR_SAMPLES = 8;
 
+/** The first calibration inputs, one array each. */
+function errorInputs(calibration: Tensor): Float64Array[] {
+  const size = calibration.data.length / calibration.shape[0];
+  return Array.from({ length: Math.min(ERROR_SAMPLES, calibration.shape[0]) }, (_, i) => calibration.data.subarray(i * size, (i + 1) * size));
+}
+
 /**
  * The predicted error of a packed run's outputs against the float64 simulation: per output the
- * largest σ over predictions made for each of the first calibration inputs (magnitudes and
- * activation slopes of that input), or, without calibration inputs, from the calibration intervals.
- * Per input rather than one envelope of slopes over all inputs: the envelope compounds over the
- * layers (ResNet-20: 2× the largest per-input σ).
+ * largest σ over predictions made for each of the first calibration inputs, or, without
+ * calibration inputs, from the activations' intervals.
  */
 export function predictPackedRunError(m: Model, calibration?: Tensor): PackedErrorPrediction {
   if (!calibration) return predictPackedError(m.graph, m.packedPlan!, m.params);
-  const size = calibration.data.length / calibration.shape[0];
-  let worst: PackedErrorPrediction | undefined;
-  for (let i = 0; i < Math.min(ERROR_SAMPLES, calibration.shape[0]); i++) {
-    const e = predictPackedError(m.graph, m.packedPlan!, m.params, { samples: [calibration.data.subarray(i * size, (i + 1) * size)] });
-    if (!worst) {
-      worst = e;
-      continue;
-    }
-    for (let k = 0; k < e.perOutput.length; k++) {
-      worst.perOutput[k] = Math.max(worst.perOutput[k], e.perOutput[k]);
-      worst.bound[k] = Math.max(worst.bound[k], e.bound[k]);
-    }
-    for (const [n, v] of e.perNode) worst.perNode.set(n, Math.max(worst.perNode.get(n) ?? 0, v));
-    worst.maxSigma = Math.max(worst.maxSigma, e.maxSigma);
-    worst.maxBound = Math.max(worst.maxBound, e.maxBound);
-  }
-  return worst!;
+  return largestOverInputs(errorInputs(calibration), (x) => predictPackedError(m.graph, m.packedPlan!, m.params, { samples: [x] }));
+}
+
+/** The same for a channel-layout run (against the float64 reference). */
+export function predictChannelRunError(m: Model, calibration?: Tensor): PackedErrorPrediction {
+  const plan = planChannel(m.graph, m.params.slots);
+  if (!calibration) return predictChannelError(m.graph, m.params, {}, plan);
+  return largestOverInputs(errorInputs(calibration), (x) => predictChannelError(m.graph, m.params, { samples: [x] }, plan));
 }
 
 /** The JSON form of the error prediction. */
-function errorReport(e: PackedErrorPrediction, calibrated: boolean): Record<string, unknown> {
+export function errorReport(e: PackedErrorPrediction, calibrated: boolean): Record<string, unknown> {
   return {
     maxSigma: e.maxSigma, maxBound: e.maxBound, sigmas: e.sigmas, perOutputSigma: Array.from(e.perOutput),
     slopes: calibrated ? 'each calibration input (largest σ over them)' : 'the activations\' intervals (no calibration inputs: a zero input set them, pass --calibration)',
@@ -119,9 +116,12 @@ export function describePacked(m: Model, p: PackedPrediction, threads: number, e
   }
   out.push(`   memory: keys ${mib(mem.keysCapped)} (capped), ciphertexts at peak ${mib(mem.peakCiphertexts)}, encoded diagonals ${mib(mem.diagonals)}` +
     ` (${mem.cached ? 'kept' : 'encoded per run, not kept'}), total ${mib(mem.total)}`);
-  if (err) {
-    out.push(`   predicted error vs the float64 simulation: max per-output σ ${err.maxSigma.toExponential(2)}, bound ${err.maxBound.toExponential(2)} (${err.sigmas}σ;` +
-      ` slopes ${calibrated ? 'per calibration input, the largest' : 'over the activations\' intervals, which without --calibration come from a zero input: pass --calibration'})`);
-  }
+  if (err) out.push(errorLine(err, calibrated, 'simulation'));
   return out;
+}
+
+/** The text line of an error prediction. */
+export function errorLine(err: PackedErrorPrediction, calibrated: boolean, against: 'simulation' | 'reference'): string {
+  return `   predicted error vs the float64 ${against}: max per-output σ ${err.maxSigma.toExponential(2)}, bound ${err.maxBound.toExponential(2)} (${err.sigmas}σ;` +
+    ` slopes ${calibrated ? 'per calibration input, the largest' : 'over the activations\' intervals, which without --calibration come from a zero input: pass --calibration'})`;
 }

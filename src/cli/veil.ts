@@ -27,7 +27,7 @@ import { type LayoutEstimate, chooseLayout, estimateLayouts } from '../nn/layout
 import { measureOpTimes, predictRun } from '../nn/cost-model.js';
 import type { PackedMemory } from '../nn/packed/cost.js';
 import { PackedRunner } from '../nn/packed/runner.js';
-import { describePacked, packedReport, predictPackedRun, predictPackedRunError } from './packed-report.js';
+import { describePacked, errorLine, errorReport, packedReport, predictChannelRunError, predictPackedRun, predictPackedRunError } from './packed-report.js';
 import { CliError, type Command, parseCommandLine } from './args.js';
 import { ProgressReporter, formatDuration } from './progress.js';
 import { runTrain } from './train.js';
@@ -200,6 +200,11 @@ async function inspect(c: Command, reporter: ProgressReporter): Promise<void> {
     for (const f of m.compiled.fits) lines.push(`   ${f.node}: ${f.replaces} → ${f.basis === 'power' ? 'x² exact' : `degree ${f.degree} on [${f.interval[0].toFixed(3)}, ${f.interval[1].toFixed(3)}] (weighted MSE ${f.error.toExponential(2)})`}`);
     for (const l of m.compiled.log.filter((l) => !l.includes('→'))) lines.push(`   pass: ${l}`);
     lines.push(`   memory: fresh ciphertext ${mib(mem.ciphertext)}, peak ciphertexts ${mib(mem.peakCiphertexts)}, evaluation keys ${mib(mem.keys)}, total ${mib(mem.total)} (machine ${mib(mem.available)})`);
+    if (layout === 'channel') {
+      const err = predictChannelRunError(m, c.calibration ? calib : undefined);
+      (report[layout] as Record<string, unknown>).error = errorReport(err, !!c.calibration);
+      lines.push(errorLine(err, !!c.calibration, 'reference'));
+    }
     lines.push('');
   }
   if (c.json) process.stdout.write(JSON.stringify(report, (_k, v) => (v instanceof Float64Array ? Array.from(v) : v), 2) + '\n');

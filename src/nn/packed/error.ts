@@ -382,3 +382,28 @@ export function polyError(n: PolyNode, x: ErrorValue, levelIn: number, levelOut:
   }
   return { v, mag, xs };
 }
+
+/**
+ * The largest prediction per output over inputs predicted one at a time (magnitudes and slopes of
+ * each input). Per input rather than one envelope of slopes over all inputs: the envelope
+ * compounds over the layers (ResNet-20: 2× the largest per-input σ).
+ */
+export function largestOverInputs(inputs: readonly ArrayLike<number>[], predict: (x: ArrayLike<number>) => PackedErrorPrediction): PackedErrorPrediction {
+  let worst: PackedErrorPrediction | undefined;
+  for (const x of inputs) {
+    const e = predict(x);
+    if (!worst) {
+      worst = e;
+      continue;
+    }
+    for (let k = 0; k < e.perOutput.length; k++) {
+      worst.perOutput[k] = Math.max(worst.perOutput[k], e.perOutput[k]);
+      worst.bound[k] = Math.max(worst.bound[k], e.bound[k]);
+    }
+    for (const [n, v] of e.perNode) worst.perNode.set(n, Math.max(worst.perNode.get(n) ?? 0, v));
+    worst.maxSigma = Math.max(worst.maxSigma, e.maxSigma);
+    worst.maxBound = Math.max(worst.maxBound, e.maxBound);
+  }
+  if (!worst) throw new PackedLayoutError('no inputs to predict the error for', 'pass at least one input');
+  return worst;
+}
