@@ -10,6 +10,7 @@ import { conv, convQuad, dense, denseNet, quad, residual } from './error-nets.js
 import { loadModel, testDigits } from './fixtures.js';
 import { ckksNoise, planPacked, runPackedOnce, simulatePacked } from '../src/nn/packed/index.js';
 import { Parameters } from '../src/ckks/index.js';
+import { InvalidArgumentError } from '../src/errors.js';
 import { makeKit, randomVector } from './helpers.js';
 
 describe('per-operation noise constants (ckksNoise) against measured slot errors', () => {
@@ -139,6 +140,16 @@ function monteCarloRatios(g: IrGraph, trials: number): number[] {
   if (process.env.VEIL_VERBOSE) console.log(g.name, Math.min(...ratios), Math.max(...ratios));
   return ratios;
 }
+
+describe('packed error model, bad input', () => {
+  it('a sample of the wrong size is refused with a typed error naming the fix', () => {
+    const g = denseNet();
+    const plan = planPacked(g, 512);
+    const params = new Parameters({ logN: 10, levels: plan.levels.depth, insecure: true });
+    expect(() => predictPackedError(g, plan, params, { samples: [new Float64Array(47)] })).toThrow(InvalidArgumentError);
+    expect(() => predictPackedError(g, plan, params, { samples: [new Float64Array(47)] })).toThrow(/47 values, the network input \[48\] has 48/);
+  });
+});
 
 describe('packed error model, a compiled fixture encrypted', () => {
   it('mnist_relu_bn (Chebyshev degree 3, N = 2^14): within the bound, reaching it within 2^4', () => {

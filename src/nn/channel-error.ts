@@ -22,7 +22,7 @@ import type { IrGraph, IrNode } from './graph.js';
 import { type ChannelPlan, ChannelLayoutError, planChannel } from './channel.js';
 import { linearMapOf } from './packed/linear.js';
 import {
-  type CkksNoise, type ErrorValue, type PackedErrorOptions, type PackedErrorPrediction, applyRows, ckksNoise, magOf, maxOf, polyError,
+  type CkksNoise, type ErrorValue, type PackedErrorOptions, type PackedErrorPrediction, applyRows, checkSamples, ckksNoise, magOf, maxOf, polyError,
 } from './packed/error.js';
 
 /** A value in the channel layout: per-element state plus the variance of each ciphertext's unused slots. */
@@ -49,6 +49,7 @@ export function predictChannelError(graph: IrGraph, params: Parameters, opts: Pa
   const levelOf = (value: string) => L - (plan.levels.depthAt.get(value) ?? 0);
   const [C, H, W] = graph.input.shape;
   const size = C * H * W;
+  checkSamples(samples, graph.input.shape);
   const xs0 = samples ? samples.map((s) => Float64Array.from({ length: size }, (_, i) => s[i])) : null;
   const endOf = (v: string) => {
     const l = plan.layouts.get(v);

@@ -48,6 +48,7 @@
  * of the noise squared) are below 2^−50 relative and dropped.
  */
 import type { Parameters } from '../../ckks/params.js';
+import { InvalidArgumentError } from '../../errors.js';
 import type { IrGraph, IrNode, PolyNode } from '../graph.js';
 import { broadcastConstant } from '../reference.js';
 import { coefficientsPerElement } from '../polynomial.js';
@@ -158,6 +159,7 @@ export function predictPackedError(graph: IrGraph, plan: PackedPlan, params: Par
   const samples = opts.samples && opts.samples.length > 0 ? opts.samples : null;
   const levelOf = (value: string) => L - (plan.levels.depthAt.get(value) ?? 0);
   const inSize = graph.input.shape.reduce((a, b) => a * b, 1);
+  checkSamples(samples, graph.input.shape);
   const input: ErrorValue = {
     v: new Float64Array(inSize).fill(noise.fresh),
     mag: new Float64Array(inSize),
@@ -406,4 +408,14 @@ export function largestOverInputs(inputs: readonly ArrayLike<number>[], predict:
   }
   if (!worst) throw new PackedLayoutError('no inputs to predict the error for', 'pass at least one input');
   return worst;
+}
+
+/** @throws InvalidArgumentError when a sample is not one input of the graph's per-sample shape. */
+export function checkSamples(samples: readonly ArrayLike<number>[] | null, shape: readonly number[]): void {
+  const size = shape.reduce((a, b) => a * b, 1);
+  for (const x of samples ?? []) {
+    if (x.length !== size) {
+      throw new InvalidArgumentError(`an error-model sample has ${x.length} values, the network input [${shape}] has ${size}`, 'pass each sample as one input of the per-sample shape (not a batch)');
+    }
+  }
 }
