@@ -13,7 +13,8 @@
  *   npm run bench:resnet -- [--json] [--threads=2,1] [--image=0] [--dir=/tmp]
  * JSON lines: {"kind":"resnet-keys",…} (client: keygen, wire bytes, key count), then per thread
  * count {"kind":"resnet",…} (server wall time, load and inference, peak RSS, key bytes in memory,
- * max |encrypted − simulated| logit, the error bound, PyTorch agreement) and {"kind":"resnet-layers",…}
+ * max |encrypted − simulated| logit, per logit the predicted σ and 6σ bound of `predictPackedError`
+ * and whether the logit is within it, PyTorch agreement) and {"kind":"resnet-layers",…}
  * (seconds per layer, slots used per layer).
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -21,7 +22,7 @@ import { closeSync, fstatSync, openSync, readFileSync, readSync, rmSync, writeSy
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client, Model, Server, importOnnx, readRawFloat32, type ModelPlan, type BundleSource } from '../src/nn/index.js';
+import { Client, Model, Server, importOnnx, predictPackedError, readRawFloat32, type ModelPlan, type BundleSource } from '../src/nn/index.js';
 import { simulatePacked } from '../src/nn/packed/index.js';
 import { args, cpuSnap, otherLoad } from './measure.js';
 
@@ -140,6 +141,8 @@ async function serverRole(): Promise<void> {
   const pp = model.packedPlan!;
   const sim = simulatePacked(model.graph, pp, one(imageIndex).data);
   const P = model.params;
+  // predicted deviation from that simulation, slopes and magnitudes from the same image (≈ 2 s)
+  const err = predictPackedError(model.graph, pp, P, { samples: [one(imageIndex).data] });
   // slot use per layer: the values a transform writes / the slots of a ciphertext
   const layers = server.timings.map((n) => {
     const l = pp.layouts.get(model.graph.nodes.find((x) => x.name === n.node)?.output ?? '');
@@ -155,7 +158,7 @@ async function serverRole(): Promise<void> {
   send({
     t: 'result', threads, compile_s, load_s, infer_s, server_s: load_s + infer_s, server_max_rss: serverRss,
     key_bytes_memory: keyBytes, galois_keys: caps.length, key_levels: caps, cpu_s: s1.own - s0.own, other_load: otherLoad(s0, s1),
-    simulated: Array.from(sim.output), max_abs_slot: maxAbs, params: { logN: P.logN, levels: P.levels, K: P.p.length, alpha: P.digitLimbs, dnum: P.dnum, logScale: Math.log2(P.scales[P.levels]), logQP: P.logQP },
+    simulated: Array.from(sim.output), predicted_sigma: Array.from(err.perOutput), predicted_bound: Array.from(err.bound), bound_sigmas: err.sigmas, max_abs_slot: maxAbs, params: { logN: P.logN, levels: P.levels, K: P.p.length, alpha: P.digitLimbs, dnum: P.dnum, logScale: Math.log2(P.scales[P.levels]), logQP: P.logQP },
     depth: pp.levels.depth, layers,
   });
   process.exit(0);
@@ -224,22 +227,22 @@ async function main(): Promise<void> {
       const { logits, decrypt_s } = await next(client, 'logits');
       const enc = logits as number[];
       const sim = r.simulated as number[];
+      const sigma = r.predicted_sigma as number[];
+      const bound = r.predicted_bound as number[];
       let maxDiff = 0;
       let maxPt = 0;
-      for (let i = 0; i < enc.length; i++) {
-        maxDiff = Math.max(maxDiff, Math.abs(enc[i] - sim[i]));
-        maxPt = Math.max(maxPt, Math.abs(enc[i] - pytorch[i]));
-      }
-      // The plan exposes no error prediction; the bound used is the per-operation precision floor
-      // of the level ladder (log2 Δ − (logN + 2) bits, Lattigo's test floor) relative to the largest
-      // slot any layer reaches, once per level of the depth.
-      const pr = r.params as { logN: number; logScale: number };
-      const bound = (r.depth as number) * (r.max_abs_slot as number) * 2 ** -(pr.logScale - (pr.logN + 2));
+      const perLogit = enc.map((v, i) => {
+        const e = Math.abs(v - sim[i]);
+        maxDiff = Math.max(maxDiff, e);
+        maxPt = Math.max(maxPt, Math.abs(v - pytorch[i]));
+        return { err_vs_sim: e, sigma: sigma[i], bound: bound[i], within: e <= bound[i], err_over_sigma: +(e / sigma[i]).toFixed(2) };
+      });
       const argmax = (v: number[]) => v.indexOf(Math.max(...v));
-      const { layers, simulated: _s, t: _t, ...rest } = r;
+      const { layers, simulated: _s, predicted_sigma: _ps, predicted_bound: _pb, t: _t, ...rest } = r;
       print({
-        kind: 'resnet', ...rest, decrypt_s, max_abs_err_vs_sim: maxDiff, error_bound: bound, within_bound: maxDiff <= bound,
-        bound_source: 'depth × max|slot| × 2^-(log2Δ − logN − 2) (the plan exposes no prediction)',
+        kind: 'resnet', ...rest, decrypt_s, max_abs_err_vs_sim: maxDiff, error_bound: Math.max(...bound), predicted_max_sigma: Math.max(...sigma),
+        within_bound: perLogit.every((l) => l.within), per_logit: perLogit,
+        bound_source: `predictPackedError (src/nn/packed/error.ts): ${r.bound_sigmas}σ per logit, slopes from this image`,
         max_abs_err_vs_pytorch: maxPt, argmax_agrees: argmax(enc) === argmax(sim) && argmax(enc) === argmax(pytorch),
         logits: enc, loadavg: os.loadavg(),
       });

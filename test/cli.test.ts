@@ -66,6 +66,13 @@ describe.runIf(built)('veil CLI', () => {
     expect(r.stdout).toMatch(/== packed layout: depth 5/); // auto lists every layout
     expect(r.stdout).toMatch(/Galois keys: \d+/);
     expect(r.stdout).toMatch(/memory: fresh ciphertext/);
+    expect(r.stdout).toMatch(/predicted error vs the float64 reference: max per-output σ [\d.]+e-\d+, bound [\d.]+e-\d+ \(6σ/); // channel
+    const c = run('inspect', fx('mnist_relu_bn.onnx'), '--calibration', fx('digits64.f32'), '--shape', '64,1,28,28', '--layout', 'channel', '--json');
+    expect(c.status, c.stderr).toBe(0);
+    const ce = JSON.parse(c.stdout).channel.error;
+    expect(ce.perOutputSigma).toHaveLength(10);
+    expect(ce.slopes).toMatch(/calibration input/);
+    expect(ce.maxBound).toBeCloseTo(6 * ce.maxSigma, 12);
     const j = run('inspect', fx('mnist_relu_bn.onnx'), '--calibration', fx('digits64.f32'), '--shape', '64,1,28,28', '--layout', 'batch', '--json');
     expect(j.status).toBe(0);
     const rep = JSON.parse(j.stdout);
@@ -128,6 +135,7 @@ describe.runIf(built)('veil CLI', () => {
     expect(r.stdout).toMatch(/Dense \/fc1\/Gemm +level +3 .* slots 1\.6% \(3\.1% with replicas\) +rotations \d+ hoisted \+ \d+, pt×ct 1549/);
     expect(r.stdout).toMatch(/memory: keys [\d.]+ MiB \(capped\), ciphertexts at peak [\d.]+ MiB, encoded diagonals [\d.]+ MiB \(kept\), total [\d.]+ MiB/);
     expect(r.stdout).not.toMatch(/== (batch|channel) layout/);
+    expect(r.stdout).toMatch(/predicted error vs the float64 simulation: max per-output σ [\d.]+e-\d+, bound [\d.]+e-\d+ \(6σ; slopes over the activations' intervals, which without --calibration come from a zero input: pass --calibration\)/);
     const j = run('inspect', fx('mnist_square.onnx'), '--layout', 'packed', '--json');
     expect(j.status, j.stderr).toBe(0);
     const p = JSON.parse(j.stdout).packed;
@@ -142,6 +150,9 @@ describe.runIf(built)('veil CLI', () => {
     expect(layers[0].slotUse).toBeCloseTo(845 / 4096, 9);
     expect(p.memory.total).toBe(p.memory.keysCapped + p.memory.peakCiphertexts + (p.memory.cached ? p.memory.diagonals : 0));
     expect(p.levels).toEqual({ top: 5, input: 5, output: 0, depth: 5 });
+    expect(p.error.perOutputSigma).toHaveLength(10);
+    expect(p.error.maxBound).toBeCloseTo(6 * p.error.maxSigma, 12);
+    expect(p.error.maxSigma).toBe(Math.max(...p.error.perOutputSigma));
   }, 120_000);
 
   it('infer --layout packed runs N images one after another; a one-image shape on a many-image file is refused before any work', () => {

@@ -3,13 +3,18 @@
  * What `veil inspect --layout packed` prints and `--json` carries about a packed run: the
  * parameters, the key set (Galois keys and their bytes, full and capped at the level each is used
  * at), the predicted time per layer and in all (`nn/packed/cost.ts`, operation times measured at
- * the parameters on the server's thread count), the predicted peak memory, the slot use per layer
- * and the levels.
+ * the parameters on the server's thread count), the predicted peak memory, the slot use per layer,
+ * the levels and the predicted error of the logits against the float64 simulation
+ * (`nn/packed/error.ts`).
  */
 import { WorkerPool } from '../ckks/index.js';
 import { measureLevelOpTimes } from '../nn/cost-model.js';
 import type { Model } from '../nn/model.js';
 import { type PackedPrediction, predictPacked } from '../nn/packed/cost.js';
+import { type PackedErrorPrediction, largestOverInputs, predictPackedError } from '../nn/packed/error.js';
+import { predictChannelError } from '../nn/channel-error.js';
+import { planChannel } from '../nn/channel.js';
+import type { Tensor } from '../nn/graph.js';
 import { formatDuration } from './progress.js';
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
@@ -29,8 +34,42 @@ export async function predictPackedRun(model: Model, threads: number): Promise<P
   }
 }
 
+/** Calibration inputs the error prediction is made for (the first 8; ≈ 2.5 s each for ResNet-20). */
+const ERROR_SAMPLES = 8;
+
+/** The first calibration inputs, one array each. */
+function errorInputs(calibration: Tensor): Float64Array[] {
+  const size = calibration.data.length / calibration.shape[0];
+  return Array.from({ length: Math.min(ERROR_SAMPLES, calibration.shape[0]) }, (_, i) => calibration.data.subarray(i * size, (i + 1) * size));
+}
+
+/**
+ * The predicted error of a packed run's outputs against the float64 simulation: per output the
+ * largest σ over predictions made for each of the first calibration inputs, or, without
+ * calibration inputs, from the activations' intervals.
+ */
+export function predictPackedRunError(m: Model, calibration?: Tensor): PackedErrorPrediction {
+  if (!calibration) return predictPackedError(m.graph, m.packedPlan!, m.params);
+  return largestOverInputs(errorInputs(calibration), (x) => predictPackedError(m.graph, m.packedPlan!, m.params, { samples: [x] }));
+}
+
+/** The same for a channel-layout run (against the float64 reference). */
+export function predictChannelRunError(m: Model, calibration?: Tensor): PackedErrorPrediction {
+  const plan = planChannel(m.graph, m.params.slots);
+  if (!calibration) return predictChannelError(m.graph, m.params, {}, plan);
+  return largestOverInputs(errorInputs(calibration), (x) => predictChannelError(m.graph, m.params, { samples: [x] }, plan));
+}
+
+/** The JSON form of the error prediction. */
+export function errorReport(e: PackedErrorPrediction, calibrated: boolean): Record<string, unknown> {
+  return {
+    maxSigma: e.maxSigma, maxBound: e.maxBound, sigmas: e.sigmas, perOutputSigma: Array.from(e.perOutput),
+    slopes: calibrated ? 'each calibration input (largest σ over them)' : 'the activations\' intervals (no calibration inputs: a zero input set them, pass --calibration)',
+  };
+}
+
 /** The JSON form of a packed prediction (the same figures as {@link describePacked}). */
-export function packedReport(m: Model, p: PackedPrediction, threads: number): Record<string, unknown> {
+export function packedReport(m: Model, p: PackedPrediction, threads: number, err?: PackedErrorPrediction, calibrated = false): Record<string, unknown> {
   const plan = m.packedPlan!;
   return {
     depth: plan.levels.depth, params: m.params.describe(), imagesPerRun: 1,
@@ -45,11 +84,12 @@ export function packedReport(m: Model, p: PackedPrediction, threads: number): Re
     },
     memory: { ...p.memory },
     levels: { top: m.params.levels, input: m.params.levels, output: m.params.levels - plan.levels.depth, depth: plan.levels.depth },
+    ...(err ? { error: errorReport(err, calibrated) } : {}),
   };
 }
 
 /** Lines of `veil inspect` for a packed run. */
-export function describePacked(m: Model, p: PackedPrediction, threads: number): string[] {
+export function describePacked(m: Model, p: PackedPrediction, threads: number, err?: PackedErrorPrediction, calibrated = false): string[] {
   const plan = m.packedPlan!;
   const mem = p.memory;
   const out = [
@@ -79,5 +119,12 @@ export function describePacked(m: Model, p: PackedPrediction, threads: number): 
   }
   out.push(`   memory: keys ${mib(mem.keysCapped)} (capped), ciphertexts at peak ${mib(mem.peakCiphertexts)}, encoded diagonals ${mib(mem.diagonals)}` +
     ` (${mem.cached ? 'kept' : 'encoded per run, not kept'}), total ${mib(mem.total)}`);
+  if (err) out.push(errorLine(err, calibrated, 'simulation'));
   return out;
+}
+
+/** The text line of an error prediction. */
+export function errorLine(err: PackedErrorPrediction, calibrated: boolean, against: 'simulation' | 'reference'): string {
+  return `   predicted error vs the float64 ${against}: max per-output σ ${err.maxSigma.toExponential(2)}, bound ${err.maxBound.toExponential(2)} (${err.sigmas}σ;` +
+    ` slopes ${calibrated ? 'per calibration input, the largest' : 'over the activations\' intervals, which without --calibration come from a zero input: pass --calibration'})`;
 }

@@ -27,7 +27,7 @@ import { type LayoutEstimate, chooseLayout, estimateLayouts } from '../nn/layout
 import { measureOpTimes, predictRun } from '../nn/cost-model.js';
 import type { PackedMemory } from '../nn/packed/cost.js';
 import { PackedRunner } from '../nn/packed/runner.js';
-import { describePacked, packedReport, predictPackedRun } from './packed-report.js';
+import { describePacked, errorLine, errorReport, packedReport, predictChannelRunError, predictPackedRun, predictPackedRunError } from './packed-report.js';
 import { CliError, type Command, parseCommandLine } from './args.js';
 import { ProgressReporter, formatDuration } from './progress.js';
 import { runTrain } from './train.js';
@@ -48,7 +48,8 @@ usage:
             ciphertext, every linear layer one diagonal transform); the choice and the prediction
             are printed. channel and packed run N images one after another
   inspect --layout packed: parameters, Galois keys, predicted time per layer, peak memory, slot
-            use and levels of a packed run (server threads: --threads, default 1)
+            use, levels and predicted error (σ and 6σ bound against the float64 simulation) of a
+            packed run (server threads: --threads, default 1)
   SPEC:     ola (default) | uniform:N | a JSON file {"<activation node>": degree}
   FILE:     raw float32 little-endian NCHW (.f32 .bin .raw; needs --shape), .npy, or .json
   --labels: uint8 file or JSON array of class labels (for accuracy and OLA's target)
@@ -179,8 +180,9 @@ async function inspect(c: Command, reporter: ProgressReporter): Promise<void> {
       }
       reporter.log(`packed layout: timing operations at ${m.params.toString()} (${c.threads} server thread(s))...`);
       const pred = await predictPackedRun(m, c.threads);
-      report.packed = packedReport(m, pred, c.threads);
-      lines.push(...describePacked(m, pred, c.threads), '');
+      const err = predictPackedRunError(m, c.calibration ? calib : undefined);
+      report.packed = packedReport(m, pred, c.threads, err, !!c.calibration);
+      lines.push(...describePacked(m, pred, c.threads, err, !!c.calibration), '');
       continue;
     }
     const m = Model.fromCompiled(compiled, { ...mo, layout });
@@ -198,6 +200,11 @@ async function inspect(c: Command, reporter: ProgressReporter): Promise<void> {
     for (const f of m.compiled.fits) lines.push(`   ${f.node}: ${f.replaces} → ${f.basis === 'power' ? 'x² exact' : `degree ${f.degree} on [${f.interval[0].toFixed(3)}, ${f.interval[1].toFixed(3)}] (weighted MSE ${f.error.toExponential(2)})`}`);
     for (const l of m.compiled.log.filter((l) => !l.includes('→'))) lines.push(`   pass: ${l}`);
     lines.push(`   memory: fresh ciphertext ${mib(mem.ciphertext)}, peak ciphertexts ${mib(mem.peakCiphertexts)}, evaluation keys ${mib(mem.keys)}, total ${mib(mem.total)} (machine ${mib(mem.available)})`);
+    if (layout === 'channel') {
+      const err = predictChannelRunError(m, c.calibration ? calib : undefined);
+      (report[layout] as Record<string, unknown>).error = errorReport(err, !!c.calibration);
+      lines.push(errorLine(err, !!c.calibration, 'reference'));
+    }
     lines.push('');
   }
   if (c.json) process.stdout.write(JSON.stringify(report, (_k, v) => (v instanceof Float64Array ? Array.from(v) : v), 2) + '\n');

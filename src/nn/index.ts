@@ -25,3 +25,5 @@ export * from './model.js';
 export * from './cost-model.js';
 export * from './layout-choice.js';
 export { writeOnnx, type WriteOnnxOptions } from './onnx-writer.js';
+export { predictPackedError, ckksNoise, largestOverInputs, ERROR_SIGMA, type CkksNoise, type PackedErrorOptions, type PackedErrorPrediction } from './packed/error.js';
+export { predictChannelError } from './channel-error.js';

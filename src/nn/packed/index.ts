@@ -9,3 +9,4 @@ export * from './diagonals.js';
 export * from './plan.js';
 export * from './simulate.js';
 export * from './runner.js';
+export * from './error.js';
