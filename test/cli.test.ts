@@ -132,7 +132,7 @@ describe.runIf(built)('veil CLI', () => {
     expect(r.stdout).toMatch(/== packed layout: depth 5, CKKS N=2\^13/);
     expect(r.stdout).toMatch(/Galois keys: \d+ × [\d.]+ MiB \+ relinearization key = [\d.]+ MiB \(capped at the level each is used at: [\d.]+ MiB\)/);
     expect(r.stdout).toMatch(/predicted server time .* per image \(1 thread\(s\)\), after encoding the diagonals once \(.*, kept across images\); per layer:/);
-    expect(r.stdout).toMatch(/Dense \/fc1\/Gemm +level +3 .* slots 1\.6% \(3\.1% with replicas\) +rotations \d+ hoisted \+ \d+, pt×ct 1549/);
+    expect(r.stdout).toMatch(/Dense \/fc1\/Gemm +level +3 .* slots 1\.6% \(3\.1% with replicas\) +double-hoisted: baby \d+ \+ giant \d+ rotations, diagonals 1549 \(kept over QP\)/);
     expect(r.stdout).toMatch(/memory: keys [\d.]+ MiB \(capped\), ciphertexts at peak [\d.]+ MiB, encoded diagonals [\d.]+ MiB \(kept\), total [\d.]+ MiB/);
     expect(r.stdout).not.toMatch(/== (batch|channel) layout/);
     expect(r.stdout).toMatch(/predicted error vs the float64 simulation: max per-output σ [\d.]+e-\d+, bound [\d.]+e-\d+ \(6σ; slopes over the activations' intervals, which without --calibration come from a zero input: pass --calibration\)/);
