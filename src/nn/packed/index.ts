@@ -9,3 +9,5 @@ export * from './diagonals.js';
 export * from './plan.js';
 export * from './simulate.js';
 export * from './runner.js';
+export * from './bootstraps.js';
+export * from './bootstrap-runner.js';
