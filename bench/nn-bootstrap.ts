@@ -6,8 +6,13 @@
  * time of the run and of each bootstrap, peak RSS, agreement with the float64 packed simulation
  * (max |error| and bits) and with the labels.
  *
- *   npm run bench:nn-bootstrap [-- --json] [--preset=N16-BOOT] [--user-levels=N] [--degrees=uniform:63]
+ *   npm run bench:nn-bootstrap [-- --json] [--preset=N16-BOOT] [--user-levels=N] [--degrees=uniform:127|SPEC]
  *                              [--images=2] [--first=1000] [--calib=256] [--range-images=32]
+ * Degree 127 everywhere gives depth 58 in the packed layout: a leveled 128-bit chain at N = 2^16
+ * holds it only at Δ ≈ 2^25.75 (`chooseParameters`; 51 levels at Δ ≈ 2^29.5, 66 at most), while
+ * with bootstraps every level keeps Δ ≈ 2^30. Higher degrees do not help here: a degree-511
+ * Chebyshev series evaluated at 30-bit scales loses every bit (measured at N = 2^12, no bootstrap
+ * involved), degree 255 keeps 6.5 bits of the largest output and degree 127 15.6.
  * Calibration (compilation and the bootstrap ranges) uses test digits 0..calib−1; the timed digits
  * start at --first. At N16-BOOT it needs about 9–10 GB (bootstrapping keys and DFT plaintexts):
  * run it under `flock /tmp/veil-mem.lock flock /tmp/veil-cpu.lock`.
@@ -32,7 +37,7 @@ const bytes = (n: string) => new Uint8Array(readFileSync(new URL(n, FIX)));
 
 const presetName = A.opt('preset', 'N16-BOOT');
 const userLevels = A.opt('user-levels', '');
-const degreeSpec = A.opt('degrees', 'uniform:63');
+const degreeSpec = A.opt('degrees', 'uniform:127');
 const nImages = Number(A.opt('images', '2'));
 const first = Number(A.opt('first', '1000'));
 const nCalib = Number(A.opt('calib', '256'));
@@ -50,6 +55,7 @@ const compiled = compileModel(graph, calib, { degrees: parseDegreeSpec(degreeSpe
 const compileS = (performance.now() - t) / 1000;
 const g = compiled.graph;
 const plan = planPacked(g, bp.slots);
+const degrees = Object.fromEntries(compiled.fits.map((f) => [f.node, f.degree]));
 const placement = placeBootstraps(g, plan.levels.cost, bp.outputLevel);
 const sample = (x: { data: Float64Array | Float32Array }, i: number) => x.data.subarray(i * 784, (i + 1) * 784);
 t = performance.now();
@@ -113,12 +119,13 @@ for (let i = 0; i < nImages; i++) {
     other_load: otherLoad(s0, s1), load1: +os.loadavg()[0].toFixed(2),
   };
   rows.push(row);
+  if (JSON_OUT) process.stdout.write(`${JSON.stringify({ kind: 'nn-bootstrap-image', model, preset: presetName, degrees: degreeSpec, ...row })}\n`);
   log(`[veil] digit ${first + i} (label ${label}): ${runS.toFixed(1)} s (bootstraps ${bootS.toFixed(1)} s), class ${row.predicted} (simulation ${row.simulated}), ` +
     `max |error| ${err.toExponential(2)} = ${row.bits} bits below the largest logit`);
 }
 const result = {
   kind: 'nn-bootstrap', model, layout: 'packed', preset: presetName, logN: bp.params.logN, slots: bp.slots, user_levels: bp.outputLevel, secure128: !bp.params.insecure,
-  degrees: degreeSpec, depth: plan.levels.depth, bootstraps: placement.count,
+  degrees: degreeSpec, activation_degrees: degrees, depth: plan.levels.depth, bootstraps: placement.count,
   points: placement.points.map((p) => ({ value: p.value, level_before: p.levelBefore, bound: +p.bound!.toFixed(3), scale: p.scale })),
   predicted_bootstrap_s: userLevels ? null : bootstrapSeconds(presetName, 1, placement.count) ?? null,
   threads: 1, compile_s: +compileS.toFixed(1), ranges_s: +rangeS.toFixed(1), range_images: rangeImages, keygen_s: +keygenS.toFixed(1), setup_s: +setupS.toFixed(1),

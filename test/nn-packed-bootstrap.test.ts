@@ -6,7 +6,9 @@
  *  - the range: divisors cover the calibrated bounds; a value beyond ScaleUp's headroom is a
  *    BootstrapRangeError; a node deeper than the user levels a BootstrapPlacementError;
  *  - a tiny ResNet deeper than the 2 user levels of N11-BOOT-T, run encrypted with its bootstraps,
- *    against the float64 packed simulation.
+ *    against the float64 packed simulation;
+ *  - the MNIST ReLU ResNet fixture (degree-15 ReLUs, depth 37) on N12-BOOT-T with 7
+ *    user levels: 6 bootstraps, the digit's class and the logits of the simulation.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -18,6 +20,8 @@ import {
 import { Bootstrapper, bootstrapPreset } from '../src/bootstrap/index.js';
 import { CkksContext, Decryptor, Encoder, Encryptor, Evaluator, KeyGenerator } from '../src/index.js';
 import { randomVector } from './helpers.js';
+import { loadModel, testDigits } from './fixtures.js';
+import { compileModel } from '../src/nn/index.js';
 
 let seed = 1;
 const tensor = (shape: number[], scale = 0.5) => ({ shape, data: randomVector(shape.reduce((a, b) => a * b, 1), seed++, -scale, scale) });
@@ -240,5 +244,40 @@ describe('bootstrap run (N = 2^11, 2 user levels)', () => {
     expect(Math.log2(top / err)).toBeGreaterThan(12);
     expect(runner.bootstraps.map((b) => b.value)).toEqual(placement.points.map((p) => p.value));
     console.log(`encrypted vs simulation: max error 2^${Math.log2(err).toFixed(1)} (${Math.log2(top / err).toFixed(1)} bits of the largest output), bound 2^${Math.log2(2 * dev).toFixed(1)}`);
+  }, 120_000);
+});
+
+describe('MNIST ReLU ResNet with bootstraps (N = 2^12, 7 user levels)', () => {
+  it('depth 37 in 7-level segments: 6 bootstraps, the class and ≥ 12 bits of the simulated logits', () => {
+    const bp = bootstrapPreset('N12-BOOT-T', { userLevels: 7 });
+    const cal = testDigits(64);
+    const m = compileModel(loadModel('mnist_relu_res'), cal.x, { degrees: { kind: 'uniform', degree: 15 } });
+    const g = m.graph;
+    const plan = planPacked(g, bp.slots);
+    expect(plan.levels.depth).toBe(37);
+    const placement = placeBootstraps(g, plan.levels.cost, bp.outputLevel);
+    expect(placement.count).toBe(6);
+    bootstrapRanges(g, plan, placement, [0, 1, 2, 3].map((i) => cal.x.data.subarray(i * 784, (i + 1) * 784)), { maxLogScale: maxBootstrapLogScale(bp.params, bp.evalMod.logMessageRatio) });
+    const ctx = new CkksContext(bp.params);
+    const kg = new KeyGenerator(ctx);
+    const sk = kg.genSecretKey();
+    const keys = genPackedBootstrapKeys(kg, sk, bp, plan);
+    const enc = new Encoder(ctx);
+    const ev = new Evaluator(ctx, keys);
+    const runner = new PackedBootstrapRunner(g, plan, placement, new Bootstrapper(ctx, bp, ev, enc, keys), enc);
+    const d = testDigits(1, 1001);
+    const x = d.x.data.subarray(0, 784);
+    const ct = encryptPackedForBootstrap(ctx, enc, new Encryptor(ctx, kg.genPublicKey(sk)), bp, plan.input, x);
+    const out = decryptPacked(enc, new Decryptor(ctx, sk), plan.output, runner.run(ct));
+    const want = simulatePacked(g, plan, x).output;
+    const argmax = (v: ArrayLike<number>) => Array.from(v).indexOf(Math.max(...Array.from(v)));
+    expect(argmax(out)).toBe(argmax(want));
+    let err = 0;
+    let top = 0;
+    for (let i = 0; i < want.length; i++) {
+      err = Math.max(err, Math.abs(out[i] - want[i]));
+      top = Math.max(top, Math.abs(want[i]));
+    }
+    expect(Math.log2(top / err)).toBeGreaterThan(12);
   }, 120_000);
 });
