@@ -155,6 +155,35 @@ describe.runIf(built)('veil CLI', () => {
     expect(p.error.maxSigma).toBe(Math.max(...p.error.perOutputSigma));
   }, 120_000);
 
+  it('inspect --layout packed --bootstrap: where bootstraps go, how many, their time and key bytes (text and --json)', () => {
+    const args = ['inspect', fx('mnist_relu_res.onnx'), '--calibration', fx('digits64.f32'), '--shape', '64,1,28,28', '--layout', 'packed', '--degrees', 'uniform:63', '--bootstrap', 'N16-BOOT'];
+    const r = run(...args);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/== packed layout with bootstrapping \(N16-BOOT: N = 2\^16, 32768 slots, 9 user levels, 128-bit\)/);
+    expect(r.stdout).toMatch(/depth 51 > 9: 6 bootstrap\(s\)/);
+    expect(r.stdout).toMatch(/predicted bootstrapping time 5 min 28 s per image on 1 thread\(s\) \(54\.70 s each, measured/);
+    expect(r.stdout).toMatch(/keys added: bootstrapping 53 Galois keys \+ relinearization \+ encapsulation = [\d.]+ MiB in memory/);
+    expect(r.stdout).toMatch(/after Add \/layer1\/Add +level +2 → 9 +for Poly \/layer1\/act2\/Relu \(7 levels\) +\|x\| ≤ [\d.]+, s = \d+/);
+    const j = run(...args, '--json');
+    expect(j.status, j.stderr).toBe(0);
+    const b = JSON.parse(j.stdout).packedBootstrap;
+    expect(b.depth).toBe(51);
+    expect(b.bootstraps).toBe(6);
+    expect(b.points).toHaveLength(6);
+    expect(b.prediction.seconds).toBeCloseTo(6 * 54.7, 6);
+    for (const p of b.points) {
+      expect(p.levelAfter).toBe(9);
+      expect(p.scale).toBeGreaterThanOrEqual(2 * p.bound);
+    }
+    expect(b.keys.total).toBe(b.keys.bootstrap.memory + b.keys.network.memory);
+    // --bootstrap needs the packed layout and a known preset
+    const bad = run('inspect', fx('mnist_square.onnx'), '--bootstrap', 'N16-BOOT');
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/--bootstrap places bootstraps in the packed layout\. Fix: add --layout packed/);
+    const unknown = run('inspect', fx('mnist_square.onnx'), '--layout', 'packed', '--bootstrap', 'N17');
+    expect(unknown.stderr).toMatch(/unknown bootstrapping preset 'N17'\. Fix: use --bootstrap N16-BOOT/);
+  }, 120_000);
+
   it('infer --layout packed runs N images one after another; a one-image shape on a many-image file is refused before any work', () => {
     const two = join(tmp, 'two.f32');
     writeFileSync(two, readFileSync(fx('digits64.f32')).subarray(0, 2 * 784 * 4));

@@ -125,6 +125,18 @@ describe('packed layout plan (slot level)', () => {
     expect(r.levels.depth).toBe(7);
   });
 
+  it('a stride that does not divide the map (28 → 14 → 7 → 4 at t = 8) gets a larger input grid: mnist_relu_res on 32 × 32', () => {
+    const cal = testDigits(64);
+    const m = compileModel(loadModel('mnist_relu_res'), cal.x, { degrees: { kind: 'uniform', degree: 3 } });
+    const plan = planPacked(m.graph, 2048);
+    expect(plan.input.grid).toMatchObject({ Hg: 32, Wg: 32, t: 1, blockSize: 1024 });
+    const xs = testDigits(2, 500).x;
+    const want = runReference(m.graph, xs, { checkFinite: false }).data;
+    for (let i = 0; i < 2; i++) expectClose(simulatePacked(m.graph, plan, xs.data.subarray(i * 784, (i + 1) * 784)).output, want.subarray(i * 10, i * 10 + 10), 1e-9);
+    // a network whose strides divide its maps keeps its own grid
+    expect(planPacked(tinyResNet(), 1024).input.grid).toMatchObject({ Hg: 8, Wg: 8 });
+  });
+
   for (const model of ['mnist_relu_bn', 'mnist_gelu_res', 'mnist_square']) {
     it(`${model}: compiled model, slot simulation = reference`, () => {
       const cal = testDigits(64);

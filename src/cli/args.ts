@@ -8,6 +8,7 @@
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { VeilError } from '../ckks/errors.js';
+import { BOOTSTRAP_PRESETS } from '../bootstrap/params.js';
 
 /** A bad command line or a missing file: names the cause and the fix. */
 export class CliError extends VeilError {
@@ -22,11 +23,12 @@ export const LAYOUT_CHOICES = ['auto', 'batch', 'channel', 'packed'] as const;
 export type LayoutChoice = (typeof LAYOUT_CHOICES)[number];
 
 /** Options taking a value, and flags. */
-const VALUED = new Set(['calibration', 'shape', 'calibration-shape', 'layout', 'degrees', 'input', 'out', 'labels', 'threads', 'min-log-scale', 'cluster']);
+const VALUED = new Set(['calibration', 'shape', 'calibration-shape', 'layout', 'degrees', 'input', 'out', 'labels', 'threads', 'min-log-scale', 'cluster', 'bootstrap']);
 const FLAGS = new Set(['json', 'simulate', 'plain']);
 const FOR: Record<string, 'inspect' | 'infer' | 'both'> = {
   calibration: 'both', shape: 'both', 'calibration-shape': 'infer', layout: 'both', degrees: 'both', input: 'infer', out: 'infer', labels: 'both',
   threads: 'both', 'min-log-scale': 'both', cluster: 'both', json: 'inspect', simulate: 'infer', plain: 'infer',
+  bootstrap: 'inspect',
 };
 
 /** A parsed, validated command. */
@@ -49,6 +51,8 @@ export interface Command {
   json: boolean;
   simulate: boolean;
   plain: boolean;
+  /** Bootstrapping preset for `inspect --layout packed`: where bootstraps go when the network is deeper than its user levels. */
+  bootstrap?: string;
 }
 
 export type Parsed = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; command: Command };
@@ -124,6 +128,12 @@ export function parseCommandLine(argv: readonly string[], maxThreads = 256): Par
     const v = Number(s('min-log-scale'));
     if (!Number.isFinite(v) || v < 10 || v > 60) throw new CliError('VEIL_CLI_OPTION', `--min-log-scale ${s('min-log-scale')} is out of range`, 'give log2 of the smallest scale, from 10 to 60 (e.g. 25)');
     c.minLogScale = v;
+  }
+  if (s('bootstrap') !== undefined) {
+    const b = s('bootstrap')!;
+    if (!Object.hasOwn(BOOTSTRAP_PRESETS, b)) throw new CliError('VEIL_CLI_OPTION', `unknown bootstrapping preset '${b}'`, `use --bootstrap ${Object.keys(BOOTSTRAP_PRESETS).join(', --bootstrap ')}`);
+    if (c.layout !== 'packed') throw usage('--bootstrap places bootstraps in the packed layout', 'add --layout packed');
+    c.bootstrap = b;
   }
   if (c.simulate && c.plain) throw usage('--simulate and --plain exclude each other', 'give one: --plain (float64 model) or --simulate (float64 model with the polynomials)');
   checkReadable(model, 'model file');

@@ -3,6 +3,7 @@
  * @module cli/veil
  * Command line (`veil --help` prints the usage):
  *   veil inspect model.onnx [--calibration FILE --shape …] [--layout auto|batch|channel|packed] [--degrees …] [--json]
+ *                [--bootstrap PRESET]  (with --layout packed: where bootstraps go, for a network deeper than the chain)
  *   veil infer model.onnx --input FILE [--shape N,C,H,W] --out result.json
  *              [--layout auto|batch|channel|packed] [--degrees ola|uniform:N|FILE.json] [--calibration FILE]
  *              [--labels FILE] [--simulate | --plain] [--threads N]
@@ -28,6 +29,7 @@ import { measureOpTimes, predictRun } from '../nn/cost-model.js';
 import type { PackedMemory } from '../nn/packed/cost.js';
 import { PackedRunner } from '../nn/packed/runner.js';
 import { describePacked, errorLine, errorReport, packedReport, predictChannelRunError, predictPackedRun, predictPackedRunError } from './packed-report.js';
+import { bootstrapReport, bootstrapReportJson, describeBootstraps } from './bootstrap-report.js';
 import { CliError, type Command, parseCommandLine } from './args.js';
 import { ProgressReporter, formatDuration } from './progress.js';
 import { runTrain } from './train.js';
@@ -36,6 +38,7 @@ const USAGE = `veil: private neural-network inference with CKKS (pure TypeScript
 
 usage:
   veil inspect MODEL.onnx [--calibration FILE [--shape N,C,H,W]] [--layout auto|batch|channel|packed] [--degrees SPEC] [--threads N] [--json]
+               [--bootstrap N16-BOOT]
   veil infer   MODEL.onnx --input FILE [--shape N,C,H,W] --out RESULT.json
                [--layout auto|batch|channel|packed] [--degrees SPEC] [--calibration FILE [--calibration-shape N,C,H,W]]
                [--labels FILE] [--simulate | --plain] [--threads N] [--cluster K] [--min-log-scale B]
@@ -50,6 +53,7 @@ usage:
   inspect --layout packed: parameters, Galois keys, predicted time per layer, peak memory, slot
             use, levels and predicted error (σ and 6σ bound against the float64 simulation) of a
             packed run (server threads: --threads, default 1)
+import { bootstrapReport, bootstrapReportJson, describeBootstraps } from './bootstrap-report.js';
   SPEC:     ola (default) | uniform:N | a JSON file {"<activation node>": degree}
   FILE:     raw float32 little-endian NCHW (.f32 .bin .raw; needs --shape), .npy, or .json
   --labels: uint8 file or JSON array of class labels (for accuracy and OLA's target)
@@ -165,6 +169,13 @@ async function inspect(c: Command, reporter: ProgressReporter): Promise<void> {
   reporter.log(`compiling (calibration on ${calib.shape[0]} input(s), ${compileThreads(c)} thread(s))...`);
   const compiled = await withForwardPool(c, (p) => compileModelAsync(graph, calib, { ...mo, ...p, onProgress: stageProgress(reporter) }));
   for (const layout of layouts) {
+    if (layout === 'packed' && c.bootstrap) {
+      reporter.log(`packed layout with ${c.bootstrap}: placing bootstraps, value ranges over the calibration inputs...`);
+      const r = bootstrapReport(compiled.graph, calib, c.bootstrap, c.threads);
+      report.packedBootstrap = bootstrapReportJson(r, c.threads);
+      lines.push(...describeBootstraps(compiled.graph, r, c.threads), '');
+      continue;
+    }
     if (layout === 'packed') {
       let m: Model;
       try {

@@ -10,3 +10,5 @@ export * from './plan.js';
 export * from './simulate.js';
 export * from './runner.js';
 export * from './error.js';
+export * from './bootstraps.js';
+export * from './bootstrap-runner.js';

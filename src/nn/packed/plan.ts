@@ -83,11 +83,34 @@ function rotateSumSteps(l: PackedLayout): number[] | null {
   return out;
 }
 
+/**
+ * The smallest input grid on which every strided map fits: t·H ≤ Hg and t·W ≤ Wg for each spatial
+ * value (t the product of the strides up to it). Usually the input's own H × W; larger when a
+ * stride does not divide the map (28 → 14 → 7 → 4 at t = 8 needs a 32 × 32 grid, which costs no
+ * slot when the block is 1,024 slots either way).
+ */
+function inputGrid(g: IrGraph): [number, number] {
+  const [, H0, W0] = g.input.shape;
+  let Hg = H0;
+  let Wg = W0;
+  const t = new Map<string, number>([[g.input.name, 1]]);
+  for (const n of g.nodes) {
+    let f = t.get(n.inputs[0]) ?? 1;
+    if ((n.op === 'Conv' || n.op === 'AveragePool') && n.strides[0] === n.strides[1]) f *= n.strides[0];
+    t.set(n.output, f);
+    if (n.outShape.length === 3) {
+      Hg = Math.max(Hg, f * n.outShape[1]);
+      Wg = Math.max(Wg, f * n.outShape[2]);
+    }
+  }
+  return [Hg, Wg];
+}
+
 /** Plans a compiled graph in the packed layout for `slots` slots. @throws PackedLayoutError */
 export function planPacked(g: IrGraph, slots: number, opts: PackedPlanOptions = {}): PackedPlan {
   const shape = g.input.shape;
   let input: PackedLayout;
-  if (shape.length === 3) input = gridLayout(shape[0], shape[1], shape[2], shape[1], shape[2], 1, slots);
+  if (shape.length === 3) input = gridLayout(shape[0], shape[1], shape[2], ...inputGrid(g), 1, slots);
   else if (shape.length === 1) input = vectorLayout(shape[0], pow2AtLeast(shape[0]));
   else throw new PackedLayoutError(`the packed layout needs a [C,H,W] or [F] input, got [${shape}]`, 'use the batch layout');
   const layouts = new Map<string, PackedLayout>([[g.input.name, input]]);

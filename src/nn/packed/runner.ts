@@ -43,14 +43,25 @@ export interface PackedNodeCost {
   giants: number;
 }
 
+/**
+ * What a run does to a node's output before its consumers read it (bootstrapping at placed
+ * points: `bootstrap-runner.ts`). With it the runner leaves level management to the hook.
+ */
+export interface PackedRefresh {
+  after(node: IrNode, out: Ciphertext): Ciphertext;
+}
+
 /** Server side: runs a compiled graph in the packed layout on one ciphertext. */
 export class PackedRunner {
   readonly timings: NodeTiming[] = [];
 
-  constructor(readonly graph: IrGraph, readonly plan: PackedPlan, readonly ev: Evaluator, readonly enc: Encoder, readonly onProgress?: Progress) {
+  constructor(
+    readonly graph: IrGraph, readonly plan: PackedPlan, readonly ev: Evaluator, readonly enc: Encoder, readonly onProgress?: Progress,
+    readonly refresh?: PackedRefresh,
+  ) {
     const P = ev.ctx.params;
     if (plan.slots !== P.slots) throw new PackedLayoutError(`the plan is for ${plan.slots} slots, the parameters have ${P.slots}`, 'plan with the parameters you run with');
-    if (plan.levels.depth > P.levels) throw new LevelError(plan.levels.depth, P.levels, `the network (depth ${plan.levels.depth} in the packed layout)`);
+    if (!refresh && plan.levels.depth > P.levels) throw new LevelError(plan.levels.depth, P.levels, `the network (depth ${plan.levels.depth} in the packed layout)`);
   }
 
   get ctx(): CkksContext {
@@ -58,7 +69,8 @@ export class PackedRunner {
   }
 
   run(input: Ciphertext): Ciphertext {
-    return executeGraph(this.graph, input, (n, ins) => this.node(n, ins), (ct) => ({ level: ct.level, outputs: 1 }), this.timings, this.onProgress);
+    const step = this.refresh ? (n: IrNode, ins: Ciphertext[]) => this.refresh!.after(n, this.node(n, ins)) : (n: IrNode, ins: Ciphertext[]) => this.node(n, ins);
+    return executeGraph(this.graph, input, step, (ct) => ({ level: ct.level, outputs: 1 }), this.timings, this.onProgress);
   }
 
   private node(n: IrNode, ins: Ciphertext[]): Ciphertext {

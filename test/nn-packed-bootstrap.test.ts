@@ -1,0 +1,283 @@
+/**
+ * Bootstrap placement in the packed layout (`nn/packed/bootstraps.ts`, `bootstrap-runner.ts`):
+ *  - placement against an exhaustive search (every subset of values) on random chains and random
+ *    residual graphs: the greedy with its ancestor look-ahead needs no more bootstraps than the
+ *    fewest that fit, and what it places fits;
+ *  - the range: divisors cover the calibrated bounds; a value beyond ScaleUp's headroom is a
+ *    BootstrapRangeError; a node deeper than the user levels a BootstrapPlacementError;
+ *  - a tiny ResNet deeper than the 2 user levels of N11-BOOT-T, run encrypted with its bootstraps,
+ *    against the float64 packed simulation;
+ *  - the MNIST ReLU ResNet fixture (degree-15 ReLUs, depth 37) on N12-BOOT-T with 7
+ *    user levels: 6 bootstraps, the digit's class and the logits of the simulation.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { IrGraph, IrNode, PolyNode } from '../src/nn/index.js';
+import {
+  BootstrapPlacementError, BootstrapRangeError, PackedBootstrapRunner, bootstrapRanges, decryptPacked, encryptPackedForBootstrap,
+  genPackedBootstrapKeys, maxBootstrapLogScale, placeBootstraps, placementFits, planPacked, simulatePacked,
+} from '../src/nn/packed/index.js';
+import { Bootstrapper, bootstrapPreset } from '../src/bootstrap/index.js';
+import { CkksContext, Decryptor, Encoder, Encryptor, Evaluator, KeyGenerator } from '../src/index.js';
+import { randomVector } from './helpers.js';
+import { loadModel, testDigits } from './fixtures.js';
+import { compileModel } from '../src/nn/index.js';
+
+let seed = 1;
+const tensor = (shape: number[], scale = 0.5) => ({ shape, data: randomVector(shape.reduce((a, b) => a * b, 1), seed++, -scale, scale) });
+
+function conv(name: string, input: string, ci: number, co: number, k: number, stride: number, inHW: number, gain = 1): IrNode {
+  const pad = (k - 1) >> 1;
+  const o = Math.floor((inHW + 2 * pad - k) / stride) + 1;
+  return {
+    op: 'Conv', name, inputs: [input], output: name, outShape: [co, o, o], sources: [], weight: tensor([co, ci, k, k], gain / Math.sqrt(ci * k * k)),
+    bias: tensor([co], 0.1), kernel: [k, k], strides: [stride, stride], pads: [pad, pad, pad, pad],
+  };
+}
+/** x² + 0.5x + 0.2 (one level: the fast quadratic) or a degree-3 Chebyshev series on [−4, 4] (two levels). */
+function poly(name: string, input: string, shape: number[], cubic = false): PolyNode {
+  return {
+    op: 'Poly', name, inputs: [input], output: name, outShape: shape, sources: [], replaces: 'Relu', mapScale: new Float64Array(shape[0]).fill(1),
+    mapShift: new Float64Array(shape[0]), mapFolded: true, basis: cubic ? 'chebyshev' : 'power',
+    coeffs: cubic ? Float64Array.of(0.3, 0.5, 0.25, 0.05) : Float64Array.of(0.2, 0.5, 1), interval: [-4, 4],
+  };
+}
+
+/** A tiny ResNet: conv, a strided block with a 1×1 projection shortcut, residual add, GAP, dense. */
+function tinyResNet(C = 2, HW = 8): IrGraph {
+  const nodes: IrNode[] = [
+    conv('c1', 'x', C, 4, 3, 1, HW), poly('a1', 'c1', [4, HW, HW]),
+    conv('c2', 'a1', 4, 8, 3, 2, HW), poly('a2', 'c2', [8, HW / 2, HW / 2], true),
+    conv('c3', 'a2', 8, 8, 3, 1, HW / 2), conv('sc', 'a1', 4, 8, 1, 2, HW),
+    { op: 'Add', name: 'add', inputs: ['c3', 'sc'], output: 'add', outShape: [8, HW / 2, HW / 2], sources: [] },
+    poly('a3', 'add', [8, HW / 2, HW / 2]),
+    { op: 'GlobalAveragePool', name: 'gap', inputs: ['a3'], output: 'gap', outShape: [8, 1, 1], sources: [], sum: true },
+    { op: 'Flatten', name: 'flat', inputs: ['gap'], output: 'flat', outShape: [8], sources: [] },
+    { op: 'Dense', name: 'fc', inputs: ['flat'], output: 'fc', outShape: [5], sources: [], weight: tensor([5, 8], 0.3), bias: tensor([5], 0.1) },
+  ];
+  return { name: 'tiny', input: { name: 'x', shape: [C, HW, HW] }, output: { name: 'fc', shape: [5] }, nodes, origin: 'test' };
+}
+
+/** A node of the placement tests: only its wiring matters (costs come from the map). */
+const dummy = (name: string, inputs: string[]): IrNode => (inputs.length === 2
+  ? { op: 'Add', name, inputs, output: name, outShape: [1], sources: [] }
+  : { op: 'Flatten', name, inputs, output: name, outShape: [1], sources: [] });
+
+/** The fewest refreshed values that fit, by trying every subset in order of size. */
+function bruteForce(g: IrGraph, cost: Map<string, number>, budget: number): number {
+  const values = g.nodes.map((n) => n.output).filter((v) => v !== g.output.name);
+  let best = Infinity;
+  for (let mask = 0; mask < 1 << values.length; mask++) {
+    let k = 0;
+    for (let m = mask; m; m &= m - 1) k++;
+    if (k >= best) continue;
+    if (placementFits(g, cost, budget, new Set(values.filter((_, i) => mask & (1 << i))))) best = k;
+  }
+  return best;
+}
+
+/** A chain of nodes with the given costs. */
+function chain(costs: number[]): { g: IrGraph; cost: Map<string, number> } {
+  const nodes = costs.map((_, i) => dummy(`n${i}`, [i ? `n${i - 1}` : 'x']));
+  return { g: { name: 'chain', input: { name: 'x', shape: [1] }, output: { name: nodes.at(-1)!.output, shape: [1] }, nodes, origin: 'test' }, cost: new Map(costs.map((c, i) => [`n${i}`, c])) };
+}
+
+/** Residual blocks: per block a branch of the given costs from the block input, then add(branch, skip), the skip optionally through a projection of cost `proj`. */
+function residual(blocks: { branch: number[]; proj?: number }[], tail: number[]): { g: IrGraph; cost: Map<string, number> } {
+  const nodes: IrNode[] = [];
+  const cost = new Map<string, number>();
+  let cur = 'x';
+  let id = 0;
+  const add = (inputs: string[], c: number): string => {
+    const name = `v${id++}`;
+    nodes.push(dummy(name, inputs));
+    cost.set(name, c);
+    return name;
+  };
+  for (const b of blocks) {
+    let t = cur;
+    for (const c of b.branch) t = add([t], c);
+    const skip = b.proj === undefined ? cur : add([cur], b.proj);
+    cur = add([t, skip], 0);
+  }
+  for (const c of tail) cur = add([cur], c);
+  return { g: { name: 'res', input: { name: 'x', shape: [1] }, output: { name: cur, shape: [1] }, nodes, origin: 'test' }, cost };
+}
+
+describe('bootstrap placement', () => {
+  it('a chain: as few bootstraps as the exhaustive search, and the count of the segment rule', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 4 }), fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 12 }), (U, raw) => {
+      const costs = raw.map((c) => Math.min(c, U));
+      const { g, cost } = chain(costs);
+      const p = placeBootstraps(g, cost, U);
+      expect(placementFits(g, cost, U, new Set(p.points.map((q) => q.value)))).toBe(true);
+      expect(p.count).toBe(bruteForce(g, cost, U));
+      // independent count: a new segment starts whenever the running sum would exceed U
+      let segs = 0;
+      let used = 0;
+      for (const c of costs) {
+        if (used + c > U) {
+          segs++;
+          used = 0;
+        }
+        used += c;
+      }
+      expect(p.count).toBe(segs);
+      for (const q of p.points) expect(q.levelAfter).toBe(U);
+    }), { numRuns: 60 });
+  });
+
+  it('residual blocks: as few bootstraps as the exhaustive search', () => {
+    const block = fc.record({ branch: fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 3 }), proj: fc.option(fc.integer({ min: 0, max: 1 }), { nil: undefined }) });
+    fc.assert(fc.property(fc.integer({ min: 2, max: 4 }), fc.array(block, { minLength: 1, maxLength: 3 }), fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 2 }), (U, blocks, tail) => {
+      const cl = (c: number) => Math.min(c, U);
+      const { g, cost } = residual(blocks.map((b) => ({ branch: b.branch.map(cl), proj: b.proj })), tail.map(cl));
+      fc.pre(g.nodes.length <= 14);
+      const p = placeBootstraps(g, cost, U);
+      expect(placementFits(g, cost, U, new Set(p.points.map((q) => q.value)))).toBe(true);
+      expect(p.count).toBe(bruteForce(g, cost, U));
+    }), { numRuns: 80 });
+  });
+
+  it('a residual block whose input should be refreshed once for both paths', () => {
+    // x → a(2) → [b(1) → c(1)] + a → d(1), U = 3: refreshing a serves the branch and the skip (1 bootstrap)
+    const { g, cost } = residual([{ branch: [2] }, { branch: [1, 1] }], [1]);
+    const p = placeBootstraps(g, cost, 3);
+    expect(p.count).toBe(bruteForce(g, cost, 3));
+    expect(p.count).toBe(1);
+  });
+
+  it('a node deeper than the user levels is a BootstrapPlacementError', () => {
+    const { g, cost } = chain([1, 3, 1]);
+    expect(() => placeBootstraps(g, cost, 2)).toThrow(BootstrapPlacementError);
+    expect(() => placeBootstraps(g, cost, 2)).toThrow(/'n1' needs 3 levels/);
+  });
+});
+
+describe('bootstrap value range', () => {
+  const bp = bootstrapPreset('N11-BOOT-T');
+  const maxLogScale = maxBootstrapLogScale(bp.params, bp.evalMod.logMessageRatio);
+
+  it('ScaleUp\'s headroom: log2(q0) − r − log2(Δ_0)', () => {
+    expect(maxLogScale).toBe(24);
+    expect(maxBootstrapLogScale(bootstrapPreset('N16-BOOT').params, 6)).toBe(24);
+  });
+
+  it('divisors cover twice the calibrated bound; a value beyond 2^24 is a BootstrapRangeError', () => {
+    const g = tinyResNet();
+    const plan = planPacked(g, bp.slots);
+    const placement = placeBootstraps(g, plan.levels.cost, bp.outputLevel);
+    const calib = [0, 1].map((i) => randomVector(2 * 64, 200 + i));
+    bootstrapRanges(g, plan, placement, calib, { maxLogScale });
+    for (const p of placement.points) {
+      let b = 0;
+      for (const x of calib) b = Math.max(b, simulatePacked(g, plan, x).maxAbs.get(p.after)!);
+      expect(p.bound).toBe(b);
+      expect(p.scale!).toBeGreaterThanOrEqual(Math.max(1, 2 * b));
+      expect(p.scale!).toBeLessThan(Math.max(2, 4 * b));
+    }
+    // the same network with inputs 2^26 times larger: the first refreshed value is out of reach
+    const big = calib.map((x) => x.map((v) => v * 2 ** 26));
+    expect(() => bootstrapRanges(g, plan, placement, big, { maxLogScale })).toThrow(BootstrapRangeError);
+    expect(() => bootstrapRanges(g, plan, placement, big, { maxLogScale })).toThrow(/takes \|x\| ≤ 2\^24/);
+    expect(() => bootstrapRanges(g, plan, placement, [], { maxLogScale })).toThrow(BootstrapRangeError);
+  });
+});
+
+/**
+ * The float64 packed simulation with every refreshed value v perturbed by ±δ_v per element (random
+ * signs): the output's deviation is what bootstrap errors of δ_v do to the result.
+ */
+function perturbedOutput(g: IrGraph, deltas: Map<string, number>, x: Float64Array, slots: number, rnd: number): Float64Array {
+  const nodes: IrNode[] = [];
+  const rename = new Map<string, string>();
+  let k = 0;
+  for (const n of g.nodes) {
+    nodes.push({ ...n, inputs: n.inputs.map((v) => rename.get(v) ?? v) } as IrNode);
+    const d = deltas.get(n.output);
+    if (d === undefined) continue;
+    const size = n.outShape.reduce((a, b) => a * b, 1);
+    const noise = randomVector(size, rnd * 1000 + k++).map((u) => (u < 0 ? -d : d));
+    const name = `${n.output}~`;
+    nodes.push({ op: 'AddConstant', name, inputs: [n.output], output: name, outShape: n.outShape, sources: [], constant: { shape: [...n.outShape], data: noise } });
+    rename.set(n.output, name);
+  }
+  const out = rename.get(g.output.name) ?? g.output.name;
+  const h: IrGraph = { ...g, nodes, output: { ...g.output, name: out } };
+  return simulatePacked(h, planPacked(h, slots), x).output;
+}
+
+describe('bootstrap run (N = 2^11, 2 user levels)', () => {
+  it('a tiny ResNet of depth 8 runs encrypted with its bootstraps and equals the simulation', () => {
+    const bp = bootstrapPreset('N11-BOOT-T');
+    const g = tinyResNet();
+    const plan = planPacked(g, bp.slots);
+    expect(plan.levels.depth).toBeGreaterThan(bp.outputLevel);
+    const placement = placeBootstraps(g, plan.levels.cost, bp.outputLevel);
+    const calib = [0, 1, 2, 3].map((i) => randomVector(2 * 64, 100 + i));
+    bootstrapRanges(g, plan, placement, calib, { maxLogScale: maxBootstrapLogScale(bp.params, bp.evalMod.logMessageRatio) });
+    const ctx = new CkksContext(bp.params);
+    const kg = new KeyGenerator(ctx);
+    const sk = kg.genSecretKey();
+    const keys = genPackedBootstrapKeys(kg, sk, bp, plan);
+    const enc = new Encoder(ctx);
+    const ev = new Evaluator(ctx, keys);
+    const boot = new Bootstrapper(ctx, bp, ev, enc, keys);
+    const runner = new PackedBootstrapRunner(g, plan, placement, boot, enc);
+    const x = randomVector(2 * 64, 7);
+    const ct = encryptPackedForBootstrap(ctx, enc, new Encryptor(ctx, kg.genPublicKey(sk)), bp, plan.input, x);
+    const out = decryptPacked(enc, new Decryptor(ctx, sk), plan.output, runner.run(ct));
+    const want = simulatePacked(g, plan, x).output;
+    let err = 0;
+    for (let i = 0; i < want.length; i++) err = Math.max(err, Math.abs(out[i] - want[i]));
+    // one bootstrap keeps ≥ 17 bits (mean over slots, |message| ≤ 1: test/bootstrap.test.ts at
+    // N = 2^10 and 2^11); allow 3 bits more for the worst of 2^10 slots: |error| ≤ s·2^−14
+    const deltas = new Map(placement.points.map((p) => [p.value, p.scale! * 2 ** -14]));
+    let dev = 0;
+    for (let r = 0; r < 8; r++) {
+      const y = perturbedOutput(g, deltas, x, bp.slots, r + 1);
+      for (let i = 0; i < want.length; i++) dev = Math.max(dev, Math.abs(y[i] - want[i]));
+    }
+    let top = 0;
+    for (const v of want) top = Math.max(top, Math.abs(v));
+    expect(err).toBeLessThanOrEqual(2 * dev);
+    expect(Math.log2(top / err)).toBeGreaterThan(12);
+    expect(runner.bootstraps.map((b) => b.value)).toEqual(placement.points.map((p) => p.value));
+    console.log(`encrypted vs simulation: max error 2^${Math.log2(err).toFixed(1)} (${Math.log2(top / err).toFixed(1)} bits of the largest output), bound 2^${Math.log2(2 * dev).toFixed(1)}`);
+  }, 120_000);
+});
+
+describe('MNIST ReLU ResNet with bootstraps (N = 2^12, 7 user levels)', () => {
+  it('depth 37 in 7-level segments: 6 bootstraps, the class and ≥ 12 bits of the simulated logits', () => {
+    const bp = bootstrapPreset('N12-BOOT-T', { userLevels: 7 });
+    const cal = testDigits(64);
+    const m = compileModel(loadModel('mnist_relu_res'), cal.x, { degrees: { kind: 'uniform', degree: 15 } });
+    const g = m.graph;
+    const plan = planPacked(g, bp.slots);
+    expect(plan.levels.depth).toBe(37);
+    const placement = placeBootstraps(g, plan.levels.cost, bp.outputLevel);
+    expect(placement.count).toBe(6);
+    bootstrapRanges(g, plan, placement, [0, 1, 2, 3].map((i) => cal.x.data.subarray(i * 784, (i + 1) * 784)), { maxLogScale: maxBootstrapLogScale(bp.params, bp.evalMod.logMessageRatio) });
+    const ctx = new CkksContext(bp.params);
+    const kg = new KeyGenerator(ctx);
+    const sk = kg.genSecretKey();
+    const keys = genPackedBootstrapKeys(kg, sk, bp, plan);
+    const enc = new Encoder(ctx);
+    const ev = new Evaluator(ctx, keys);
+    const runner = new PackedBootstrapRunner(g, plan, placement, new Bootstrapper(ctx, bp, ev, enc, keys), enc);
+    const d = testDigits(1, 1001);
+    const x = d.x.data.subarray(0, 784);
+    const ct = encryptPackedForBootstrap(ctx, enc, new Encryptor(ctx, kg.genPublicKey(sk)), bp, plan.input, x);
+    const out = decryptPacked(enc, new Decryptor(ctx, sk), plan.output, runner.run(ct));
+    const want = simulatePacked(g, plan, x).output;
+    const argmax = (v: ArrayLike<number>) => Array.from(v).indexOf(Math.max(...Array.from(v)));
+    expect(argmax(out)).toBe(argmax(want));
+    let err = 0;
+    let top = 0;
+    for (let i = 0; i < want.length; i++) {
+      err = Math.max(err, Math.abs(out[i] - want[i]));
+      top = Math.max(top, Math.abs(want[i]));
+    }
+    expect(Math.log2(top / err)).toBeGreaterThan(12);
+  }, 120_000);
+});
