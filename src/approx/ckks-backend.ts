@@ -13,7 +13,7 @@
  *    by 1 encoded at t_j·q_{j'}/t_{j'} and a rescale (no key switching), then a limb drop.
  * So sums never mix scales, and the only approximations are CKKS's own.
  */
-import { Ciphertext, type Encoder, type Evaluator, InvalidArgumentError, LevelError, ScaleMismatchError } from '../ckks/index.js';
+import { Ciphertext, type Encoder, type Evaluator, InvalidArgumentError, LevelError, type Plaintext, ScaleMismatchError } from '../ckks/index.js';
 import type { Coef, PolyBackend } from './backend.js';
 
 /** A PolyBackend over CKKS ciphertexts with exact scale management. */
@@ -28,10 +28,17 @@ export class CkksPolyBackend implements PolyBackend<Ciphertext> {
   /** Lowest level reached. */
   minLevel: number;
 
+  /**
+   * Encoded slot vectors kept by vector identity, level and scale (a server that evaluates the
+   * same polynomials on every input passes one map, and reuses its coefficient arrays).
+   */
+  private readonly pts?: WeakMap<object, Map<string, Plaintext>>;
+
   /** Ladder seeded by a ciphertext's level and scale (inputs at lower levels must sit on the ladder). */
-  constructor(ev: Evaluator, enc: Encoder, seed: { level: number; scale: number }) {
+  constructor(ev: Evaluator, enc: Encoder, seed: { level: number; scale: number }, opts: { plaintexts?: WeakMap<object, Map<string, Plaintext>> } = {}) {
     this.ev = ev;
     this.enc = enc;
+    this.pts = opts.plaintexts;
     const P = ev.ctx.params;
     this.top = seed.level;
     this.minLevel = seed.level;
@@ -96,7 +103,21 @@ export class CkksPolyBackend implements PolyBackend<Ciphertext> {
 
   addConst(x: Ciphertext, c: Coef): Ciphertext {
     if (typeof c === 'number') return this.ev.addConst(x, c);
-    return this.ev.add(x, this.enc.encode(this.slotVector(c), { level: x.level, scale: x.scale }));
+    return this.ev.add(x, this.encodeVector(c, x.level, x.scale));
+  }
+
+  /** A coefficient vector encoded at a level and scale (from the plaintext map when given). */
+  private encodeVector(c: Exclude<Coef, number>, level: number, scale: number): Plaintext {
+    const key = `${level}:${scale}`;
+    let m = this.pts?.get(c);
+    const hit = m?.get(key);
+    if (hit) return hit;
+    const pt = this.enc.encode(this.slotVector(c), { level, scale });
+    if (this.pts) {
+      if (!m) this.pts.set(c, (m = new Map()));
+      m.set(key, pt);
+    }
+    return pt;
   }
 
   mulInt(x: Ciphertext, k: number): Ciphertext {
@@ -116,7 +137,7 @@ export class CkksPolyBackend implements PolyBackend<Ciphertext> {
       const cScale = target / x.scale;
       let term: Ciphertext;
       if (typeof c === 'number') term = this.ev.mulConst(x, c, cScale);
-      else term = this.ev.mulPlain(x, this.enc.encode(this.slotVector(c), { level: m + 1, scale: cScale }));
+      else term = this.ev.mulPlain(x, this.encodeVector(c, m + 1, cScale));
       term.scale = target;
       acc = acc ? this.ev.addInPlace(acc, term) : term;
     }
@@ -128,7 +149,7 @@ export class CkksPolyBackend implements PolyBackend<Ciphertext> {
     if (typeof c0 === 'number') {
       if (c0 !== 0) this.ev.addConst(acc, c0, acc);
     } else {
-      this.ev.addInPlace(acc, this.enc.encode(this.slotVector(c0), { level: m + 1, scale: target }));
+      this.ev.addInPlace(acc, this.encodeVector(c0, m + 1, target));
     }
     this.ev.rescaleInPlace(acc);
     acc.scale = this.scales[m];

@@ -230,16 +230,23 @@ export function predictPacked(g: IrGraph, plan: PackedPlan, P: Parameters, lt: L
       for (const s of [...step.split.babies, ...step.split.giants]) if (s !== 0) rotationLevels.set(s, Math.max(rotationLevels.get(s) ?? 0, r.level));
       diagonals += step.diagonals * (P.limbsAt(r.level) + (PACKED_HOISTING === 'double' ? P.p.length : 0)) * N * 4;
       if (cached && counts.dhDiagonal > 0) {
-        // diagonals encoded over QP before the first run: products only per run
+        // diagonals (and the bias) encoded over QP before the first run: products only per run
         counts.dhDiagonalKept = counts.dhDiagonal;
         counts.dhDiagonal = 0;
         setupSeconds += step.diagonals * Math.max(0, timeAt(P, lt, 'dhDiagonal', r.level) - timeAt(P, lt, 'dhDiagonalKept', r.level));
+        setupSeconds += counts.encode * timeAt(P, lt, 'encode', r.level);
+        counts.encode = 0;
       } else if (cached) {
         counts.encode = step.map.bias ? 1 : 0;
         setupSeconds += step.diagonals * timeAt(P, lt, 'encode', r.level);
       }
     } else if (step.kind === 'rotsum') {
       for (const s of step.steps) rotationLevels.set(s, Math.max(rotationLevels.get(s) ?? 0, r.level));
+    }
+    if (cached && n.op === 'Poly' && counts.encode > 0) {
+      // a polynomial's slot-wise map is encoded once and kept with the diagonals
+      setupSeconds += counts.encode * timeAt(P, lt, 'encode', r.level);
+      counts.encode = 0;
     }
     if (counts.mulRelinRescale > 0) relinLevel = Math.max(relinLevel, r.level);
     const pd = n.op === 'Poly' ? polyCost(n, false).depth : 0;

@@ -10,7 +10,7 @@
  * branches add equal scales.
  */
 import {
-  type Ciphertext, type CkksContext, type Decryptor, type Encoder, type Encryptor, type Evaluator, LevelError, LinearTransform,
+  type Ciphertext, type CkksContext, type Decryptor, type Encoder, type Encryptor, type Evaluator, LevelError, LinearTransform, type Plaintext,
 } from '../../ckks/index.js';
 import { CkksPolyBackend, evalChebyshev, evalQuadratic } from '../../approx/index.js';
 import type { IrGraph, IrNode, PolyNode, Tensor } from '../graph.js';
@@ -21,8 +21,17 @@ import { type PackedPlan, type PackedStep, stepDiagonals } from './plan.js';
 import { polyMap, polySlotCoefficients } from './simulate.js';
 import { PACKED_HOISTING, cachesDiagonals } from './cost.js';
 
+/**
+ * Per polynomial node, when the plan's plaintexts are kept: its slot-wise map and coefficient
+ * vectors (the same arrays on every run) and their encodings by level and scale.
+ */
+const polyKept = new WeakMap<PolyNode, {
+  ctx: CkksContext; layout: PackedLayout; map: { scale: Float64Array; shift: Float64Array } | null; cs: ReturnType<typeof polySlotCoefficients>;
+  pts: WeakMap<object, Map<string, Plaintext>>;
+}>();
+
 /** Encoded transforms kept across runs, by plan step (when the plan's plaintexts fit: `cost.ts`). */
-const encoded = new WeakMap<PackedStep, { ctx: CkksContext; level: number; lt: LinearTransform; bias: Float64Array | null }>();
+const encoded = new WeakMap<PackedStep, { ctx: CkksContext; level: number; lt: LinearTransform; bias: Float64Array | null; biasPt?: Plaintext }>();
 
 /** Client side: one image (per-sample shape) placed in the input layout, encrypted at the top level. */
 export function encryptPacked(ctx: CkksContext, enc: Encoder, encr: Encryptor, layout: PackedLayout, image: ArrayLike<number>): Ciphertext {
@@ -119,6 +128,15 @@ export class PackedRunner {
     return e;
   }
 
+  /** A transform's bias encoded at a level and scale (kept with its diagonals when those are kept). */
+  private biasAt(step: PackedStep, bias: Float64Array, level: number, scale: number): Plaintext {
+    const e = encoded.get(step);
+    if (e?.biasPt && e.biasPt.level === level && e.biasPt.scale === scale) return e.biasPt;
+    const pt = this.enc.encode(bias, { level, scale, fill: 'repeat' });
+    if (e) e.biasPt = pt;
+    return pt;
+  }
+
   /** One diagonal transform, one rescale, then the bias. */
   private transform(n: IrNode, step: Extract<PackedStep, { kind: 'transform' }>, x: Ciphertext): Ciphertext {
     const level = x.level;
@@ -129,7 +147,7 @@ export class PackedRunner {
     const y = lt.evaluate(this.ev, x);
     this.ev.rescaleInPlace(y);
     y.scale = P.scales[level - 1];
-    if (set.bias) this.ev.addInPlace(y, this.enc.encode(set.bias, { level: level - 1, scale: y.scale, fill: 'repeat' }));
+    if (set.bias) this.ev.addInPlace(y, this.biasAt(step, set.bias, level - 1, y.scale));
     return y;
   }
 
@@ -149,18 +167,31 @@ export class PackedRunner {
     }
   }
 
-  private backend(level: number): CkksPolyBackend {
+  private backend(level: number, plaintexts?: WeakMap<object, Map<string, Plaintext>>): CkksPolyBackend {
     const P = this.ctx.params;
-    return new CkksPolyBackend(this.ev, this.enc, { level, scale: P.scales[level] });
+    return new CkksPolyBackend(this.ev, this.enc, { level, scale: P.scales[level] }, { plaintexts });
+  }
+
+  /** A polynomial node's slot vectors, the same arrays across runs (and their encodings kept) when the plan's plaintexts fit. */
+  private polyVectors(n: PolyNode, l: PackedLayout) {
+    const hit = polyKept.get(n);
+    if (hit && hit.ctx === this.ctx && hit.layout === l) return hit;
+    const S = this.ctx.params.slots;
+    const m = polyMap(n, n.outShape);
+    const e = {
+      ctx: this.ctx, layout: l, map: m ? { scale: scatter(l, m.scale, S), shift: scatter(l, m.shift, S) } : null, cs: polySlotCoefficients(n, l, S),
+      pts: new WeakMap<object, Map<string, Plaintext>>(),
+    };
+    if (cachesDiagonals(this.graph, this.plan, this.ctx.params)) polyKept.set(n, e);
+    return e;
   }
 
   private poly(n: PolyNode, x: Ciphertext, l: PackedLayout): Ciphertext {
-    const S = this.ctx.params.slots;
-    const b = this.backend(x.level);
+    const v = this.polyVectors(n, l);
+    const b = this.backend(x.level, polyKept.get(n) === v ? v.pts : undefined);
     let t = x;
-    const m = polyMap(n, n.outShape);
-    if (m) t = b.linear([t], [scatter(l, m.scale, S)], scatter(l, m.shift, S));
-    const cs = polySlotCoefficients(n, l, S);
+    if (v.map) t = b.linear([t], [v.map.scale], v.map.shift);
+    const cs = v.cs;
     if (n.basis === 'power') {
       if (n.coeffs.length !== 3) throw new PackedLayoutError(`polynomial '${n.name}' in the power basis has degree ${n.coeffs.length - 1}`, 'use the Chebyshev basis for degrees other than 2');
       return evalQuadratic(b, t, cs[2], cs[1], cs[0]);
