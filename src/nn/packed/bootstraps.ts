@@ -264,10 +264,8 @@ export const BOOTSTRAP_SECONDS: Readonly<Record<string, Readonly<Record<number, 
   'N11-BOOT-T': { 1: 0.94 },
 });
 
-/** Predicted seconds of the placement's bootstraps (undefined when the set was never measured). */
+/** Predicted seconds of `count` bootstraps (undefined when the set was never measured on `threads` threads). */
 export function bootstrapSeconds(preset: string, threads: number, count: number): number | undefined {
-  const t = BOOTSTRAP_SECONDS[preset];
-  if (!t) return undefined;
-  const s = t[threads] ?? t[Math.max(...Object.keys(t).map(Number).filter((k) => k <= threads))];
+  const s = BOOTSTRAP_SECONDS[preset]?.[threads];
   return s === undefined ? undefined : s * count;
 }
