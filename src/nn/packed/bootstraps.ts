@@ -1,9 +1,9 @@
 /**
  * @module nn/packed/bootstraps
  * Bootstrap placement for a packed run deeper than the user levels of a bootstrapping parameter
- * set (CKKS bootstrapping: Cheon–Han–Kim–Kim–Song eprint 2018/153; placement as level management
- * in the spirit of the "bootstrap where the next operation does not fit" rule of HELayers /
- * Lee et al. eprint 2021/1688 §4, restricted to refreshing whole values).
+ * set (CKKS bootstrapping: Cheon–Han–Kim–Kim–Song eprint 2018/153; bootstrapping between the layers
+ * of a ResNet as in Lee et al., MPCNN, ICML 2022, eprint 2021/1688, here placed automatically and
+ * restricted to refreshing whole values).
  *
  * Model. Every value v of the graph has a level ℓ(v) ∈ [0, U], U = the user levels of the
  * bootstrapping set (`bp.outputLevel`): the input starts at U, a node of cost c (levels it
