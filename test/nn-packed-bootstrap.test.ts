@@ -14,7 +14,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { IrGraph, IrNode, PolyNode } from '../src/nn/index.js';
 import {
-  BootstrapPlacementError, BootstrapRangeError, PackedBootstrapRunner, bootstrapRanges, decryptPacked, encryptPackedForBootstrap,
+  BootstrapPlacementError, BootstrapRangeError, PackedBootstrapRunner, bootstrapRanges, bootstrapSeconds, decryptPacked, encryptPackedForBootstrap,
   genPackedBootstrapKeys, maxBootstrapLogScale, placeBootstraps, placementFits, planPacked, simulatePacked,
 } from '../src/nn/packed/index.js';
 import { Bootstrapper, bootstrapPreset } from '../src/bootstrap/index.js';
@@ -145,6 +145,13 @@ describe('bootstrap placement', () => {
     const p = placeBootstraps(g, cost, 3);
     expect(p.count).toBe(bruteForce(g, cost, 3));
     expect(p.count).toBe(1);
+  });
+
+  it('predicted time: the measured seconds per bootstrap of the preset and thread count, else none', () => {
+    expect(bootstrapSeconds('N16-BOOT', 1, 6)).toBeCloseTo(6 * 54.7, 9);
+    expect(bootstrapSeconds('N16-BOOT', 2, 3)).toBeCloseTo(3 * 41.9, 9);
+    expect(bootstrapSeconds('N12-BOOT-T', 2, 1)).toBeUndefined();
+    expect(bootstrapSeconds('N99', 1, 1)).toBeUndefined();
   });
 
   it('a node deeper than the user levels is a BootstrapPlacementError', () => {

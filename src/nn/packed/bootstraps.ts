@@ -1,9 +1,9 @@
 /**
  * @module nn/packed/bootstraps
  * Bootstrap placement for a packed run deeper than the user levels of a bootstrapping parameter
- * set (CKKS bootstrapping: Cheon–Han–Kim–Kim–Song eprint 2018/153; placement as level management
- * in the spirit of the "bootstrap where the next operation does not fit" rule of HELayers /
- * Lee et al. eprint 2021/1688 §4, restricted to refreshing whole values).
+ * set (CKKS bootstrapping: Cheon–Han–Kim–Kim–Song eprint 2018/153; bootstrapping between the layers
+ * of a ResNet as in Lee et al., MPCNN, ICML 2022, eprint 2021/1688, here placed automatically and
+ * restricted to refreshing whole values).
  *
  * Model. Every value v of the graph has a level ℓ(v) ∈ [0, U], U = the user levels of the
  * bootstrapping set (`bp.outputLevel`): the input starts at U, a node of cost c (levels it
@@ -264,10 +264,8 @@ export const BOOTSTRAP_SECONDS: Readonly<Record<string, Readonly<Record<number, 
   'N11-BOOT-T': { 1: 0.94 },
 });
 
-/** Predicted seconds of the placement's bootstraps (undefined when the set was never measured). */
+/** Predicted seconds of `count` bootstraps (undefined when the set was never measured on `threads` threads). */
 export function bootstrapSeconds(preset: string, threads: number, count: number): number | undefined {
-  const t = BOOTSTRAP_SECONDS[preset];
-  if (!t) return undefined;
-  const s = t[threads] ?? t[Math.max(...Object.keys(t).map(Number).filter((k) => k <= threads))];
+  const s = BOOTSTRAP_SECONDS[preset]?.[threads];
   return s === undefined ? undefined : s * count;
 }
