@@ -7,7 +7,9 @@
  * (max |error| and bits) and with the labels.
  *
  *   npm run bench:nn-bootstrap [-- --json] [--preset=N16-BOOT] [--user-levels=N] [--degrees=uniform:127|SPEC]
- *                              [--images=2] [--first=1000] [--calib=256] [--range-images=32]
+ *                              [--images=2] [--first=1000] [--calib=256] [--range-images=32] [--threads=1]
+ *   --model=resnet20_relu: the CIFAR-shaped ResNet-20 (fixtures/cifar_inputs4.f32, four inputs,
+ *   compared with PyTorch's argmax; calibration on the same four; `--degrees=ola` by default).
  * Degree 127 everywhere gives depth 58 in the packed layout: a leveled 128-bit chain at N = 2^16
  * holds it only at Δ ≈ 2^25.75 (`chooseParameters`; 51 levels at Δ ≈ 2^29.5, 66 at most), while
  * with bootstraps every level keeps Δ ≈ 2^30. Higher degrees do not help here: a degree-511
@@ -20,9 +22,9 @@
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { CkksContext, Decryptor, Encoder, Encryptor, Evaluator, KeyGenerator } from '../src/index.js';
+import { CkksContext, Decryptor, Encoder, Encryptor, Evaluator, KeyGenerator, WorkerPool } from '../src/index.js';
 import { Bootstrapper, bootstrapPreset } from '../src/bootstrap/index.js';
-import { compileModel, importOnnx, parseDegreeSpec, readRawUint8 } from '../src/nn/index.js';
+import { compileModel, importOnnx, parseDegreeSpec, readRawFloat32, readRawUint8 } from '../src/nn/index.js';
 import {
   PackedBootstrapRunner, bootstrapRanges, bootstrapSeconds, decryptPacked, encryptPackedForBootstrap, genPackedBootstrapKeys,
   maxBootstrapLogScale, placeBootstraps, planPacked, simulatePacked,
@@ -37,15 +39,25 @@ const bytes = (n: string) => new Uint8Array(readFileSync(new URL(n, FIX)));
 
 const presetName = A.opt('preset', 'N16-BOOT');
 const userLevels = A.opt('user-levels', '');
-const degreeSpec = A.opt('degrees', 'uniform:127');
-const nImages = Number(A.opt('images', '2'));
-const first = Number(A.opt('first', '1000'));
-const nCalib = Number(A.opt('calib', '256'));
 const model = A.opt('model', 'mnist_relu_res');
+const cifar = model.startsWith('resnet20');
+const degreeSpec = A.opt('degrees', cifar ? 'ola' : 'uniform:127');
+const nImages = Number(A.opt('images', cifar ? '1' : '2'));
+const first = Number(A.opt('first', cifar ? '0' : '1000'));
+const nCalib = Number(A.opt('calib', cifar ? '4' : '256'));
+const threads = Number(A.opt('threads', '1'));
+/** Elements of one input. */
+const SIZE = cifar ? 3 * 32 * 32 : 784;
 
-const digits = bytes('mnist_test_2000.u8');
-const labels = bytes('mnist_test_2000_labels.u8');
-const images = (start: number, n: number) => readRawUint8(digits.subarray(start * 784, (start + n) * 784), [n, 1, 28, 28], { divisor: 255, float32: true });
+const digits = cifar ? new Uint8Array(0) : bytes('mnist_test_2000.u8');
+// CIFAR-shaped inputs have no labels: PyTorch's argmax stands for them
+const labels = cifar
+  ? Uint8Array.from((JSON.parse(new TextDecoder().decode(bytes(`${model}.logits.json`))) as { logits: number[][] }).logits.map((l) => l.indexOf(Math.max(...l))))
+  : bytes('mnist_test_2000_labels.u8');
+const cifarInputs = cifar ? readRawFloat32(bytes('cifar_inputs4.f32'), [4, 3, 32, 32]) : undefined;
+const images = (start: number, n: number) => (cifarInputs
+  ? { shape: [n, 3, 32, 32], data: cifarInputs.data.slice(start * SIZE, (start + n) * SIZE) }
+  : readRawUint8(digits.subarray(start * 784, (start + n) * 784), [n, 1, 28, 28], { divisor: 255, float32: true }));
 
 const bp = bootstrapPreset(presetName, userLevels ? { userLevels: Number(userLevels) } : {});
 const graph = importOnnx(bytes(`${model}.onnx`));
@@ -57,7 +69,7 @@ const g = compiled.graph;
 const plan = planPacked(g, bp.slots);
 const degrees = Object.fromEntries(compiled.fits.map((f) => [f.node, f.degree]));
 const placement = placeBootstraps(g, plan.levels.cost, bp.outputLevel);
-const sample = (x: { data: Float64Array | Float32Array }, i: number) => x.data.subarray(i * 784, (i + 1) * 784);
+const sample = (x: { data: Float64Array | Float32Array }, i: number) => x.data.subarray(i * SIZE, (i + 1) * SIZE);
 t = performance.now();
 // ranges over the calibration digits (a subset: the packed simulation is the slow part)
 const rangeImages = Math.min(nCalib, Number(A.opt('range-images', '32')));
@@ -73,7 +85,8 @@ const sk = kg.genSecretKey();
 const keys = genPackedBootstrapKeys(kg, sk, bp, plan);
 const keygenS = (performance.now() - t) / 1000;
 const enc = new Encoder(ctx);
-const ev = new Evaluator(ctx, keys);
+const pool = threads > 1 ? await WorkerPool.create(ctx, { threads }) : undefined;
+const ev = new Evaluator(ctx, keys, pool ? { pool } : {});
 t = performance.now();
 const boot = new Bootstrapper(ctx, bp, ev, enc, keys);
 const setupS = (performance.now() - t) / 1000;
@@ -127,15 +140,16 @@ const result = {
   kind: 'nn-bootstrap', model, layout: 'packed', preset: presetName, logN: bp.params.logN, slots: bp.slots, user_levels: bp.outputLevel, secure128: !bp.params.insecure,
   degrees: degreeSpec, activation_degrees: degrees, depth: plan.levels.depth, bootstraps: placement.count,
   points: placement.points.map((p) => ({ value: p.value, level_before: p.levelBefore, bound: +p.bound!.toFixed(3), scale: p.scale })),
-  predicted_bootstrap_s: userLevels ? null : bootstrapSeconds(presetName, 1, placement.count) ?? null,
-  threads: 1, compile_s: +compileS.toFixed(1), ranges_s: +rangeS.toFixed(1), range_images: rangeImages, keygen_s: +keygenS.toFixed(1), setup_s: +setupS.toFixed(1),
+  predicted_bootstrap_s: userLevels ? null : bootstrapSeconds(presetName, threads, placement.count) ?? null,
+  threads, compile_s: +compileS.toFixed(1), ranges_s: +rangeS.toFixed(1), range_images: rangeImages, keygen_s: +keygenS.toFixed(1), setup_s: +setupS.toFixed(1),
   galois_keys: keys.galois.keys.size, images: rows,
   agree_simulation: agreeSim / nImages, accuracy: agreeLabel / nImages, simulation_accuracy: agreeSimLabel / nImages,
   max_rss_bytes: process.resourceUsage().maxRSS * 1024, load1: +os.loadavg()[0].toFixed(2), date: new Date().toISOString().slice(0, 10), impl: 'veil-fhe',
 };
 if (JSON_OUT) process.stdout.write(`${JSON.stringify(result)}\n`);
 else {
-  process.stdout.write(`${model} ${degreeSpec} on ${presetName} (packed, 1 thread): depth ${result.depth}, ${result.bootstraps} bootstraps ` +
+  process.stdout.write(`${model} ${degreeSpec} on ${presetName} (packed, ${threads} thread(s)): depth ${result.depth}, ${result.bootstraps} bootstraps ` +
     `(predicted ${result.predicted_bootstrap_s ?? '?'} s); ${nImages} digit(s): ${rows.map((r) => `${r.run_s} s`).join(', ')}; ` +
     `agreement with the simulation ${agreeSim}/${nImages}, with the labels ${agreeLabel}/${nImages}; peak RSS ${(result.max_rss_bytes / 2 ** 30).toFixed(2)} GiB\n`);
 }
+await pool?.close();
