@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LinearTransform, chooseSplit, splitWith } from '../src/index.js';
 import { makeKit, randomVector } from './helpers.js';
+import { encodeSourceQP } from '../src/ckks/hoisted-phases.js';
 
 const logN = 10;
 const slots = 1 << (logN - 1);
@@ -46,7 +47,7 @@ describe('encrypted linear transform', () => {
   const level = ctx.params.levels;
   const scale = ctx.params.scales[level];
 
-  for (const [period, hoisting] of [[slots, 'single'], [slots / 4, 'single'], [32, 'single'], [slots, 'double'], [32, 'double']] as const) {
+  for (const [period, hoisting] of [[slots, 'single'], [slots / 4, 'single'], [32, 'single'], [slots, 'double'], [slots / 4, 'double'], [32, 'double']] as const) {
     it(`equals the float64 product (period ${period}, replicated input, ${hoisting} hoisting)`, () => {
       fc.assert(fc.property(fc.integer({ min: 1, max: 1e6 }), fc.integer({ min: 1, max: 40 }), (seed, count) => {
         const diags = new Map<number, Float64Array>();
@@ -101,6 +102,20 @@ describe('encrypted linear transform', () => {
     const ahead = LinearTransform.encode(ctx, enc, diags, { level, scale, hoisting: 'double' });
     for (const out of [kept.evaluate(ev, ct), kept.evaluate(ev, ct), ahead.evaluate(ev, ct)]) {
       for (let k = 0; k < 2; k++) expect(out.polys[k].coeffs).toEqual(fresh.polys[k].coeffs);
+    }
+  });
+
+  it('a periodic diagonal encodes over QP with a transform of size N·P/S (sparse) equal to the full encoding on the Q limbs', () => {
+    const limbs = ctx.params.limbsAt(level);
+    const qp = (limbs + ctx.ringP.size) * ctx.N;
+    for (const period of [slots / 2, slots / 4, 32]) {
+      const re = randomVector(period, 900 + period);
+      const shift = 3;
+      const out = new Int32Array(qp);
+      encodeSourceQP(ctx, enc, { kind: 'values', re, im: null, shift }, scale, limbs, out);
+      const rotated = Float64Array.from({ length: period }, (_, i) => re[(((i - shift) % period) + period) % period]);
+      const want = enc.encode(rotated, { level, scale, fill: 'repeat' }).poly.coeffs;
+      expect(Array.from(out.subarray(0, limbs * ctx.N))).toEqual(Array.from(want.subarray(0, limbs * ctx.N)));
     }
   });
 });

@@ -21,9 +21,9 @@
  * Accumulators (one per giant step, over QP) are held for `chunk` giant steps at a time; more giant
  * steps re-decompose the input and redo the baby steps they need (memory against time).
  */
-import { nttForward } from '../ring/ntt.js';
+import { type NttTable, makeNttTable, nttForward } from '../ring/ntt.js';
 import { mulScalarVec } from '../ring/ring.js';
-import { shoup } from '../ring/modulus.js';
+import { powMod, shoup } from '../ring/modulus.js';
 import type { CkksContext } from './context.js';
 import type { Encoder } from './encoder.js';
 import type { KeySwitcher, PackedKey } from './keyswitch.js';
@@ -176,8 +176,7 @@ export function doubleHoistedProgram(
             w = src.pt;
             wo = l * N;
           } else {
-            reduceLimb(sc.coef, slotOf.get(t)! * N, limbBuf, N, p, pInv);
-            nttForward(limbBuf, 0, tables[l]);
+            encodeLimb(sc.coef, slotOf.get(t)! * N, src.re.length, tables[l], limbBuf);
             if (src.keep) src.keep.set(limbBuf.subarray(0, N), l * N);
             w = limbBuf;
             wo = 0;
@@ -240,10 +239,48 @@ export function encodeSourceQP(ctx: CkksContext, enc: Encoder, src: Extract<DhSo
   const tables = [...ctx.ringQ.tables.slice(0, limbs), ...ctx.ringP.tables];
   const t = new Int32Array(N);
   for (let l = 0; l < mods.length; l++) {
-    reduceLimb(coef, 0, t, N, mods[l].p, mods[l].pInv);
-    nttForward(t, 0, tables[l]);
+    encodeLimb(coef, 0, src.re.length, tables[l], t);
     out.set(t, l * N);
   }
+}
+
+/** Smallest transform a sparse encoding uses (below it the full transform is cheap anyway). */
+const MIN_SPARSE_N = 256;
+
+/** Size-M transform tables of the roots ψ^(N/M), per (prime, M), built once per thread. */
+const sparseTables = new Map<string, NttTable>();
+
+function sparseTable(T: NttTable, M: number): NttTable {
+  const key = `${T.mod.p}:${M}:${T.root}`;
+  let t = sparseTables.get(key);
+  if (!t) sparseTables.set(key, (t = makeNttTable(T.mod, M, powMod(T.root, T.N / M, T.mod.p))));
+  return t;
+}
+
+/**
+ * One limb of a plaintext from its rounded coefficients c[co, co + N): reduced mod p and
+ * transformed, into out[0, N). A diagonal of period P < N/2 (slots repeated every P) is a
+ * polynomial in X^k, k = N/(2P): with g(Y) = Σ c_{mk} Y^m of degree < M = N/k, its evaluations
+ * f(ψ^(2j+1)) = g(φ^(2j+1)), φ = ψ^k a primitive 2M-th root, repeat with period M in j; in the
+ * bit-reversed order of `nttForward` entry i is then G[i >> log2 k], G the size-M transform of g.
+ * So the limb costs an M-point transform instead of an N-point one (k = 2, 4, 8 on ResNet-20's
+ * three stages). Coefficients off the multiples of k are zero up to float rounding of the FFT
+ * (|c| ≪ 1/2 before rounding), so they are not read.
+ */
+function encodeLimb(c: Float64Array, co: number, period: number, T: NttTable, out: Int32Array): void {
+  const N = T.N;
+  const { p, pInv } = T.mod;
+  const k = N / (2 * period);
+  const M = N / k;
+  if (k < 2 || !Number.isInteger(k) || M < MIN_SPARSE_N) {
+    reduceLimb(c, co, out, N, p, pInv, 1);
+    nttForward(out, 0, T);
+    return;
+  }
+  reduceLimb(c, co, out, M, p, pInv, k);
+  nttForward(out, 0, sparseTable(T, M));
+  const s = Math.log2(k);
+  for (let i = N - 1; i >= 0; i--) out[i] = out[i >> s]; // i >> s ≤ i: downward in place
 }
 
 /** A value source's diagonal, rotated right by its shift, encoded to rounded coefficients at out[o..o+N). */
@@ -265,11 +302,11 @@ function encodeValues(enc: Encoder, src: Extract<DhSource, { kind: 'values' }>, 
   }
 }
 
-/** out[k] = c[co + k] mod p for integer-valued doubles |c| < 2^50, in [0, p). */
-function reduceLimb(c: Float64Array, co: number, out: Int32Array, N: number, p: number, pInv: number): void {
+/** out[m] = c[co + m·stride] mod p for m < n, integer-valued doubles |c| < 2^50, in [0, p). */
+function reduceLimb(c: Float64Array, co: number, out: Int32Array, n: number, p: number, pInv: number, stride: number): void {
   const p2 = (p << 1) | 0;
-  for (let k = 0; k < N; k++) {
-    const v = c[co + k];
+  for (let k = 0; k < n; k++) {
+    const v = c[co + k * stride];
     // q within ±1 of v/p (pInv rounded), so v − q·p is exact in float64 and lies in (−2p, 2p)
     const q = v * pInv + ROUND_MAGIC - ROUND_MAGIC;
     let r = (v - q * p) | 0;

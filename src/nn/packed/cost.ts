@@ -143,7 +143,12 @@ export function packedCounts(g: IrGraph, plan: PackedPlan, P: Parameters, hoisti
           c.dhDecompose = babies > 0 ? chunks : 0;
           c.dhBaby = babies * chunks;
           c.dhGiant = giants;
-          c.dhDiagonal = step.diagonals;
+          // a diagonal of period P is encoded with transforms of size N·P/S (`ckks/hoisted-phases.ts`):
+          // its encoding part (dhDiagonal − dhDiagonalKept) divided by k = S/P, its product not
+          const period = Math.max(step.from.period, step.to.period);
+          const k = period < P.slots && P.N / (P.slots / period) >= 256 ? P.slots / period : 1;
+          c.dhDiagonal = step.diagonals / k;
+          c.dhDiagonalKept = step.diagonals - c.dhDiagonal;
           c.dhFinish = 1;
           c.encode = step.map.bias ? 1 : 0;
           c.add = step.map.bias ? 1 : 0;
@@ -231,7 +236,7 @@ export function predictPacked(g: IrGraph, plan: PackedPlan, P: Parameters, lt: L
       diagonals += step.diagonals * (P.limbsAt(r.level) + (PACKED_HOISTING === 'double' ? P.p.length : 0)) * N * 4;
       if (cached && counts.dhDiagonal > 0) {
         // diagonals (and the bias) encoded over QP before the first run: products only per run
-        counts.dhDiagonalKept = counts.dhDiagonal;
+        counts.dhDiagonalKept += counts.dhDiagonal;
         counts.dhDiagonal = 0;
         setupSeconds += step.diagonals * Math.max(0, timeAt(P, lt, 'dhDiagonal', r.level) - timeAt(P, lt, 'dhDiagonalKept', r.level));
         setupSeconds += counts.encode * timeAt(P, lt, 'encode', r.level);
