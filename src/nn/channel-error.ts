@@ -20,9 +20,9 @@
 import type { Parameters } from '../ckks/params.js';
 import type { IrGraph, IrNode } from './graph.js';
 import { type ChannelPlan, ChannelLayoutError, planChannel } from './channel.js';
-import { linearMapOf } from './packed/linear.js';
+import { applyMap, linearMapOf } from './packed/linear.js';
 import {
-  type CkksNoise, type ErrorValue, type PackedErrorOptions, type PackedErrorPrediction, applyRows, checkSamples, ckksNoise, magOf, maxOf, polyError,
+  type CkksNoise, type ErrorValue, type PackedErrorOptions, type PackedErrorPrediction, checkSamples, ckksNoise, magOf, maxOf, polyError,
 } from './packed/error.js';
 
 /** A value in the channel layout: per-element state plus the variance of each ciphertext's unused slots. */
@@ -141,7 +141,7 @@ function linear(n: IrNode, x: ChannelValue): ChannelValue {
     return { ...x, xs, mag: xs ? magOf(xs) : x.mag.map((m, i) => m + Math.abs(at(i))), shape: [...n.outShape] };
   }
   const map = linearMapOf(n, inShape);
-  const xs = x.xs ? x.xs.map((a) => applyRows(map, a)) : null;
+  const xs = x.xs ? x.xs.map((a) => applyMap(map, a)) : null;
   const rows = map.rowStart.length - 1;
   const mag = new Float64Array(rows);
   for (let o = 0; o < rows; o++) {

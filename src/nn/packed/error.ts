@@ -59,7 +59,7 @@ import type { IrGraph, IrNode, PolyNode } from '../graph.js';
 import { broadcastConstant } from '../reference.js';
 import { coefficientsPerElement } from '../polynomial.js';
 import { polyCost } from '../compile.js';
-import { type LinearMap, linearMapOf, rowsOf } from './linear.js';
+import { applyMap, linearMapOf, rowsOf } from './linear.js';
 import { PackedLayoutError } from './layout.js';
 import type { PackedPlan, PackedStep } from './plan.js';
 import { polyAt } from './simulate.js';
@@ -243,20 +243,8 @@ function transform(step: Extract<PackedStep, { kind: 'transform' }>, x: ErrorVal
     v[o] = s;
     mag[o] = m;
   }
-  const xs = x.xs ? x.xs.map((xv) => applyRows(map, xv)) : null;
+  const xs = x.xs ? x.xs.map((xv) => applyMap(map, xv)) : null;
   return { v, mag: xs ? magOf(xs) : mag, xs };
-}
-
-/** y = M·x + b (float64). */
-export function applyRows(m: LinearMap, x: Float64Array): Float64Array {
-  const rows = rowsOf(m);
-  const y = new Float64Array(rows);
-  for (let o = 0; o < rows; o++) {
-    let s = m.bias ? m.bias[o] : 0;
-    for (let k = m.rowStart[o]; k < m.rowStart[o + 1]; k++) s += m.vals[k] * x[m.cols[k]];
-    y[o] = s;
-  }
-  return y;
 }
 
 /** Largest |x| per element over the samples. */
@@ -278,7 +266,7 @@ function rotsum(n: IrNode, inShape: readonly number[], m: number, x: ErrorValue,
       mag[o] += Math.abs(map.vals[k]) * x.mag[map.cols[k]];
     }
   }
-  const xs = x.xs ? x.xs.map((xv) => applyRows(map, xv)) : null;
+  const xs = x.xs ? x.xs.map((xv) => applyMap(map, xv)) : null;
   return { v, mag: xs ? magOf(xs) : mag, xs };
 }
 
