@@ -161,7 +161,7 @@ describe.runIf(built)('veil CLI', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/== packed layout with bootstrapping \(N16-BOOT: N = 2\^16, 32768 slots, 9 user levels, 128-bit\)/);
     expect(r.stdout).toMatch(/depth 51 > 9: 6 bootstrap\(s\)/);
-    expect(r.stdout).toMatch(/predicted bootstrapping time 5 min 28 s per image on 1 thread\(s\) \(54\.70 s each, measured/);
+    expect(r.stdout).toMatch(/predicted bootstrapping time 4 min 41 s per image on 1 thread\(s\) \(46\.80 s each, measured/);
     expect(r.stdout).toMatch(/keys added: bootstrapping 53 Galois keys \+ relinearization \+ encapsulation = [\d.]+ MiB in memory/);
     expect(r.stdout).toMatch(/after Add \/layer1\/Add +level +2 → 9 +for Poly \/layer1\/act2\/Relu \(7 levels\) +\|x\| ≤ [\d.]+, s = \d+/);
     const j = run(...args, '--json');
@@ -170,7 +170,7 @@ describe.runIf(built)('veil CLI', () => {
     expect(b.depth).toBe(51);
     expect(b.bootstraps).toBe(6);
     expect(b.points).toHaveLength(6);
-    expect(b.prediction.seconds).toBeCloseTo(6 * 54.7, 6);
+    expect(b.prediction.seconds).toBeCloseTo(6 * 46.8, 6);
     for (const p of b.points) {
       expect(p.levelAfter).toBe(9);
       expect(p.scale).toBeGreaterThanOrEqual(2 * p.bound);

@@ -148,7 +148,7 @@ describe('bootstrap placement', () => {
   });
 
   it('predicted time: the measured seconds per bootstrap of the preset and thread count, else none', () => {
-    expect(bootstrapSeconds('N16-BOOT', 1, 6)).toBeCloseTo(6 * 54.7, 9);
+    expect(bootstrapSeconds('N16-BOOT', 1, 6)).toBeCloseTo(6 * 46.8, 9);
     expect(bootstrapSeconds('N16-BOOT', 2, 3)).toBeCloseTo(3 * 32.3, 9);
     expect(bootstrapSeconds('N12-BOOT-T', 2, 1)).toBeUndefined();
     expect(bootstrapSeconds('N99', 1, 1)).toBeUndefined();

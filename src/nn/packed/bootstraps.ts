@@ -256,11 +256,11 @@ export function bootstrapRanges(g: IrGraph, plan: PackedPlan, placement: Bootstr
 /**
  * Measured seconds of one full-slot bootstrap per parameter set and server thread count: medians
  * of `npm run bench -- --op=bootstrap --bootstrap=NAME` (`bench/results/bootstrap.jsonl`, 2-vCPU VM;
- * N16-BOOT at load 2.9 on one thread, at load 2.2 on two with the DFTs split by limb on the pool;
+ * N16-BOOT at load 1.0 on one thread, at load 2.2 on two with the DFTs split by limb on the pool;
  * the test sets at load 5.3, CPU 0.69 s and 1.48 s).
  */
 export const BOOTSTRAP_SECONDS: Readonly<Record<string, Readonly<Record<number, number>>>> = Object.freeze({
-  'N16-BOOT': { 1: 54.7, 2: 32.3 },
+  'N16-BOOT': { 1: 46.8, 2: 32.3 },
   'N12-BOOT-T': { 1: 1.46 },
   'N11-BOOT-T': { 1: 0.94 },
 });
