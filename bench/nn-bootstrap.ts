@@ -8,6 +8,9 @@
  *
  *   npm run bench:nn-bootstrap [-- --json] [--preset=N16-BOOT] [--user-levels=N] [--degrees=uniform:127|SPEC]
  *                              [--images=2] [--first=1000] [--calib=256] [--range-images=32] [--threads=1]
+ *                              [--layout=packed|channel]
+ *   --layout=channel: the channel layout (`nn/channel/bootstraps.ts`): each refresh packs the
+ *   value's channels into as few bootstraps as fit; compared with the float64 reference.
  *   --model=resnet20_relu: the CIFAR-shaped ResNet-20 (fixtures/cifar_inputs4.f32, four inputs,
  *   compared with PyTorch's argmax; calibration on the same four; `--degrees=ola` by default).
  * Degree 127 everywhere gives depth 58 in the packed layout: a leveled 128-bit chain at N = 2^16
@@ -25,6 +28,11 @@ import os from 'node:os';
 import { CkksContext, Decryptor, Encoder, Encryptor, Evaluator, KeyGenerator, WorkerPool } from '../src/index.js';
 import { Bootstrapper, bootstrapPreset } from '../src/bootstrap/index.js';
 import { compileModel, importOnnx, parseDegreeSpec, readRawFloat32, readRawUint8 } from '../src/nn/index.js';
+import {
+  ChannelBootstrapRunner, channelBootstrapRanges, decryptChannels, encryptChannels, genChannelBootstrapKeys, planChannel, planChannelBootstraps, runReference,
+} from '../src/nn/index.js';
+import type { BootstrapKeys } from '../src/bootstrap/index.js';
+import type { Ciphertext } from '../src/index.js';
 import {
   PackedBootstrapRunner, bootstrapRanges, bootstrapSeconds, decryptPacked, encryptPackedForBootstrap, genPackedBootstrapKeys,
   maxBootstrapLogScale, placeBootstraps, planPacked, simulatePacked,
@@ -46,6 +54,8 @@ const nImages = Number(A.opt('images', cifar ? '1' : '2'));
 const first = Number(A.opt('first', cifar ? '0' : '1000'));
 const nCalib = Number(A.opt('calib', cifar ? '4' : '256'));
 const threads = Number(A.opt('threads', '1'));
+const layout = A.opt('layout', 'packed');
+if (layout !== 'packed' && layout !== 'channel') throw new Error(`--layout=${layout}: use packed or channel`);
 /** Elements of one input. */
 const SIZE = cifar ? 3 * 32 * 32 : 784;
 
@@ -66,23 +76,30 @@ const calib = images(0, nCalib);
 const compiled = compileModel(graph, calib, { degrees: parseDegreeSpec(degreeSpec) });
 const compileS = (performance.now() - t) / 1000;
 const g = compiled.graph;
-const plan = planPacked(g, bp.slots);
 const degrees = Object.fromEntries(compiled.fits.map((f) => [f.node, f.degree]));
-const placement = placeBootstraps(g, plan.levels.cost, bp.outputLevel);
 const sample = (x: { data: Float64Array | Float32Array }, i: number) => x.data.subarray(i * SIZE, (i + 1) * SIZE);
-t = performance.now();
-// ranges over the calibration digits (a subset: the packed simulation is the slow part)
+const maxLogScale = maxBootstrapLogScale(bp.params, bp.evalMod.logMessageRatio);
+// ranges over the calibration images (a subset: the simulation is the slow part)
 const rangeImages = Math.min(nCalib, Number(A.opt('range-images', '32')));
-bootstrapRanges(g, plan, placement, Array.from({ length: rangeImages }, (_, i) => sample(calib, i)), { maxLogScale: maxBootstrapLogScale(bp.params, bp.evalMod.logMessageRatio) });
+t = performance.now();
+const packedPlan = layout === 'packed' ? planPacked(g, bp.slots) : undefined;
+const channelPlan = layout === 'channel' ? planChannel(g, bp.params.slots) : undefined;
+const cbp = channelPlan ? planChannelBootstraps(g, channelPlan, bp.outputLevel, bp.params.slots) : undefined;
+const placement = cbp ? cbp.placement : placeBootstraps(g, packedPlan!.levels.cost, bp.outputLevel);
+const depth = (packedPlan ?? channelPlan)!.levels.depth;
+/** Bootstrap calls per image: one per refresh (packed), one per group of packed channels (channel). */
+const bootstrapCalls = cbp ? cbp.bootstraps : placement.count;
+if (cbp) channelBootstrapRanges(g, cbp, { shape: [rangeImages, ...g.input.shape], data: calib.data.subarray(0, rangeImages * SIZE) as Float64Array }, { maxLogScale });
+else bootstrapRanges(g, packedPlan!, placement, Array.from({ length: rangeImages }, (_, i) => sample(calib, i)), { maxLogScale });
 const rangeS = (performance.now() - t) / 1000;
-log(`[veil] ${model} (${degreeSpec}) on ${presetName}: depth ${plan.levels.depth} > ${bp.outputLevel} user levels, ${placement.count} bootstraps: ` +
-  placement.points.map((p) => `${p.value} (level ${p.levelBefore}, |x| ≤ ${p.bound!.toFixed(2)}, s = ${p.scale})`).join('; '));
+log(`[veil] ${model} (${degreeSpec}) on ${presetName}, ${layout} layout: depth ${depth} > ${bp.outputLevel} user levels, ${placement.count} refreshes, ${bootstrapCalls} bootstraps: ` +
+  placement.points.map((p) => `${p.value} (level ${p.levelBefore}, |x| ≤ ${p.bound!.toFixed(2)}, s = ${p.scale}${cbp ? `, ${cbp.refreshes.get(p.value)!.bootstraps} bootstrap(s)` : ''})`).join('; '));
 
 t = performance.now();
 const ctx = new CkksContext(bp.params);
 const kg = new KeyGenerator(ctx);
 const sk = kg.genSecretKey();
-const keys = genPackedBootstrapKeys(kg, sk, bp, plan);
+const keys: BootstrapKeys = cbp ? genChannelBootstrapKeys(kg, sk, bp, channelPlan!, cbp) : genPackedBootstrapKeys(kg, sk, bp, packedPlan!);
 const keygenS = (performance.now() - t) / 1000;
 const enc = new Encoder(ctx);
 const pool = threads > 1 ? await WorkerPool.create(ctx, { threads }) : undefined;
@@ -90,9 +107,30 @@ const ev = new Evaluator(ctx, keys, pool ? { pool } : {});
 t = performance.now();
 const boot = new Bootstrapper(ctx, bp, ev, enc, keys);
 const setupS = (performance.now() - t) / 1000;
-const runner = new PackedBootstrapRunner(g, plan, placement, boot, enc);
 const encr = new Encryptor(ctx, kg.genPublicKey(sk));
 const dec = new Decryptor(ctx, sk);
+/** One image through the layout's runner: the decrypted output, its float64 counterpart, the bootstraps' milliseconds. */
+const runImage: (x: Float64Array | Float32Array) => { y: ArrayLike<number>; want: ArrayLike<number>; ms: number[]; runS: number } = cbp
+  ? (() => {
+    const runner = new ChannelBootstrapRunner(g, cbp, boot, enc);
+    return (x) => {
+      const ct = encryptChannels(ctx, enc, encr, channelPlan!.input, { shape: [...g.input.shape], data: Float64Array.from(x) }, bp.outputLevel);
+      const t0 = performance.now();
+      const out = runner.run(ct);
+      const runS = (performance.now() - t0) / 1000;
+      return { y: decryptChannels(enc, dec, out).data, want: runReference(g, { shape: [1, ...g.input.shape], data: Float64Array.from(x) }).data, ms: runner.bootstraps.map((b) => b.ms), runS };
+    };
+  })()
+  : (() => {
+    const runner = new PackedBootstrapRunner(g, packedPlan!, placement, boot, enc);
+    return (x) => {
+      const ct: Ciphertext = encryptPackedForBootstrap(ctx, enc, encr, bp, packedPlan!.input, x);
+      const t0 = performance.now();
+      const out = runner.run(ct);
+      const runS = (performance.now() - t0) / 1000;
+      return { y: decryptPacked(enc, dec, packedPlan!.output, out), want: simulatePacked(g, packedPlan!, x).output, ms: runner.bootstraps.map((b) => b.ms), runS };
+    };
+  })();
 log(`[veil] keys ${keygenS.toFixed(1)} s (${keys.galois.keys.size} Galois keys), bootstrapper setup ${setupS.toFixed(1)} s`);
 
 const test = images(first, nImages);
@@ -107,14 +145,9 @@ const argmax = (v: ArrayLike<number>) => {
 };
 for (let i = 0; i < nImages; i++) {
   const x = sample(test, i);
-  const ct = encryptPackedForBootstrap(ctx, enc, encr, bp, plan.input, x);
   const s0 = cpuSnap();
-  t = performance.now();
-  const out = runner.run(ct);
-  const runS = (performance.now() - t) / 1000;
+  const { y, want, ms, runS } = runImage(x);
   const s1 = cpuSnap();
-  const y = decryptPacked(enc, dec, plan.output, out);
-  const want = simulatePacked(g, plan, x).output;
   let err = 0;
   let top = 0;
   for (let k = 0; k < want.length; k++) {
@@ -125,22 +158,22 @@ for (let i = 0; i < nImages; i++) {
   agreeSim += +(argmax(y) === argmax(want));
   agreeLabel += +(argmax(y) === label);
   agreeSimLabel += +(argmax(want) === label);
-  const bootS = runner.bootstraps.reduce((a, b) => a + b.ms, 0) / 1000;
+  const bootS = ms.reduce((a, b) => a + b, 0) / 1000;
   const row = {
     image: first + i, label, predicted: argmax(y), simulated: argmax(want), run_s: +runS.toFixed(2), bootstrap_s: +bootS.toFixed(2),
-    per_bootstrap_s: runner.bootstraps.map((b) => +(b.ms / 1000).toFixed(2)), max_abs_error: +err.toExponential(3), bits: +Math.log2(top / err).toFixed(2),
+    per_refresh_s: ms.map((m) => +(m / 1000).toFixed(2)), max_abs_error: +err.toExponential(3), bits: +Math.log2(top / err).toFixed(2),
     other_load: otherLoad(s0, s1), load1: +os.loadavg()[0].toFixed(2),
   };
   rows.push(row);
-  if (JSON_OUT) process.stdout.write(`${JSON.stringify({ kind: 'nn-bootstrap-image', model, preset: presetName, degrees: degreeSpec, ...row })}\n`);
+  if (JSON_OUT) process.stdout.write(`${JSON.stringify({ kind: 'nn-bootstrap-image', model, layout, preset: presetName, degrees: degreeSpec, ...row })}\n`);
   log(`[veil] digit ${first + i} (label ${label}): ${runS.toFixed(1)} s (bootstraps ${bootS.toFixed(1)} s), class ${row.predicted} (simulation ${row.simulated}), ` +
     `max |error| ${err.toExponential(2)} = ${row.bits} bits below the largest logit`);
 }
 const result = {
-  kind: 'nn-bootstrap', model, layout: 'packed', preset: presetName, logN: bp.params.logN, slots: bp.slots, user_levels: bp.outputLevel, secure128: !bp.params.insecure,
-  degrees: degreeSpec, activation_degrees: degrees, depth: plan.levels.depth, bootstraps: placement.count,
-  points: placement.points.map((p) => ({ value: p.value, level_before: p.levelBefore, bound: +p.bound!.toFixed(3), scale: p.scale })),
-  predicted_bootstrap_s: userLevels ? null : bootstrapSeconds(presetName, threads, placement.count) ?? null,
+  kind: 'nn-bootstrap', model, layout, preset: presetName, logN: bp.params.logN, slots: bp.slots, user_levels: bp.outputLevel, secure128: !bp.params.insecure,
+  degrees: degreeSpec, activation_degrees: degrees, depth, refreshes: placement.count, bootstraps: bootstrapCalls,
+  points: placement.points.map((p) => ({ value: p.value, level_before: p.levelBefore, bound: +p.bound!.toFixed(3), scale: p.scale, bootstraps: cbp?.refreshes.get(p.value)!.bootstraps ?? 1 })),
+  predicted_bootstrap_s: userLevels ? null : bootstrapSeconds(presetName, threads, bootstrapCalls) ?? null,
   threads, compile_s: +compileS.toFixed(1), ranges_s: +rangeS.toFixed(1), range_images: rangeImages, keygen_s: +keygenS.toFixed(1), setup_s: +setupS.toFixed(1),
   galois_keys: keys.galois.keys.size, images: rows,
   agree_simulation: agreeSim / nImages, accuracy: agreeLabel / nImages, simulation_accuracy: agreeSimLabel / nImages,
@@ -148,7 +181,7 @@ const result = {
 };
 if (JSON_OUT) process.stdout.write(`${JSON.stringify(result)}\n`);
 else {
-  process.stdout.write(`${model} ${degreeSpec} on ${presetName} (packed, ${threads} thread(s)): depth ${result.depth}, ${result.bootstraps} bootstraps ` +
+  process.stdout.write(`${model} ${degreeSpec} on ${presetName} (${layout}, ${threads} thread(s)): depth ${result.depth}, ${result.refreshes} refreshes, ${result.bootstraps} bootstraps ` +
     `(predicted ${result.predicted_bootstrap_s ?? '?'} s); ${nImages} digit(s): ${rows.map((r) => `${r.run_s} s`).join(', ')}; ` +
     `agreement with the simulation ${agreeSim}/${nImages}, with the labels ${agreeLabel}/${nImages}; peak RSS ${(result.max_rss_bytes / 2 ** 30).toFixed(2)} GiB\n`);
 }

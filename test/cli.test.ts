@@ -155,7 +155,7 @@ describe.runIf(built)('veil CLI', () => {
     expect(p.error.maxSigma).toBe(Math.max(...p.error.perOutputSigma));
   }, 120_000);
 
-  it('inspect --layout packed --bootstrap: where bootstraps go, how many, their time and key bytes (text and --json)', () => {
+  it('inspect --layout packed|channel --bootstrap: where bootstraps go, how many, their time and key bytes (text and --json)', () => {
     const args = ['inspect', fx('mnist_relu_res.onnx'), '--calibration', fx('digits64.f32'), '--shape', '64,1,28,28', '--layout', 'packed', '--degrees', 'uniform:63', '--bootstrap', 'N16-BOOT'];
     const r = run(...args);
     expect(r.status, r.stderr).toBe(0);
@@ -176,10 +176,21 @@ describe.runIf(built)('veil CLI', () => {
       expect(p.scale).toBeGreaterThanOrEqual(2 * p.bound);
     }
     expect(b.keys.total).toBe(b.keys.bootstrap.memory + b.keys.network.memory);
-    // --bootstrap needs the packed layout and a known preset
+    // the channel layout: refreshes pack channels into bootstraps, and unpacking takes a level
+    const cj = run(...args.map((x) => (x === 'packed' ? 'channel' : x)), '--json');
+    expect(cj.status, cj.stderr).toBe(0);
+    const c = JSON.parse(cj.stdout).channelBootstrap;
+    expect(c.layout).toBe('channel');
+    expect(c.depth).toBeGreaterThan(9);
+    expect(c.refreshes).toBe(c.points.length);
+    expect(c.bootstraps).toBe(c.points.reduce((a: number, p: { bootstraps: number }) => a + p.bootstraps, 0));
+    expect(c.bootstraps).toBeGreaterThanOrEqual(c.refreshes);
+    expect(c.prediction.seconds).toBeCloseTo(c.bootstraps * 46.8, 6);
+    for (const p of c.points) expect(p.levelAfter).toBe(8);
+    // --bootstrap needs the packed or channel layout and a known preset
     const bad = run('inspect', fx('mnist_square.onnx'), '--bootstrap', 'N16-BOOT');
     expect(bad.status).toBe(1);
-    expect(bad.stderr).toMatch(/--bootstrap places bootstraps in the packed layout\. Fix: add --layout packed/);
+    expect(bad.stderr).toMatch(/--bootstrap places bootstraps in the packed or the channel layout\. Fix: add --layout packed/);
     const unknown = run('inspect', fx('mnist_square.onnx'), '--layout', 'packed', '--bootstrap', 'N17');
     expect(unknown.stderr).toMatch(/unknown bootstrapping preset 'N17'\. Fix: use --bootstrap N16-BOOT/);
   }, 120_000);

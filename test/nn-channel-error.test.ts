@@ -1,5 +1,5 @@
 /**
- * The channel layout's error model (`src/nn/channel-error.ts`): small networks and a compiled
+ * The channel layout's error model (`src/nn/channel/error.ts`): small networks and a compiled
  * fixture run encrypted in the channel layout at small insecure rings stay within the predicted
  * bound of the float64 reference, and reach it within 2^4 (not vacuous).
  */

@@ -64,14 +64,14 @@ const dummy = (name: string, inputs: string[]): IrNode => (inputs.length === 2
   : { op: 'Flatten', name, inputs, output: name, outShape: [1], sources: [] });
 
 /** The fewest refreshed values that fit, by trying every subset in order of size. */
-function bruteForce(g: IrGraph, cost: Map<string, number>, budget: number): number {
+function bruteForce(g: IrGraph, cost: Map<string, number>, budget: number, opts: { inputLevel?: number; minRefreshLevel?: number } = {}): number {
   const values = g.nodes.map((n) => n.output).filter((v) => v !== g.output.name);
   let best = Infinity;
   for (let mask = 0; mask < 1 << values.length; mask++) {
     let k = 0;
     for (let m = mask; m; m &= m - 1) k++;
     if (k >= best) continue;
-    if (placementFits(g, cost, budget, new Set(values.filter((_, i) => mask & (1 << i))))) best = k;
+    if (placementFits(g, cost, budget, new Set(values.filter((_, i) => mask & (1 << i))), opts)) best = k;
   }
   return best;
 }
@@ -124,6 +124,31 @@ describe('bootstrap placement', () => {
       }
       expect(p.count).toBe(segs);
       for (const q of p.points) expect(q.levelAfter).toBe(U);
+    }), { numRuns: 60 });
+  });
+
+  it('refreshes that need a spare level (the channel layout\'s mask): fits, and as few as the exhaustive search on chains', () => {
+    fc.assert(fc.property(fc.integer({ min: 2, max: 4 }), fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 12 }), (U, raw) => {
+      const opts = { inputLevel: U + 1, minRefreshLevel: 1 };
+      // a node leaving its value at level 0 from the top cannot feed a refresh: costs ≤ U − 1
+      const { g, cost } = chain(raw.map((c) => Math.min(c, U - 1)));
+      const p = placeBootstraps(g, cost, U, opts);
+      expect(placementFits(g, cost, U, new Set(p.points.map((q) => q.value)), opts)).toBe(true);
+      for (const q of p.points) expect(q.levelBefore).toBeGreaterThanOrEqual(1);
+      expect(p.count).toBe(bruteForce(g, cost, U, opts));
+    }), { numRuns: 60 });
+    // a node that leaves its value at 0 from the top, with a consumer needing a level: a typed error naming it
+    const { g, cost } = chain([1, 2, 1]);
+    expect(() => placeBootstraps(g, cost, 2, { inputLevel: 3, minRefreshLevel: 1 })).toThrow(/input 'n1' cannot be refreshed: 'n1' leaves it at level 0/);
+    const block = fc.record({ branch: fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 3 }), proj: fc.option(fc.integer({ min: 0, max: 1 }), { nil: undefined }) });
+    fc.assert(fc.property(fc.integer({ min: 2, max: 4 }), fc.array(block, { minLength: 1, maxLength: 3 }), (U, blocks) => {
+      const opts = { inputLevel: U + 1, minRefreshLevel: 1 };
+      const cl = (c: number) => Math.min(c, U - 1);
+      const { g, cost } = residual(blocks.map((b) => ({ branch: b.branch.map(cl), proj: b.proj })), []);
+      fc.pre(g.nodes.length <= 12);
+      const p = placeBootstraps(g, cost, U, opts);
+      expect(placementFits(g, cost, U, new Set(p.points.map((q) => q.value)), opts)).toBe(true);
+      expect(p.count).toBe(bruteForce(g, cost, U, opts));
     }), { numRuns: 60 });
   });
 

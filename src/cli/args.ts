@@ -51,7 +51,7 @@ export interface Command {
   json: boolean;
   simulate: boolean;
   plain: boolean;
-  /** Bootstrapping preset for `inspect --layout packed`: where bootstraps go when the network is deeper than its user levels. */
+  /** Bootstrapping preset for `inspect --layout packed|channel`: where bootstraps go when the network is deeper than its user levels. */
   bootstrap?: string;
 }
 
@@ -132,7 +132,7 @@ export function parseCommandLine(argv: readonly string[], maxThreads = 256): Par
   if (s('bootstrap') !== undefined) {
     const b = s('bootstrap')!;
     if (!Object.hasOwn(BOOTSTRAP_PRESETS, b)) throw new CliError('VEIL_CLI_OPTION', `unknown bootstrapping preset '${b}'`, `use --bootstrap ${Object.keys(BOOTSTRAP_PRESETS).join(', --bootstrap ')}`);
-    if (c.layout !== 'packed') throw usage('--bootstrap places bootstraps in the packed layout', 'add --layout packed');
+    if (c.layout !== 'packed' && c.layout !== 'channel') throw usage('--bootstrap places bootstraps in the packed or the channel layout', 'add --layout packed (or --layout channel)');
     c.bootstrap = b;
   }
   if (c.simulate && c.plain) throw usage('--simulate and --plain exclude each other', 'give one: --plain (float64 model) or --simulate (float64 model with the polynomials)');

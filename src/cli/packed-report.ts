@@ -12,8 +12,8 @@ import { measureLevelOpTimes } from '../nn/cost-model.js';
 import type { Model } from '../nn/model.js';
 import { type PackedPrediction, predictPacked } from '../nn/packed/cost.js';
 import { type PackedErrorPrediction, largestOverInputs, predictPackedError } from '../nn/packed/error.js';
-import { predictChannelError } from '../nn/channel-error.js';
-import { planChannel } from '../nn/channel.js';
+import { predictChannelError } from '../nn/channel/index.js';
+import { planChannel } from '../nn/channel/index.js';
 import type { Tensor } from '../nn/graph.js';
 import { formatDuration } from './progress.js';
 

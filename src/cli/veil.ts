@@ -3,7 +3,7 @@
  * @module cli/veil
  * Command line (`veil --help` prints the usage):
  *   veil inspect model.onnx [--calibration FILE --shape …] [--layout auto|batch|channel|packed] [--degrees …] [--json]
- *                [--bootstrap PRESET]  (with --layout packed: where bootstraps go, for a network deeper than the chain)
+ *                [--bootstrap PRESET]  (with --layout packed or channel: where bootstraps go, for a network deeper than the chain)
  *   veil infer model.onnx --input FILE [--shape N,C,H,W] --out result.json
  *              [--layout auto|batch|channel|packed] [--degrees ola|uniform:N|FILE.json] [--calibration FILE]
  *              [--labels FILE] [--simulate | --plain] [--threads N]
@@ -169,10 +169,10 @@ async function inspect(c: Command, reporter: ProgressReporter): Promise<void> {
   reporter.log(`compiling (calibration on ${calib.shape[0]} input(s), ${compileThreads(c)} thread(s))...`);
   const compiled = await withForwardPool(c, (p) => compileModelAsync(graph, calib, { ...mo, ...p, onProgress: stageProgress(reporter) }));
   for (const layout of layouts) {
-    if (layout === 'packed' && c.bootstrap) {
-      reporter.log(`packed layout with ${c.bootstrap}: placing bootstraps, value ranges over the calibration inputs...`);
-      const r = bootstrapReport(compiled.graph, calib, c.bootstrap, c.threads);
-      report.packedBootstrap = bootstrapReportJson(r, c.threads);
+    if ((layout === 'packed' || layout === 'channel') && c.bootstrap) {
+      reporter.log(`${layout} layout with ${c.bootstrap}: placing bootstraps, value ranges over the calibration inputs...`);
+      const r = bootstrapReport(compiled.graph, calib, c.bootstrap, c.threads, 8, layout);
+      report[`${layout}Bootstrap`] = bootstrapReportJson(r, c.threads);
       lines.push(...describeBootstraps(compiled.graph, r, c.threads), '');
       continue;
     }

@@ -18,7 +18,8 @@ export * from './lincomb.js';
 export * from './cluster.js';
 export * from './batch.js';
 export { register as registerBatchTasks } from './batch-tasks.js';
-export * from './channel.js';
+export * from './channel/index.js';
+export * from './bootstraps.js';
 export * from './bundle.js';
 export * from './plan.js';
 export * from './model.js';
@@ -26,4 +27,4 @@ export * from './cost-model.js';
 export * from './layout-choice.js';
 export { writeOnnx, type WriteOnnxOptions } from './onnx-writer.js';
 export { predictPackedError, ckksNoise, largestOverInputs, ERROR_SIGMA, type CkksNoise, type PackedErrorOptions, type PackedErrorPrediction } from './packed/error.js';
-export { predictChannelError } from './channel-error.js';
+

@@ -27,7 +27,7 @@ import { fixCode } from '../fixes.js';
 import { InputShapeError, type TensorLike, checkInputRange, validateTensor } from './io.js';
 import { type NodeTiming, type Progress, BatchRunner, decryptBatch, encryptBatchEach } from './batch.js';
 import { type BundleSource, BundleError, BundleWriter, openBundle, packBundle, unpackBundle } from './bundle.js';
-import { ChannelRunner, type ChannelTensor, type SlotLayout, decryptChannels, encryptChannels, planChannel } from './channel.js';
+import { ChannelRunner, type ChannelTensor, type SlotLayout, decryptChannels, encryptChannels, planChannel } from './channel/index.js';
 import {
   type CompileOptions, type CompiledModel, type Layout, type ParallelOptions, compileModel, compileModelAsync, planLevels, simulate, simulateAsync,
 } from './compile.js';

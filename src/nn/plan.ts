@@ -8,7 +8,7 @@
  */
 import { brief, FormatVersionError, SerializationError, VeilError } from '../errors.js';
 import { Parameters, type ParametersLiteral } from '../ckks/params.js';
-import type { SlotLayout } from './channel.js';
+import type { SlotLayout } from './channel/index.js';
 import type { PackedLayoutSpec } from './packed/layout.js';
 import type { Layout } from './compile.js';
 

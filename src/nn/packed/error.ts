@@ -140,7 +140,7 @@ export interface PackedErrorPrediction {
   noise: CkksNoise;
 }
 
-/** A value's error state, per element (shared with the channel layout's model, `nn/channel-error.ts`). */
+/** A value's error state, per element (shared with the channel layout's model, `nn/channel/error.ts`). */
 export interface ErrorValue {
   /** Error variance per element. */
   v: Float64Array;

@@ -1,5 +1,5 @@
 /**
- * @module nn/channel-error
+ * @module nn/channel/error
  * Predicted error of an encrypted channel-layout run (`channel.ts`) against the float64 reference:
  * the noise model of `packed/error.ts` (per-operation variances from Costache et al. eprint
  * 2022/162 and Kim–Papadimitriou–Polyakov eprint 2020/1118; average-case, central limit) applied to
@@ -17,13 +17,13 @@
  * The rounding of scalar weights (1/(2t) each) and of the dense layers' weight plaintexts are
  * included like the packed layout's encodings.
  */
-import type { Parameters } from '../ckks/params.js';
-import type { IrGraph, IrNode } from './graph.js';
-import { type ChannelPlan, ChannelLayoutError, planChannel } from './channel.js';
-import { applyMap, linearMapOf } from './packed/linear.js';
+import type { Parameters } from '../../ckks/params.js';
+import type { IrGraph, IrNode } from '../graph.js';
+import { type ChannelPlan, ChannelLayoutError, planChannel } from './runner.js';
+import { applyMap, linearMapOf } from '../packed/linear.js';
 import {
   type CkksNoise, type ErrorValue, type PackedErrorOptions, type PackedErrorPrediction, checkSamples, ckksNoise, magOf, maxOf, polyError,
-} from './packed/error.js';
+} from '../packed/error.js';
 
 /** A value in the channel layout: per-element state plus the variance of each ciphertext's unused slots. */
 interface ChannelValue extends ErrorValue {

@@ -1,5 +1,5 @@
 /**
- * @module nn/channel
+ * @module nn/channel/runner
  * The channel layout (PAPER, Chielle et al. arXiv 2509.22857, digest §2.7): one ciphertext per
  * channel holding its H×W map, for single-image latency.
  *
@@ -18,14 +18,14 @@
  * The rotation steps are known before running (`planChannel`), so exactly those Galois keys are
  * generated.
  */
-import { VeilError } from '../errors.js';
-import { type Ciphertext, type CkksContext, type Decryptor, type Encoder, type Encryptor, type Evaluator, LevelError } from '../ckks/index.js';
-import { type Coef, CkksPolyBackend, evalChebyshev, evalQuadratic } from '../approx/index.js';
-import { coefficientsPerElement } from './polynomial.js';
-import { GraphError, type IrGraph, type IrNode, type PolyNode, type Tensor, sizeOf } from './graph.js';
-import { linearCombination } from './lincomb.js';
-import { type LevelPlan, planLevels } from './compile.js';
-import { type NodeTiming, type Progress, executeGraph } from './batch.js';
+import { VeilError } from '../../errors.js';
+import { type Ciphertext, type CkksContext, type Decryptor, type Encoder, type Encryptor, type Evaluator, LevelError } from '../../ckks/index.js';
+import { type Coef, CkksPolyBackend, evalChebyshev, evalQuadratic } from '../../approx/index.js';
+import { coefficientsPerElement } from '../polynomial.js';
+import { GraphError, type IrGraph, type IrNode, type PolyNode, type Tensor, sizeOf } from '../graph.js';
+import { linearCombination } from '../lincomb.js';
+import { type LevelPlan, planLevels } from '../compile.js';
+import { type NodeTiming, type Progress, executeGraph } from '../batch.js';
 
 /** Where a map's pixels sit in the slots. */
 export interface SlotLayout {
@@ -146,8 +146,11 @@ export interface ChannelTensor {
   channels?: number;
 }
 
-/** Client side: places one image [C,H,W] in the layout and encrypts one ciphertext per channel. */
-export function encryptChannels(ctx: CkksContext, enc: Encoder, encr: Encryptor, L: SlotLayout, image: Tensor): ChannelTensor {
+/**
+ * Client side: places one image [C,H,W] in the layout and encrypts one ciphertext per channel, at
+ * the top level (or `level`: the top user level of a bootstrapping set).
+ */
+export function encryptChannels(ctx: CkksContext, enc: Encoder, encr: Encryptor, L: SlotLayout, image: Tensor, level = ctx.params.levels): ChannelTensor {
   const shape = image.shape.length === 4 ? image.shape.slice(1) : image.shape;
   const [C, H, W] = shape;
   const P = ctx.params;
@@ -155,7 +158,7 @@ export function encryptChannels(ctx: CkksContext, enc: Encoder, encr: Encryptor,
   for (let c = 0; c < C; c++) {
     const v = new Float64Array(P.slots);
     for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) v[slotOf(L, y, x)] = image.data[(c * H + y) * W + x];
-    cts.push(encr.encrypt(enc.encode(v, { level: P.levels, scale: P.scales[P.levels] })));
+    cts.push(encr.encrypt(enc.encode(v, { level, scale: P.scales[level] })));
   }
   return { shape: [C, H, W], cts, layout: L };
 }
@@ -176,28 +179,36 @@ export function decryptChannels(enc: Encoder, dec: Decryptor, t: ChannelTensor):
   return { shape: [1, ...t.shape], data };
 }
 
+/** A hook run right after each node (bootstrapping: `bootstrap-runner.ts`). */
+export interface ChannelRefresh {
+  after(node: IrNode, out: ChannelTensor): ChannelTensor;
+}
+
 /** Server side: runs a compiled graph on one encrypted image in the channel layout. */
 export class ChannelRunner {
   readonly timings: NodeTiming[] = [];
   readonly plan: ChannelPlan;
 
-  constructor(readonly graph: IrGraph, readonly ev: Evaluator, readonly enc: Encoder, readonly onProgress?: Progress) {
+  /** @throws LevelError when the network is deeper than the chain and no `refresh` hook is given. */
+  constructor(readonly graph: IrGraph, readonly ev: Evaluator, readonly enc: Encoder, readonly onProgress?: Progress, private readonly refresh?: ChannelRefresh) {
     const P = ev.ctx.params;
     this.plan = planChannel(graph, P.slots);
-    if (this.plan.levels.depth > P.levels) throw new LevelError(this.plan.levels.depth, P.levels, `the network (depth ${this.plan.levels.depth} in the channel layout)`);
+    if (!refresh && this.plan.levels.depth > P.levels) throw new LevelError(this.plan.levels.depth, P.levels, `the network (depth ${this.plan.levels.depth} in the channel layout)`);
   }
 
   get ctx(): CkksContext {
     return this.ev.ctx;
   }
 
-  private backend(): CkksPolyBackend {
+  /** A polynomial backend on the ladder of P.scales from `level` down (values sit on P.scales[level]). */
+  private backend(level: number): CkksPolyBackend {
     const P = this.ctx.params;
-    return new CkksPolyBackend(this.ev, this.enc, { level: P.levels, scale: P.scales[P.levels] });
+    return new CkksPolyBackend(this.ev, this.enc, { level, scale: P.scales[level] });
   }
 
   run(input: ChannelTensor): ChannelTensor {
-    return executeGraph(this.graph, input, (n, ins) => this.node(n, ins), (t) => ({ level: t.cts[0]?.level ?? -1, outputs: t.cts.length }), this.timings, this.onProgress);
+    const step = this.refresh ? (n: IrNode, ins: ChannelTensor[]) => this.refresh!.after(n, this.node(n, ins)) : (n: IrNode, ins: ChannelTensor[]) => this.node(n, ins);
+    return executeGraph(this.graph, input, step, (t) => ({ level: t.cts[0]?.level ?? -1, outputs: t.cts.length }), this.timings, this.onProgress);
   }
 
   private node(n: IrNode, ins: ChannelTensor[]): ChannelTensor {
@@ -217,8 +228,8 @@ export class ChannelRunner {
       case 'Poly':
         return this.poly(n, x);
       case 'Add': {
-        const b = this.backend();
         const y = ins[1];
+        const b = this.backend(Math.max(x.cts[0].level, y.cts[0].level));
         return { ...x, cts: x.cts.map((a, i) => b.add(a, y.cts[i])) };
       }
       case 'BatchNormalization':
@@ -384,7 +395,7 @@ export class ChannelRunner {
     if (n.basis === 'power' && n.coeffs.length !== 3) throw new GraphError(`power-basis polynomial of degree ${n.coeffs.length - 1}`, n.name, 'use the power basis for quadratics only (the compiler does)');
     const perElement = n.coeffTensor ? coefficientsPerElement(n.coeffTensor, n.outShape) : null;
     const cts = x.cts.map((ct, ch) => {
-      const b = this.backend();
+      const b = this.backend(ct.level);
       let t = ct;
       const c = x.layout ? ch : ch; // vectors: one element per ciphertext = its own channel
       if (!n.mapFolded) t = b.linear([t], [n.mapScale[c]], n.mapShift[c]);
