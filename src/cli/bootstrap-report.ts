@@ -8,7 +8,7 @@
  * wire; the network's own rotations, capped at the top user level).
  */
 import { CkksContext } from '../ckks/index.js';
-import { bootstrapKeyBytes, bootstrapPreset, bootstrapRotations } from '../bootstrap/index.js';
+import { type BootstrapParameters, bootstrapKeyBytes, bootstrapPreset, bootstrapRotations } from '../bootstrap/index.js';
 import type { IrGraph, Tensor } from '../nn/graph.js';
 import { galoisKeyBytes } from '../nn/packed/cost.js';
 import {
@@ -48,16 +48,34 @@ export function bootstrapReport(g: IrGraph, calib: Tensor, preset: string, threa
   const size = calib.data.length / calib.shape[0];
   const samples = Array.from({ length: n }, (_, i) => calib.data.subarray(i * size, (i + 1) * size));
   bootstrapRanges(g, plan, placement, samples, { maxLogScale: maxBootstrapLogScale(bp.params, bp.evalMod.logMessageRatio) });
-  const ctx = new CkksContext(bp.params);
-  const have = new Set(bootstrapRotations(bp));
-  const kb = bootstrapKeyBytes(ctx, have.size + 1); // + conjugation
-  const extra = plan.rotations.filter((r) => !have.has(r)).length;
   const seconds = bootstrapSeconds(preset, threads, placement.count);
+  return { preset, plan, placement, seconds, secondsEach: bootstrapSeconds(preset, threads, 1), ...bootstrapKeyMemory(bp, plan), rangeImages: n };
+}
+
+/** The key set of a bootstrapped packed run: the bootstrapping keys, and the network's other rotations capped at U. */
+export function bootstrapKeyMemory(bp: BootstrapParameters, plan: Pick<PackedPlan, 'rotations'>): Pick<BootstrapReport, 'bootstrapKeys' | 'networkKeys'> {
+  const have = new Set(bootstrapRotations(bp));
+  const kb = bootstrapKeyBytes(new CkksContext(bp.params), have.size + 1); // + conjugation
+  const extra = plan.rotations.filter((r) => !have.has(r)).length;
   return {
-    preset, plan, placement, seconds, secondsEach: bootstrapSeconds(preset, threads, 1),
     bootstrapKeys: { galoisKeys: kb.galoisKeys, memory: kb.memory, wire: kb.wire.total },
     networkKeys: { galoisKeys: extra, memory: extra * galoisKeyBytes(bp.params, bp.outputLevel) },
-    rangeImages: n,
+  };
+}
+
+/**
+ * What `veil infer --bootstrap` records before the run: the preset, its user levels, where the
+ * model bootstraps, the predicted seconds (measured per bootstrap, `BOOTSTRAP_SECONDS`; the
+ * network's own layers not included) and the key memory.
+ */
+export function bootstrapRunJson(preset: string, bp: BootstrapParameters, plan: PackedPlan, pl: BootstrapPlacement, threads: number): Record<string, unknown> {
+  const each = bootstrapSeconds(preset, threads, 1);
+  const k = bootstrapKeyMemory(bp, plan);
+  return {
+    preset, params: bp.describe(), depth: plan.levels.depth, userLevels: bp.outputLevel, bootstraps: pl.count,
+    points: pl.points.map((p) => ({ value: p.value, after: p.after, levelBefore: p.levelBefore, bound: p.bound, scale: p.scale })),
+    prediction: { threads, secondsEach: each ?? null, seconds: each === undefined ? null : each * pl.count },
+    keys: { bootstrap: k.bootstrapKeys, network: k.networkKeys, total: k.bootstrapKeys.memory + k.networkKeys.memory },
   };
 }
 
