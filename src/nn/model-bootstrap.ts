@@ -26,6 +26,7 @@ import { Bootstrapper, bootstrapRotations } from '../bootstrap/bootstrapper.js';
 import { genEncapsulationKeys, type EncapsulationKeys } from '../bootstrap/encapsulation.js';
 import { deserializeEncapsulationKeys, serializeEncapsulationKeys } from '../bootstrap/keys.js';
 import { brief, VeilError } from '../errors.js';
+import { fixCode } from '../fixes.js';
 import type { RandomSource } from '../ring/prng.js';
 import type { NodeTiming, Progress } from './batch.js';
 import { BundleError, BundleWriter, type OpenedBundle } from './bundle.js';
@@ -177,7 +178,7 @@ export function openBootstrapKeys(
   ctx: CkksContext, bundle: OpenedBundle, boot: { bp: BootstrapParameters; preset: string } | undefined, rotations: readonly number[], shared: boolean,
 ): { keyId: string; relin: RelinKey; galois: GaloisKeys; encapsulation: EncapsulationKeys } | undefined {
   const header = bundle.header;
-  const fresh = 'make the client from this model\'s plan: `new Client(model.plan)`';
+  const fresh = `make the client from this model's plan: ${fixCode.freshPlan()}`;
   if (header.bootstrap !== undefined && header.bootstrap !== true) throw new BundleError(`unknown bootstrap marker ${brief(header.bootstrap)} in the keys`);
   if ((header.bootstrap === true) !== (boot !== undefined)) {
     throw new BundleError(boot ? `the keys hold no bootstrapping keys (no encapsulation keys), the model bootstraps with ${boot.preset}` : 'the keys are a bootstrapping key set, the model does not bootstrap', fresh);
@@ -190,7 +191,7 @@ export function openBootstrapKeys(
   const want = 3 + levels.size;
   if (header.chunks !== want) throw new BundleError(`the keys have ${header.chunks} parts, the bootstrapped plan needs ${want} (parameters, relinearization key, ${levels.size} Galois keys, encapsulation keys)`, fresh);
   const relin = deserializeRelinKey(ctx, bundle.chunk(1), { shared });
-  if (relin.keyId !== keyId) throw new KeyMismatchError('the relinearization key', relin.keyId ?? 'none', keyId, 'send the bytes of one `client.evaluationKeys()` call unchanged');
+  if (relin.keyId !== keyId) throw new KeyMismatchError('the relinearization key', relin.keyId ?? 'none', keyId, `send the bytes of one ${fixCode.evaluationKeys()} call unchanged`);
   return { keyId, relin, ...readBootstrapKeyChunks(ctx, bundle, 2, levels, keyId, shared) };
 }
 
@@ -215,7 +216,7 @@ export function writeBootstrapKeyChunks(kg: KeyGenerator, sk: SecretKey, bp: Boo
  * @throws BundleError, KeyMismatchError
  */
 export function readBootstrapKeyChunks(ctx: CkksContext, bundle: OpenedBundle, first: number, levels: ReadonlyMap<number, number>, keyId: string, shared: boolean): { galois: GaloisKeys; encapsulation: EncapsulationKeys } {
-  const fix = 'send the bytes of one client.evaluationKeys() call of a client made from this model\'s plan, unchanged';
+  const fix = `send the bytes of one ${fixCode.evaluationKeys()} call of a client made from this model's plan, unchanged`;
   const galois = new GaloisKeys(ctx, keyId);
   let i = first;
   for (const [g, level] of levels) {
