@@ -7,10 +7,9 @@
  * `BOOTSTRAP_SECONDS`) and the key bytes they add (the bootstrapping key set in memory and on the
  * wire; the network's own rotations, capped at the top user level).
  */
-import { CkksContext } from '../ckks/index.js';
-import { type BootstrapParameters, bootstrapKeyBytes, bootstrapPreset, bootstrapRotations } from '../bootstrap/index.js';
+import { type BootstrapParameters, bootstrapPreset } from '../bootstrap/index.js';
+import { bootstrapKeyMemory } from '../nn/model-bootstrap.js';
 import type { IrGraph, Tensor } from '../nn/graph.js';
-import { galoisKeyBytes } from '../nn/packed/cost.js';
 import {
   type BootstrapPlacement, bootstrapRanges, bootstrapSeconds, maxBootstrapLogScale, placeBootstraps,
 } from '../nn/packed/bootstraps.js';
@@ -50,17 +49,6 @@ export function bootstrapReport(g: IrGraph, calib: Tensor, preset: string, threa
   bootstrapRanges(g, plan, placement, samples, { maxLogScale: maxBootstrapLogScale(bp.params, bp.evalMod.logMessageRatio) });
   const seconds = bootstrapSeconds(preset, threads, placement.count);
   return { preset, plan, placement, seconds, secondsEach: bootstrapSeconds(preset, threads, 1), ...bootstrapKeyMemory(bp, plan), rangeImages: n };
-}
-
-/** The key set of a bootstrapped packed run: the bootstrapping keys, and the network's other rotations capped at U. */
-export function bootstrapKeyMemory(bp: BootstrapParameters, plan: Pick<PackedPlan, 'rotations'>): Pick<BootstrapReport, 'bootstrapKeys' | 'networkKeys'> {
-  const have = new Set(bootstrapRotations(bp));
-  const kb = bootstrapKeyBytes(new CkksContext(bp.params), have.size + 1); // + conjugation
-  const extra = plan.rotations.filter((r) => !have.has(r)).length;
-  return {
-    bootstrapKeys: { galoisKeys: kb.galoisKeys, memory: kb.memory, wire: kb.wire.total },
-    networkKeys: { galoisKeys: extra, memory: extra * galoisKeyBytes(bp.params, bp.outputLevel) },
-  };
 }
 
 /**

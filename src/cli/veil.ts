@@ -271,7 +271,7 @@ async function infer(c: Command, reporter: ProgressReporter): Promise<void> {
   let model: Model;
   /** Predicted seconds per node of one run (progress weights) and in all. */
   let prediction: { seconds: number; nodes: { node: string; seconds: number }[]; setupSeconds?: number } | undefined;
-  let packedMemory: Pick<PackedMemory, 'peakCiphertexts' | 'keys' | 'total'> | undefined;
+  let packedMemory: PackedMemory | undefined;
   // the compilation does not depend on the layout: once, on every core, for every layout considered
   reporter.log(`compiling (calibration on ${calib.shape[0]} input(s), ${compileThreads(c)} thread(s))...`);
   if (c.simulate) {
@@ -326,8 +326,6 @@ async function infer(c: Command, reporter: ProgressReporter): Promise<void> {
     const b = bootstrapRunJson(c.bootstrap!, model.bootstrap.bp, model.packedPlan!, model.bootstrap.placement, c.threads);
     result.bootstrap = b;
     const pr = b.prediction as { seconds: number | null; secondsEach: number | null };
-    const keys = (b.keys as { total: number }).total;
-    packedMemory = { peakCiphertexts: 0, keys, total: keys }; // the keys dominate; ciphertexts are not predicted here
     prediction = { seconds: pr.seconds ?? 0, nodes: [] };
     reporter.log(`${model.bootstrap.placement.count} bootstrap(s) at ${model.bootstrap.bp.outputLevel} user levels (depth ${model.plan.depth}); ` +
       (pr.seconds !== null ? `predicted bootstrapping time ${formatDuration(pr.seconds)} per image (${pr.secondsEach!.toFixed(2)} s each, measured)` : `${c.bootstrap} was not measured on ${c.threads} thread(s)`));
@@ -351,7 +349,7 @@ async function infer(c: Command, reporter: ProgressReporter): Promise<void> {
   // bootstrapped: only the bootstraps are predicted (result.bootstrap.prediction)
   if (!model.bootstrap) result.predicted_server_s = prediction.seconds * runs;
   if (prediction.setupSeconds) result.predicted_server_setup_s = prediction.setupSeconds;
-  reporter.log(`${model.params.toString()}; layout ${model.layout}, depth ${model.plan.depth}, predicted ${model.bootstrap ? 'key memory' : 'memory'} ${mib(mem.total)}, ` +
+  reporter.log(`${model.params.toString()}; layout ${model.layout}, depth ${model.plan.depth}, predicted memory ${mib(mem.total)}, ` +
     `predicted ${model.bootstrap ? 'bootstrapping' : 'server'} time ${formatDuration(prediction.seconds * runs)} (${runs} run(s))${prediction.setupSeconds ? ` after ${formatDuration(prediction.setupSeconds)} encoding the weights' diagonals once` : ''}`);
   // client
   let tk = performance.now();

@@ -18,13 +18,15 @@
  * {@link placeModelBootstraps} are the only places that branch on the layout.
  */
 import {
-  type Ciphertext, type CkksContext, type Encoder, type Evaluator, GaloisKeys, InvalidArgumentError, KeyMismatchError, type KeyGenerator, type RelinKey, type SecretKey,
+  type Ciphertext, CkksContext, type Encoder, type Parameters, type Evaluator, GaloisKeys, InvalidArgumentError, KeyMismatchError, type KeyGenerator, type RelinKey, type SecretKey,
   deserializeGaloisKeys, deserializeRelinKey, serializeGaloisKeys, serializeParameters, serializeRelinKey,
 } from '../ckks/index.js';
 import { BOOTSTRAP_PRESETS, type BootstrapParametersLiteral, BootstrapParameters, bootstrapPreset } from '../bootstrap/params.js';
 import { Bootstrapper, bootstrapRotations } from '../bootstrap/bootstrapper.js';
 import { genEncapsulationKeys, type EncapsulationKeys } from '../bootstrap/encapsulation.js';
-import { deserializeEncapsulationKeys, serializeEncapsulationKeys } from '../bootstrap/keys.js';
+import { bootstrapKeyBytes, deserializeEncapsulationKeys, serializeEncapsulationKeys } from '../bootstrap/keys.js';
+import { galoisKeyBytes } from './packed/cost.js';
+import { type MemoryEstimate, estimateMemory } from './params.js';
 import { brief, VeilError } from '../errors.js';
 import { fixCode } from '../fixes.js';
 import type { RandomSource } from '../ring/prng.js';
@@ -128,6 +130,30 @@ export function placeModelBootstraps(layout: Layout, g: IrGraph, packed: PackedP
   const samples = Array.from({ length: n }, (_, i) => calibration.data.subarray(i * size, (i + 1) * size));
   bootstrapRanges(g, packed, placement, samples, { maxLogScale: maxBootstrapLogScale(bp.params, bp.evalMod.logMessageRatio) });
   return placement;
+}
+
+/** Bytes in memory of a bootstrapped packed run's keys: the bootstrapping set, and the network's other rotations capped at U. */
+export function bootstrapKeyMemory(bp: BootstrapParameters, plan: { rotations: readonly number[] }): {
+  bootstrapKeys: { galoisKeys: number; memory: number; wire: number }; networkKeys: { galoisKeys: number; memory: number };
+} {
+  const have = new Set(bootstrapRotations(bp));
+  const kb = bootstrapKeyBytes(new CkksContext(bp.params), have.size + 1); // + conjugation
+  const extra = plan.rotations.filter((r) => !have.has(r)).length;
+  return {
+    bootstrapKeys: { galoisKeys: kb.galoisKeys, memory: kb.memory, wire: kb.wire.total },
+    networkKeys: { galoisKeys: extra, memory: extra * galoisKeyBytes(bp.params, bp.outputLevel) },
+  };
+}
+
+/**
+ * Predicted memory of a bootstrapped run: the ciphertexts (`estimateMemory`) and the key set
+ * ({@link bootstrapKeyMemory}); the bootstrapper's encoded DFT factors are not counted.
+ */
+export function bootstrapMemory(g: IrGraph, P: Parameters, layout: Layout, bp: BootstrapParameters, rotations: readonly number[]): MemoryEstimate {
+  const base = estimateMemory(g, P, layout, 0, 0);
+  const k = bootstrapKeyMemory(bp, { rotations });
+  const keys = k.bootstrapKeys.memory + k.networkKeys.memory;
+  return { ...base, keys, total: base.peakCiphertexts + keys };
 }
 
 /**

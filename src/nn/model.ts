@@ -41,7 +41,7 @@ import { type ChooseOptions, type MemoryEstimate, chooseParameters, estimateMemo
 import { type ModelPlan, PLAN_FORMAT, validatePlan } from './plan.js';
 import {
   type BootstrapOption, type BootstrapParameters, type BootstrapPlacement, type BootstrapTiming, type Bootstrapper, type EncapsulationKeys, bootstrapRunner,
-  encryptPackedForBootstrap, makeBootstrapper, modelBootstrapOption, openBootstrapKeys, planBootstrapField, planBootstrapParameters, placeModelBootstraps, writeBootstrapKeys,
+  bootstrapMemory, encryptPackedForBootstrap, makeBootstrapper, modelBootstrapOption, openBootstrapKeys, planBootstrapField, planBootstrapParameters, placeModelBootstraps, writeBootstrapKeys,
 } from './model-bootstrap.js';
 
 export type { ModelPlan } from './plan.js';
@@ -188,8 +188,9 @@ export class Model {
     return simulateAsync(this.compiled, x, opts);
   }
 
-  /** Predicted memory of one run (ciphertexts + evaluation keys). */
+  /** Predicted memory of one run (ciphertexts + evaluation keys; bootstrapped: the bootstrapping keys too). */
   memory(): MemoryEstimate {
+    if (this.bootstrap) return bootstrapMemory(this.graph, this.params, this.layout, this.bootstrap.bp, this.plan.rotations);
     const depths = this.packedPlan?.rotationDepths;
     return estimateMemory(this.graph, this.params, this.layout, this.plan.rotations.length, depths ? keySwitchCost(this.params, depths).bytes : undefined);
   }
