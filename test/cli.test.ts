@@ -24,6 +24,8 @@ describe.runIf(built)('veil CLI', () => {
       expect(r.stdout).toMatch(/--layout: auto \(default\)/);
       expect(r.stdout).toMatch(/\[--layout auto\|batch\|channel\|packed\]/);
       expect(r.stdout).toMatch(/inspect --layout packed: parameters, Galois keys, predicted time per layer/);
+      expect(r.stdout).toMatch(/--bootstrap PRESET \(with --layout packed or channel; N16-BOOT, N12-BOOT-T, N11-BOOT-T, N10-BOOT-T; -T presets are small\n\s+insecure test rings\)/);
+      expect(r.stdout).not.toMatch(/^import /m);
       expect(r.stderr).toBe('');
     }
     const v = run('--version');
@@ -224,6 +226,57 @@ describe.runIf(built)('veil CLI', () => {
     expect(bad.stderr).not.toMatch(/compiling/);
     expect(performance.now() - t).toBeLessThan(5000);
   }, 300_000);
+
+  it('infer --layout packed --bootstrap runs the bootstraps and reports each one; bad combinations are typed errors', () => {
+    const one = join(tmp, 'boot-one.f32');
+    writeFileSync(one, readFileSync(fx('digits64.f32')).subarray(0, 784 * 4));
+    const calib = ['--calibration', fx('digits64.f32'), '--calibration-shape', '64,1,28,28'];
+    // mnist_square has depth 5 in the packed layout; N12-BOOT-T (insecure test ring) leaves 2 user levels
+    const r = run('infer', fx('mnist_square.onnx'), '--input', one, '--shape', '1,1,28,28', ...calib, '--layout', 'packed', '--bootstrap', 'N12-BOOT-T', '--out', join(tmp, 'boot.json'));
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/2 bootstrap\(s\) at 2 user levels \(depth 5\); predicted bootstrapping time [\d.]+ s per image \(1\.46 s each, measured\)/);
+    expect(r.stderr).toMatch(/image 1: 2 bootstrap\(s\), [\d.]+ s, [\d.]+ s/);
+    const s = run('infer', fx('mnist_square.onnx'), '--input', one, '--shape', '1,1,28,28', ...calib, '--simulate', '--out', join(tmp, 'boot-sim.json'));
+    expect(s.status, s.stderr).toBe(0);
+    const enc = JSON.parse(readFileSync(join(tmp, 'boot.json'), 'utf8'));
+    const sim = JSON.parse(readFileSync(join(tmp, 'boot-sim.json'), 'utf8'));
+    expect(enc.layout).toBe('packed');
+    expect(enc.params.insecure).toBe(true);
+    expect(enc.predictions).toEqual(sim.predictions);
+    const big = Math.max(...sim.logits[0].map(Math.abs));
+    let err = 0;
+    for (let k = 0; k < 10; k++) err = Math.max(err, Math.abs(enc.logits[0][k] - sim.logits[0][k]));
+    expect(Math.log2(big / err)).toBeGreaterThan(12); // 20 bits measured
+    const b = enc.bootstrap;
+    expect(b.preset).toBe('N12-BOOT-T');
+    expect(b.bootstraps).toBe(2);
+    expect(b.points.map((p: { levelBefore: number }) => p.levelBefore)).toEqual([0, 0]);
+    expect(b.measured.count).toBe(2);
+    expect(b.measured.secondsEach).toHaveLength(2);
+    expect(b.measured.secondsEach.every((x: number) => x > 0)).toBe(true);
+    expect(enc.timings.bootstrap_s).toEqual([b.measured.secondsEach]);
+    expect(enc.memory_predicted.keys).toBe(b.keys.total);
+    expect(enc.predicted_server_s).toBeUndefined();
+    // bad combinations: refused before any work
+    const base = ['infer', fx('mnist_square.onnx'), '--input', one, '--shape', '1,1,28,28', '--out', join(tmp, 'x.json')];
+    const cases: [string[], RegExp][] = [
+      [[...base, '--bootstrap', 'N12-BOOT-T'], /CliError: --bootstrap places bootstraps in the packed or the channel layout\. Fix: add --layout packed/],
+      [[...base, '--layout', 'batch', '--bootstrap', 'N12-BOOT-T'], /--bootstrap places bootstraps in the packed or the channel layout/],
+      [[...base, '--layout', 'packed', '--bootstrap', 'N17'], /unknown bootstrapping preset 'N17'\. Fix: use --bootstrap N16-BOOT/],
+      [[...base, '--layout', 'packed', '--bootstrap', 'N12-BOOT-T', '--simulate'], /--bootstrap runs encrypted inference; --simulate does not encrypt/],
+      [[...base, '--layout', 'packed', '--bootstrap', 'N12-BOOT-T', '--plain'], /--plain does not encrypt/],
+    ];
+    for (const [args, re] of cases) {
+      const q = run(...args);
+      expect(q.status, args.join(' ')).toBe(1);
+      expect(q.stderr).toMatch(re);
+      expect(q.stderr).not.toMatch(/compiling/);
+    }
+    // the channel layout keeps a level for unpacking: N12-BOOT-T's 2 user levels cannot hold this network there
+    const ch = run(...base, ...calib, '--layout', 'channel', '--bootstrap', 'N12-BOOT-T');
+    expect(ch.status).toBe(1);
+    expect(ch.stderr).toMatch(/BootstrapPlacementError: .*the channel layout keeps 1 of the 2 user levels for unpacking\)\. Fix: .*or the packed layout/);
+  }, 120_000);
 
   it('bad input gets a clear error, not a crash', () => {
     const bad = (args: string[], re: RegExp) => {

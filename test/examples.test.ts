@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 
 const root = new URL('..', import.meta.url).pathname;
 const built = (name: string) => join(root, 'dist/examples', `${name}.js`);
-const all = ['quickstart-ckks', 'quickstart-inference', 'pool', 'bootstrap'];
+const all = ['quickstart-ckks', 'quickstart-inference', 'pool', 'bootstrap', 'bootstrap-model'];
 const isBuilt = all.every((n) => existsSync(built(n)));
 if (!isBuilt && process.env.CI === 'true') throw new Error('dist/examples is not built: run npm run build');
 
@@ -60,6 +60,7 @@ describe.runIf(isBuilt)('examples, run as a user runs them', () => {
     expect(scripts['example:inference']).toBe('node dist/examples/quickstart-inference.js');
     expect(scripts['example:pool']).toBe('node dist/examples/pool.js');
     expect(scripts['example:bootstrap']).toBe('node dist/examples/bootstrap.js');
+    expect(scripts['example:bootstrap-model']).toBe('node dist/examples/bootstrap-model.js');
   });
 
   it('quickstart-ckks: prints (a·b) rotated by one slot within the precision bound', async () => {
@@ -119,5 +120,17 @@ describe.runIf(isBuilt)('examples, run as a user runs them', () => {
     expect(Number(m![1])).toBe(2);
     expect(Number(m![2])).toBeGreaterThanOrEqual(15);
     console.log(`bootstrap: ${r.seconds.toFixed(1)} s, ${m![2]} bits`);
+  }, 240_000);
+
+  // mnist_square has depth 5 in the packed layout: 2 bootstraps at N12-BOOT-T's 2 user levels; the
+  // bootstraps keep 20 bits of the logits (test/cli.test.ts), so the class is the simulation's
+  it('bootstrap-model: a bootstrapped model through Client and Server, the simulation\'s class', async () => {
+    const r = await runExample('bootstrap-model');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/depth 5 at 2 user levels: 2 bootstraps \([\d.]+ s, [\d.]+ s\)/);
+    const m = /prediction (\d), float64 simulation (\d)/.exec(r.stdout);
+    expect(m, r.stdout).not.toBeNull();
+    expect(m![1]).toBe(m![2]);
+    console.log(`bootstrap-model: ${r.seconds.toFixed(1)} s`);
   }, 240_000);
 });

@@ -12,7 +12,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { IrGraph, IrNode, PolyNode } from '../src/nn/index.js';
+import type { IrGraph, IrNode } from '../src/nn/index.js';
 import {
   BootstrapPlacementError, BootstrapRangeError, PackedBootstrapRunner, bootstrapRanges, bootstrapSeconds, decryptPacked, encryptPackedForBootstrap,
   genPackedBootstrapKeys, maxBootstrapLogScale, placeBootstraps, placementFits, planPacked, simulatePacked,
@@ -20,43 +20,9 @@ import {
 import { Bootstrapper, bootstrapPreset } from '../src/bootstrap/index.js';
 import { CkksContext, Decryptor, Encoder, Encryptor, Evaluator, KeyGenerator } from '../src/index.js';
 import { randomVector } from './helpers.js';
+import { perturbedOutput, tinyResNet } from './bootstrap-nets.js';
 import { loadModel, testDigits } from './fixtures.js';
 import { compileModel } from '../src/nn/index.js';
-
-let seed = 1;
-const tensor = (shape: number[], scale = 0.5) => ({ shape, data: randomVector(shape.reduce((a, b) => a * b, 1), seed++, -scale, scale) });
-
-function conv(name: string, input: string, ci: number, co: number, k: number, stride: number, inHW: number, gain = 1): IrNode {
-  const pad = (k - 1) >> 1;
-  const o = Math.floor((inHW + 2 * pad - k) / stride) + 1;
-  return {
-    op: 'Conv', name, inputs: [input], output: name, outShape: [co, o, o], sources: [], weight: tensor([co, ci, k, k], gain / Math.sqrt(ci * k * k)),
-    bias: tensor([co], 0.1), kernel: [k, k], strides: [stride, stride], pads: [pad, pad, pad, pad],
-  };
-}
-/** x² + 0.5x + 0.2 (one level: the fast quadratic) or a degree-3 Chebyshev series on [−4, 4] (two levels). */
-function poly(name: string, input: string, shape: number[], cubic = false): PolyNode {
-  return {
-    op: 'Poly', name, inputs: [input], output: name, outShape: shape, sources: [], replaces: 'Relu', mapScale: new Float64Array(shape[0]).fill(1),
-    mapShift: new Float64Array(shape[0]), mapFolded: true, basis: cubic ? 'chebyshev' : 'power',
-    coeffs: cubic ? Float64Array.of(0.3, 0.5, 0.25, 0.05) : Float64Array.of(0.2, 0.5, 1), interval: [-4, 4],
-  };
-}
-
-/** A tiny ResNet: conv, a strided block with a 1×1 projection shortcut, residual add, GAP, dense. */
-function tinyResNet(C = 2, HW = 8): IrGraph {
-  const nodes: IrNode[] = [
-    conv('c1', 'x', C, 4, 3, 1, HW), poly('a1', 'c1', [4, HW, HW]),
-    conv('c2', 'a1', 4, 8, 3, 2, HW), poly('a2', 'c2', [8, HW / 2, HW / 2], true),
-    conv('c3', 'a2', 8, 8, 3, 1, HW / 2), conv('sc', 'a1', 4, 8, 1, 2, HW),
-    { op: 'Add', name: 'add', inputs: ['c3', 'sc'], output: 'add', outShape: [8, HW / 2, HW / 2], sources: [] },
-    poly('a3', 'add', [8, HW / 2, HW / 2]),
-    { op: 'GlobalAveragePool', name: 'gap', inputs: ['a3'], output: 'gap', outShape: [8, 1, 1], sources: [], sum: true },
-    { op: 'Flatten', name: 'flat', inputs: ['gap'], output: 'flat', outShape: [8], sources: [] },
-    { op: 'Dense', name: 'fc', inputs: ['flat'], output: 'fc', outShape: [5], sources: [], weight: tensor([5, 8], 0.3), bias: tensor([5], 0.1) },
-  ];
-  return { name: 'tiny', input: { name: 'x', shape: [C, HW, HW] }, output: { name: 'fc', shape: [5] }, nodes, origin: 'test' };
-}
 
 /** A node of the placement tests: only its wiring matters (costs come from the map). */
 const dummy = (name: string, inputs: string[]): IrNode => (inputs.length === 2
@@ -139,7 +105,7 @@ describe('bootstrap placement', () => {
     }), { numRuns: 60 });
     // a node that leaves its value at 0 from the top, with a consumer needing a level: a typed error naming it
     const { g, cost } = chain([1, 2, 1]);
-    expect(() => placeBootstraps(g, cost, 2, { inputLevel: 3, minRefreshLevel: 1 })).toThrow(/input 'n1' cannot be refreshed: 'n1' leaves it at level 0/);
+    expect(() => placeBootstraps(g, cost, 2, { inputLevel: 3, minRefreshLevel: 1 })).toThrow(/input 'n1' is at level 0, and neither it nor a value before it .* is at the level 1 a refresh of it needs/);
     const block = fc.record({ branch: fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 3 }), proj: fc.option(fc.integer({ min: 0, max: 1 }), { nil: undefined }) });
     fc.assert(fc.property(fc.integer({ min: 2, max: 4 }), fc.array(block, { minLength: 1, maxLength: 3 }), (U, blocks) => {
       const opts = { inputLevel: U + 1, minRefreshLevel: 1 };
@@ -215,29 +181,6 @@ describe('bootstrap value range', () => {
     expect(() => bootstrapRanges(g, plan, placement, [], { maxLogScale })).toThrow(BootstrapRangeError);
   });
 });
-
-/**
- * The float64 packed simulation with every refreshed value v perturbed by ±δ_v per element (random
- * signs): the output's deviation is what bootstrap errors of δ_v do to the result.
- */
-function perturbedOutput(g: IrGraph, deltas: Map<string, number>, x: Float64Array, slots: number, rnd: number): Float64Array {
-  const nodes: IrNode[] = [];
-  const rename = new Map<string, string>();
-  let k = 0;
-  for (const n of g.nodes) {
-    nodes.push({ ...n, inputs: n.inputs.map((v) => rename.get(v) ?? v) } as IrNode);
-    const d = deltas.get(n.output);
-    if (d === undefined) continue;
-    const size = n.outShape.reduce((a, b) => a * b, 1);
-    const noise = randomVector(size, rnd * 1000 + k++).map((u) => (u < 0 ? -d : d));
-    const name = `${n.output}~`;
-    nodes.push({ op: 'AddConstant', name, inputs: [n.output], output: name, outShape: n.outShape, sources: [], constant: { shape: [...n.outShape], data: noise } });
-    rename.set(n.output, name);
-  }
-  const out = rename.get(g.output.name) ?? g.output.name;
-  const h: IrGraph = { ...g, nodes, output: { ...g.output, name: out } };
-  return simulatePacked(h, planPacked(h, slots), x).output;
-}
 
 describe('bootstrap run (N = 2^11, 2 user levels)', () => {
   it('a tiny ResNet of depth 8 runs encrypted with its bootstraps and equals the simulation', () => {

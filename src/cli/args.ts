@@ -28,7 +28,7 @@ const FLAGS = new Set(['json', 'simulate', 'plain']);
 const FOR: Record<string, 'inspect' | 'infer' | 'both'> = {
   calibration: 'both', shape: 'both', 'calibration-shape': 'infer', layout: 'both', degrees: 'both', input: 'infer', out: 'infer', labels: 'both',
   threads: 'both', 'min-log-scale': 'both', cluster: 'both', json: 'inspect', simulate: 'infer', plain: 'infer',
-  bootstrap: 'inspect',
+  bootstrap: 'both',
 };
 
 /** A parsed, validated command. */
@@ -51,7 +51,10 @@ export interface Command {
   json: boolean;
   simulate: boolean;
   plain: boolean;
-  /** Bootstrapping preset for `inspect --layout packed|channel`: where bootstraps go when the network is deeper than its user levels. */
+  /**
+   * Bootstrapping preset (with `--layout packed` or `channel`): inspect reports where bootstraps go
+   * when the network is deeper than its user levels; infer runs them.
+   */
   bootstrap?: string;
 }
 
@@ -133,6 +136,7 @@ export function parseCommandLine(argv: readonly string[], maxThreads = 256): Par
     const b = s('bootstrap')!;
     if (!Object.hasOwn(BOOTSTRAP_PRESETS, b)) throw new CliError('VEIL_CLI_OPTION', `unknown bootstrapping preset '${b}'`, `use --bootstrap ${Object.keys(BOOTSTRAP_PRESETS).join(', --bootstrap ')}`);
     if (c.layout !== 'packed' && c.layout !== 'channel') throw usage('--bootstrap places bootstraps in the packed or the channel layout', 'add --layout packed (or --layout channel)');
+    if (c.plain || c.simulate) throw usage(`--bootstrap runs encrypted inference; --${c.plain ? 'plain' : 'simulate'} does not encrypt`, `leave out --${c.plain ? 'plain' : 'simulate'} (or --bootstrap)`);
     c.bootstrap = b;
   }
   if (c.simulate && c.plain) throw usage('--simulate and --plain exclude each other', 'give one: --plain (float64 model) or --simulate (float64 model with the polynomials)');

@@ -9,10 +9,9 @@
  * and on the wire; the network's own rotations and the channel packing's, capped at the top user
  * level).
  */
-import { CkksContext } from '../ckks/index.js';
-import { bootstrapKeyBytes, bootstrapPreset, bootstrapRotations } from '../bootstrap/index.js';
+import { type BootstrapParameters, bootstrapPreset } from '../bootstrap/index.js';
+import { bootstrapKeyMemory } from '../nn/model-bootstrap.js';
 import type { IrGraph, Tensor } from '../nn/graph.js';
-import { galoisKeyBytes } from '../nn/packed/cost.js';
 import {
   type BootstrapPlacement, bootstrapRanges, bootstrapSeconds, maxBootstrapLogScale, placeBootstraps,
 } from '../nn/packed/bootstraps.js';
@@ -81,16 +80,26 @@ export function bootstrapReport(g: IrGraph, calib: Tensor, preset: string, threa
     rotations = plan.rotations;
     bootstraps = placement.count;
   }
-  const ctx = new CkksContext(bp.params);
-  const have = new Set(bootstrapRotations(bp));
-  const kb = bootstrapKeyBytes(ctx, have.size + 1); // + conjugation
-  const extra = rotations.filter((r) => !have.has(r)).length;
   const seconds = bootstrapSeconds(preset, threads, bootstraps);
   return {
     preset, layout, depth, cost, placement, bootstraps, ...(refreshes ? { refreshes } : {}), seconds, secondsEach: bootstrapSeconds(preset, threads, 1),
-    bootstrapKeys: { galoisKeys: kb.galoisKeys, memory: kb.memory, wire: kb.wire.total },
-    networkKeys: { galoisKeys: extra, memory: extra * galoisKeyBytes(bp.params, bp.outputLevel) },
-    rangeImages: n,
+    ...bootstrapKeyMemory(bp, { rotations }), rangeImages: n,
+  };
+}
+
+/**
+ * What `veil infer --bootstrap` records before the run: the preset, its user levels, where the
+ * model bootstraps (refreshes and the bootstrap calls they take), the predicted seconds (measured
+ * per bootstrap, `BOOTSTRAP_SECONDS`; the network's own layers not included) and the key memory.
+ */
+export function bootstrapRunJson(preset: string, bp: BootstrapParameters, model: { depth: number; rotations: readonly number[] }, pl: BootstrapPlacement, bootstraps: number, threads: number): Record<string, unknown> {
+  const each = bootstrapSeconds(preset, threads, 1);
+  const k = bootstrapKeyMemory(bp, model);
+  return {
+    preset, params: bp.describe(), depth: model.depth, userLevels: bp.outputLevel, refreshes: pl.count, bootstraps,
+    points: pl.points.map((p) => ({ value: p.value, after: p.after, levelBefore: p.levelBefore, bound: p.bound, scale: p.scale })),
+    prediction: { threads, secondsEach: each ?? null, seconds: each === undefined ? null : each * bootstraps },
+    keys: { bootstrap: k.bootstrapKeys, network: k.networkKeys, total: k.bootstrapKeys.memory + k.networkKeys.memory },
   };
 }
 

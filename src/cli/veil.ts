@@ -29,8 +29,9 @@ import { measureOpTimes, predictRun } from '../nn/cost-model.js';
 import type { PackedMemory } from '../nn/packed/cost.js';
 import { PackedRunner } from '../nn/packed/runner.js';
 import { describePacked, errorLine, errorReport, packedReport, predictChannelRunError, predictPackedRun, predictPackedRunError } from './packed-report.js';
-import { bootstrapReport, bootstrapReportJson, describeBootstraps } from './bootstrap-report.js';
+import { bootstrapReport, bootstrapReportJson, bootstrapRunJson, describeBootstraps } from './bootstrap-report.js';
 import { CliError, type Command, parseCommandLine } from './args.js';
+import { BOOTSTRAP_PRESETS } from '../bootstrap/params.js';
 import { ProgressReporter, formatDuration } from './progress.js';
 import { runTrain } from './train.js';
 
@@ -38,10 +39,10 @@ const USAGE = `veil: private neural-network inference with CKKS (pure TypeScript
 
 usage:
   veil inspect MODEL.onnx [--calibration FILE [--shape N,C,H,W]] [--layout auto|batch|channel|packed] [--degrees SPEC] [--threads N] [--json]
-               [--bootstrap N16-BOOT]
+               [--bootstrap PRESET]
   veil infer   MODEL.onnx --input FILE [--shape N,C,H,W] --out RESULT.json
                [--layout auto|batch|channel|packed] [--degrees SPEC] [--calibration FILE [--calibration-shape N,C,H,W]]
-               [--labels FILE] [--simulate | --plain] [--threads N] [--cluster K] [--min-log-scale B]
+               [--labels FILE] [--simulate | --plain] [--threads N] [--cluster K] [--min-log-scale B] [--bootstrap PRESET]
   veil train   MODEL.onnx --data X --labels Y --recipe paper|smartpaf|beaa [...]   (veil train --help)
   veil --help | --version
 
@@ -53,7 +54,10 @@ usage:
   inspect --layout packed: parameters, Galois keys, predicted time per layer, peak memory, slot
             use, levels and predicted error (σ and 6σ bound against the float64 simulation) of a
             packed run (server threads: --threads, default 1)
-import { bootstrapReport, bootstrapReportJson, describeBootstraps } from './bootstrap-report.js';
+  --bootstrap PRESET (with --layout packed or channel; ${Object.keys(BOOTSTRAP_PRESETS).join(', ')}; -T presets are small
+            insecure test rings): the bootstrapping set's parameters and bootstraps wherever the
+            network needs more than its user levels. inspect: where they go, their predicted time
+            and key bytes; infer: runs them and reports each one's seconds
   SPEC:     ola (default) | uniform:N | a JSON file {"<activation node>": degree}
   FILE:     raw float32 little-endian NCHW (.f32 .bin .raw; needs --shape), .npy, or .json
   --labels: uint8 file or JSON array of class labels (for accuracy and OLA's target)
@@ -306,6 +310,9 @@ async function infer(c: Command, reporter: ProgressReporter): Promise<void> {
       prediction = { seconds: choice.packed.seconds, nodes: choice.packed.layers, setupSeconds: choice.packed.setupSeconds };
       packedMemory = choice.packed.memory;
     } else prediction = predictRun(model.graph, model.params, model.layout, choice.opTimes!);
+  } else if (c.bootstrap) {
+    reporter.log(`${c.layout} layout with ${c.bootstrap}: placing bootstraps, value ranges over the calibration inputs...`);
+    model = Model.fromCompiled(compiled, { ...mo, layout: c.layout as 'packed' | 'channel', bootstrap: c.bootstrap, calibration: calib });
   } else {
     model = Model.fromCompiled(compiled, { ...mo, layout: c.layout });
   }
@@ -314,6 +321,15 @@ async function infer(c: Command, reporter: ProgressReporter): Promise<void> {
   result.layout = model.layout;
   result.depth = model.plan.depth;
   result.activations = model.compiled.fits.map((f) => ({ node: f.node, replaces: f.replaces, degree: f.degree }));
+  if (model.bootstrap) {
+    // the measured seconds per bootstrap; the layer predictions assume inputs at the top level, so none here
+    const b = bootstrapRunJson(c.bootstrap!, model.bootstrap.bp, model.plan, model.bootstrap.placement, model.bootstrap.calls, c.threads);
+    result.bootstrap = b;
+    const pr = b.prediction as { seconds: number | null; secondsEach: number | null };
+    prediction = { seconds: pr.seconds ?? 0, nodes: [] };
+    reporter.log(`${model.bootstrap.placement.count} refresh(es) in ${model.bootstrap.calls} bootstrap(s) at ${model.bootstrap.bp.outputLevel} user levels (depth ${model.plan.depth}); ` +
+      (pr.seconds !== null ? `predicted bootstrapping time ${formatDuration(pr.seconds)} per image (${pr.secondsEach!.toFixed(2)} s each, measured)` : `${c.bootstrap} was not measured on ${c.threads} thread(s)`));
+  }
   if (model.layout === 'packed' && !prediction) {
     reporter.log(`packed layout: timing operations at ${model.params.toString()} (${c.threads} server thread(s))...`);
     const p = await predictPackedRun(model, c.threads);
@@ -330,10 +346,11 @@ async function infer(c: Command, reporter: ProgressReporter): Promise<void> {
   }
   if (!prediction) prediction = predictRun(model.graph, model.params, model.layout, measureOpTimes(model.params));
   const runs = Math.ceil(n / model.imagesPerRun);
-  result.predicted_server_s = prediction.seconds * runs;
+  // bootstrapped: only the bootstraps are predicted (result.bootstrap.prediction)
+  if (!model.bootstrap) result.predicted_server_s = prediction.seconds * runs;
   if (prediction.setupSeconds) result.predicted_server_setup_s = prediction.setupSeconds;
   reporter.log(`${model.params.toString()}; layout ${model.layout}, depth ${model.plan.depth}, predicted memory ${mib(mem.total)}, ` +
-    `predicted server time ${formatDuration(prediction.seconds * runs)} (${runs} run(s))${prediction.setupSeconds ? ` after ${formatDuration(prediction.setupSeconds)} encoding the weights' diagonals once` : ''}`);
+    `predicted ${model.bootstrap ? 'bootstrapping' : 'server'} time ${formatDuration(prediction.seconds * runs)} (${runs} run(s))${prediction.setupSeconds ? ` after ${formatDuration(prediction.setupSeconds)} encoding the weights' diagonals once` : ''}`);
   // client
   let tk = performance.now();
   reporter.log('generating keys...');
@@ -343,7 +360,7 @@ async function infer(c: Command, reporter: ProgressReporter): Promise<void> {
   result.key_bytes = keys.length;
   const server = await Server.create(model, keys, { threads: c.threads });
   result.threads = c.threads;
-  if (model.layout === 'packed') {
+  if (model.layout === 'packed' && !model.bootstrap) {
     // the weights' diagonals are encoded once per server (kept across images when they fit)
     tk = performance.now();
     reporter.log('encoding the weights\' diagonals...');
@@ -356,6 +373,8 @@ async function infer(c: Command, reporter: ProgressReporter): Promise<void> {
   let runS = 0;
   let decS = 0;
   const perNode = new Map<string, number>();
+  /** Seconds of each bootstrap, per image (bootstrapped runs). */
+  const bootS: number[][] = [];
   // progress in predicted seconds, so the estimate of the time left weighs layers by their cost
   const before = new Map<string, number>();
   let acc = 0;
@@ -377,6 +396,10 @@ async function infer(c: Command, reporter: ProgressReporter): Promise<void> {
       const out = await server.inferAsync(enc, (p) => reporter.update('inference on ciphertexts', r * perRun + (before.get(p.node) ?? 0), runs * perRun, `${p.op} ${p.node}${runs > 1 ? `, run ${r + 1}/${runs}` : ''}`));
       runS += (performance.now() - tk) / 1000;
       for (const t of server.timings) perNode.set(`${t.op} ${t.node}`, (perNode.get(`${t.op} ${t.node}`) ?? 0) + t.seconds);
+      if (model.bootstrap) {
+        bootS.push(server.bootstraps.map((b) => b.ms / 1000));
+        reporter.log(`image ${start + 1}: ${server.bootstraps.length} bootstrap(s), ${server.bootstraps.map((b) => `${(b.ms / 1000).toFixed(2)} s`).join(', ') || 'none'}`);
+      }
       result.output_bytes = ((result.output_bytes as number) ?? 0) + out.length;
       tk = performance.now();
       const y = client.decrypt(out);
@@ -391,6 +414,11 @@ async function infer(c: Command, reporter: ProgressReporter): Promise<void> {
   timings.decrypt_s = decS;
   timings.per_layer_s = Object.fromEntries(perNode);
   timings.server_per_image_s = runS / n;
+  if (model.bootstrap) {
+    const each = bootS.flat();
+    timings.bootstrap_s = bootS;
+    (result.bootstrap as Record<string, unknown>).measured = { count: each.length / n, secondsEach: each, meanSeconds: each.length ? each.reduce((a, b) => a + b, 0) / each.length : null };
+  }
   result.memory_rss_peak_bytes = process.resourceUsage().maxRSS * 1024;
   finish({ shape: [n, ...graph.output.shape], data: all }, 'encrypted');
 }

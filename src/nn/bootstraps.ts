@@ -156,10 +156,9 @@ function repairs(P: Problem, w: Walk, R: ReadonlySet<string>): string[] {
     }
     const up = ancestors(P.g, v, R).filter((a) => w.produced.get(a)! >= P.minLevel(a)).sort((a, b) => order.get(b)! - order.get(a)!);
     if (!up.length) {
-      const by = P.g.nodes.find((n) => n.output === v)!.name;
       throw new BootstrapPlacementError(
-        `node '${w.fail!.node}' needs ${P.cost.get(w.fail!.node)} levels, and its input '${v}' cannot be refreshed: '${by}' leaves it at level ${w.produced.get(v)} even from the top (${P.budget}), a refresh needs ${P.minLevel(v)}`,
-        `use a lower polynomial degree for '${by}', or a bootstrapping set with more user levels`);
+        `node '${w.fail!.node}' needs ${P.cost.get(w.fail!.node)} levels; its input '${v}' is at level ${w.produced.get(v)}, and neither it nor a value before it (back to the last refresh) is at the level ${P.minLevel(v)} a refresh of it needs`,
+        `use lower polynomial degrees before '${w.fail!.node}', or a bootstrapping set with more user levels`);
     }
     out.push(up[0]);
   }

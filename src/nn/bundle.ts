@@ -15,7 +15,9 @@
  * `packBundleParts` gives the parts of made chunks), and `openBundle` reads a bundle through a
  * random-access `BundleSource` (a file), one chunk at a time, checking the same checksum.
  * Evaluation keys: chunks parameters, relinearization key, then either one Galois-key object with
- * every key, or (header `galois: 'per-key'`) one per key in increasing Galois element.
+ * every key, or (header `galois: 'per-key'`) one per key in increasing Galois element; with header
+ * `bootstrap: true` (a bootstrapped model, `model-bootstrap.ts`) the per-key chunks cover the
+ * bootstrap's rotations and conjugation too, and the encapsulation keys follow as the last chunk.
  *
  * Loading checks the magic, version, flags, lengths, the checksum, and that the header is a JSON
  * object with a `chunks` count; what the header says (kind, layout, shape, count, key id) is checked

@@ -23,6 +23,7 @@ export * from './bootstraps.js';
 export * from './bundle.js';
 export * from './plan.js';
 export * from './model.js';
+export { type BootstrapOption, type BootstrapRun, type PlanBootstrap, BOOTSTRAP_RANGE_IMAGES } from './model-bootstrap.js';
 export * from './cost-model.js';
 export * from './layout-choice.js';
 export { writeOnnx, type WriteOnnxOptions } from './onnx-writer.js';

@@ -13,6 +13,9 @@
  * layout, shape, the count of the request it answers, key id). Key ids (`SecretKey.id`, random
  * 64-bit) tie evaluation keys, inputs and outputs to one client; request ids (random 64-bit, in
  * the input and echoed in the output) tie an output to the input it answers.
+ *
+ * With `ModelOptions.bootstrap` the model runs on a bootstrapping set's parameters and refreshes
+ * values between layers (`model-bootstrap.ts`: who holds what, the key bundle).
  */
 import {
   type Ciphertext, CkksContext, Decryptor, Encoder, Encryptor, Evaluator, GaloisKeys, KeyGenerator, KeyMismatchError, LevelError, Parameters, type ParametersLiteral,
@@ -27,7 +30,7 @@ import { fixCode } from '../fixes.js';
 import { InputShapeError, type TensorLike, checkInputRange, validateTensor } from './io.js';
 import { type NodeTiming, type Progress, BatchRunner, decryptBatch, encryptBatchEach } from './batch.js';
 import { type BundleSource, BundleError, BundleWriter, openBundle, packBundle, unpackBundle } from './bundle.js';
-import { ChannelRunner, type ChannelTensor, type SlotLayout, decryptChannels, encryptChannels, planChannel } from './channel/index.js';
+import { type ChannelPlan, ChannelRunner, type ChannelTensor, type SlotLayout, decryptChannels, encryptChannels, planChannel } from './channel/index.js';
 import {
   type CompileOptions, type CompiledModel, type Layout, type ParallelOptions, compileModel, compileModelAsync, planLevels, simulate, simulateAsync,
 } from './compile.js';
@@ -36,6 +39,10 @@ import { importOnnx } from './onnx.js';
 import { type PackedPlan, decryptPacked, encryptPacked, layoutFromSpec, layoutSpec, PackedRunner, planPacked, rotationLevels } from './packed/index.js';
 import { type ChooseOptions, type MemoryEstimate, chooseParameters, estimateMemory, keySwitchCost } from './params.js';
 import { type ModelPlan, PLAN_FORMAT, validatePlan } from './plan.js';
+import {
+  type BootstrapOption, type BootstrapParameters, type BootstrapTiming, type ModelBootstraps, type Bootstrapper, type EncapsulationKeys, bootstrapRunner,
+  bootstrapMemory, encryptPackedForBootstrap, makeBootstrapper, modelBootstrapOption, openBootstrapKeys, planBootstrapField, planBootstrapParameters, placeModelBootstraps, writeBootstrapKeys,
+} from './model-bootstrap.js';
 
 export type { ModelPlan } from './plan.js';
 
@@ -49,6 +56,14 @@ export interface ModelOptions extends CompileOptions, ChooseOptions {
    * the network needs. Never for real data.
    */
   insecureLogN?: number;
+  /**
+   * Bootstrapping set (`BOOTSTRAP_PRESETS` name or `{ preset, overrides }`; packed or channel layout): its
+   * parameters, inputs at its top user level U, bootstraps wherever the network needs more than U
+   * levels (none if it fits). Excludes `params` and `insecureLogN`.
+   */
+  bootstrap?: BootstrapOption;
+  /** Calibration images [N, ...input] for the bootstrapped values' ranges (`fromCompiled` with `bootstrap`). */
+  calibration?: Tensor;
 }
 
 /** A compiled model with its parameters and plan (server side). */
@@ -59,8 +74,10 @@ export class Model {
   readonly layout: Layout;
   /** The packed layout's plan (packed layout only). */
   readonly packedPlan?: PackedPlan;
+  /** The bootstrapping set and where the run bootstraps (with `ModelOptions.bootstrap`; never from a plan). */
+  readonly bootstrap?: ModelBootstraps;
 
-  private constructor(compiled: CompiledModel, layout: Layout, opts: ModelOptions) {
+  private constructor(compiled: CompiledModel, layout: Layout, opts: ModelOptions, calibration?: Tensor) {
     const inputRange = compiled.inputRange;
     if (!inputRange) throw new InvalidArgumentError('the compilation records no calibrated input range', 'compile with compileModel or Model.compile (they record the calibration data\'s range)');
     this.compiled = compiled;
@@ -69,7 +86,11 @@ export class Model {
     let depth = planLevels(g, layout).depth;
     let minLogN = opts.minLogN ?? 13;
     let rotationDepths: number[] | undefined;
-    if (layout === 'packed') {
+    let boot: ReturnType<typeof modelBootstrapOption> | undefined;
+    if (opts.bootstrap !== undefined) {
+      boot = modelBootstrapOption(opts);
+      if (layout === 'packed') depth = planPacked(g, boot.bp.slots).levels.depth;
+    } else if (layout === 'packed') {
       // the depth does not depend on the ring; the largest layout period sets the smallest ring
       const probe = planPacked(g, 1 << 15);
       depth = probe.levels.depth;
@@ -78,17 +99,19 @@ export class Model {
       // many Galois keys, each capped at its level: K is chosen for the cheapest keys
       rotationDepths = probe.rotationDepths;
     }
-    this.params = opts.params ? new Parameters(opts.params)
+    this.params = boot ? boot.bp.params : opts.params ? new Parameters(opts.params)
       : opts.insecureLogN ? new Parameters({ logN: opts.insecureLogN, levels: depth, insecure: true })
         : chooseParameters(depth, { ...opts, minLogN, ...(rotationDepths ? { rotationDepths } : {}) });
-    if (this.params.levels < depth) throw new LevelError(depth, this.params.levels, `the compiled network in the ${layout} layout`);
+    if (!boot && this.params.levels < depth) throw new LevelError(depth, this.params.levels, `the compiled network in the ${layout} layout`);
     let rotations: number[] = [];
     let channelInput: SlotLayout | undefined;
     let channelOutput: SlotLayout | undefined;
     const outputSize = sizeOf(g.output.shape);
     let outputCiphertexts = outputSize;
+    let channelPlan: ChannelPlan | undefined;
     if (layout === 'channel') {
       const cp = planChannel(g, this.params.slots);
+      channelPlan = cp;
       rotations = cp.rotations;
       channelInput = cp.input;
       channelOutput = cp.vectors.has(g.output.name) ? undefined : cp.layouts.get(g.output.name);
@@ -98,17 +121,24 @@ export class Model {
     if (layout === 'packed') {
       this.packedPlan = planPacked(g, this.params.slots);
       rotations = this.packedPlan.rotations;
-      // inputs are encrypted at the top level: each key is capped at the level its step runs at
+      // inputs are encrypted at the top level: each key is capped at the level its step runs at;
+      // bootstrapped, the network never rotates above the top user level U
       packed = {
         packedInput: layoutSpec(this.packedPlan.input), packedOutput: layoutSpec(this.packedPlan.output),
-        rotationLevels: rotationLevels(this.packedPlan, this.params.levels),
+        rotationLevels: boot ? rotations.map(() => boot.bp.outputLevel) : rotationLevels(this.packedPlan, this.params.levels),
       };
       outputCiphertexts = 1;
+    }
+    if (boot) {
+      this.bootstrap = placeModelBootstraps(layout, g, { packed: this.packedPlan, channel: channelPlan }, boot.bp, calibration ?? opts.calibration);
+      // the channel layout's refreshes rotate channels into place and back: those keys too
+      if (this.bootstrap.channel) rotations = [...new Set([...rotations, ...this.bootstrap.channel.rotations])].sort((a, b) => a - b);
     }
     this.plan = {
       format: PLAN_FORMAT, name: g.name, layout, params: this.params.toLiteral(), inputShape: [...g.input.shape],
       outputShape: [...g.output.shape], depth, rotations, ...(channelInput ? { channelInput } : {}),
       ...(channelOutput ? { channelOutput } : {}), ...packed, outputCiphertexts, inputRange,
+      ...(boot && this.bootstrap ? { bootstrap: planBootstrapField(boot, this.bootstrap.calls) } : {}),
     };
   }
 
@@ -117,7 +147,7 @@ export class Model {
    * becomes the plan's input range: `Client.encrypt` refuses inputs far outside it.
    */
   static compile(graph: IrGraph, calibration: Tensor, opts: ModelOptions = {}): Model {
-    return new Model(compileModel(graph, calibration, opts), opts.layout ?? 'batch', opts);
+    return new Model(compileModel(graph, calibration, opts), opts.layout ?? 'batch', opts, calibration);
   }
 
   /**
@@ -130,12 +160,13 @@ export class Model {
    * ```
    */
   static async compileAsync(graph: IrGraph, calibration: Tensor, opts: ModelOptions & ParallelOptions = {}): Promise<Model> {
-    return new Model(await compileModelAsync(graph, calibration, opts), opts.layout ?? 'batch', opts);
+    return new Model(await compileModelAsync(graph, calibration, opts), opts.layout ?? 'batch', opts, calibration);
   }
 
   /**
    * A model for another layout or parameter choice from an existing compilation (the compilation
-   * does not depend on the layout, so nothing is recompiled).
+   * does not depend on the layout, so nothing is recompiled). With `bootstrap`, pass the
+   * calibration images too (`calibration`): the bootstrapped values' ranges are taken over them.
    */
   static fromCompiled(compiled: CompiledModel, opts: ModelOptions = {}): Model {
     return new Model(compiled, opts.layout ?? 'batch', opts);
@@ -160,8 +191,9 @@ export class Model {
     return simulateAsync(this.compiled, x, opts);
   }
 
-  /** Predicted memory of one run (ciphertexts + evaluation keys). */
+  /** Predicted memory of one run (ciphertexts + evaluation keys; bootstrapped: the bootstrapping keys too). */
   memory(): MemoryEstimate {
+    if (this.bootstrap) return bootstrapMemory(this.graph, this.params, this.layout, this.bootstrap.bp, this.plan.rotations);
     const depths = this.packedPlan?.rotationDepths;
     return estimateMemory(this.graph, this.params, this.layout, this.plan.rotations.length, depths ? keySwitchCost(this.params, depths).bytes : undefined);
   }
@@ -212,6 +244,9 @@ export class Client {
   private readonly encryptor: Encryptor;
   private readonly decryptor: Decryptor;
   private readonly keygen: KeyGenerator;
+  private readonly rng?: RandomSource;
+  /** The plan's bootstrapping set (bootstrapped plans). */
+  private readonly bp?: BootstrapParameters;
   /** Image count of every request this client encrypted (the most recent MAX_REQUESTS). */
   private readonly requests = new Map<string, number>();
 
@@ -226,6 +261,8 @@ export class Client {
     this.ctx = new CkksContext(checked.params);
     this.encoder = new Encoder(this.ctx);
     this.keygen = new KeyGenerator(this.ctx, rng);
+    this.rng = rng;
+    if (checked.plan.bootstrap) this.bp = planBootstrapParameters(checked.plan.bootstrap);
     this.sk = this.keygen.genSecretKey();
     // The client holds the secret key, so it encrypts with it: fresh noise is smaller than with the
     // public key, and each ciphertext can be sent as (c0, seed of c1), half the bytes.
@@ -260,10 +297,13 @@ export class Client {
    *
    * With per-rotation levels in the plan (packed layout), one chunk per Galois key (increasing
    * Galois element), each key capped at the highest level its steps run at; otherwise one chunk
-   * with every key at the top level.
+   * with every key at the top level. With a bootstrap plan, the bootstrapping key set: one chunk per
+   * Galois key (the bootstrap's at full height, the network's capped at U), then the encapsulation
+   * keys (`model-bootstrap.ts`).
    */
   writeEvaluationKeys(sink: (part: Uint8Array) => void): number {
     const header: Record<string, unknown> = { kind: 'evaluation-keys', layout: this.plan.layout, keyId: this.sk.id };
+    if (this.bp) return writeBootstrapKeys(this.keygen, this.sk, this.bp, this.plan.rotations, header, sink, this.rng);
     const { rotations, rotationLevels: levels } = this.plan;
     const perKey = rotations.length > 0 && levels !== undefined;
     const need = keyLevels(this.ctx, rotations, levels);
@@ -308,11 +348,12 @@ export class Client {
     this.requests.set(request, n);
     const keyId = this.sk.id;
     if (this.plan.layout === 'packed') {
-      const ct = encryptPacked(this.ctx, this.encoder, this.encryptor, layoutFromSpec(this.plan.packedInput!, this.ctx.params.slots), t.data);
+      const layout = layoutFromSpec(this.plan.packedInput!, this.ctx.params.slots); // bootstrapped: at level U, scale params.scales[U]
+      const ct = this.bp ? encryptPackedForBootstrap(this.ctx, this.encoder, this.encryptor, this.bp, layout, t.data) : encryptPacked(this.ctx, this.encoder, this.encryptor, layout, t.data);
       return packBundle({ kind: 'input', layout: 'packed', shape: [...want], count: 1, keyId, request }, [serializeCiphertext(ct, { seeded: true })]);
     }
     if (this.plan.layout === 'channel') {
-      const ct = encryptChannels(this.ctx, this.encoder, this.encryptor, this.plan.channelInput!, t);
+      const ct = encryptChannels(this.ctx, this.encoder, this.encryptor, this.plan.channelInput!, t, this.plan.bootstrap?.inputLevel ?? this.ctx.params.levels);
       return packBundle({ kind: 'input', layout: 'channel', shape: ct.shape, count: 1, keyId, request }, ct.cts.map((c) => serializeCiphertext(c, { seeded: true })));
     }
     // serialized as they are made: the client holds bytes, never the whole encrypted tensor
@@ -387,7 +428,12 @@ export class Server {
   pool?: WorkerPool;
   /** Id of the client's secret key, from its evaluation keys; inputs must carry the same. */
   readonly keyId: string;
+  /** One entry per bootstrap of the last `infer` (bootstrapped models): the value, its level, its divisor, ms. */
+  bootstraps: BootstrapTiming[] = [];
   private keys: { relin: RelinKey; galois?: GaloisKeys };
+  private encapsulation?: EncapsulationKeys;
+  /** Built on the first bootstrapped `infer` (it encodes the DFT factors: large at N = 2^16). */
+  private booter?: Bootstrapper;
 
   /**
    * A server using `threads` threads: the batch layout splits every layer's independent output
@@ -441,6 +487,15 @@ export class Server {
     const P = deserializeParameters(bundle.chunk(0));
     if (P.hash !== model.params.hash) throw new BundleError(`the keys were made for parameters ${P.hash}, the model uses ${model.params.hash}`, `make the client from this model's plan: ${fixCode.freshPlan()}`);
     this.ctx = new CkksContext(P);
+    const bk = openBootstrapKeys(this.ctx, bundle, model.bootstrap && { bp: model.bootstrap.bp, preset: plan.bootstrap!.preset }, plan.rotations, shared);
+    if (bk) {
+      this.keyId = bk.keyId;
+      this.keys = { relin: bk.relin, galois: bk.galois };
+      this.encapsulation = bk.encapsulation;
+      this.evaluator = new Evaluator(this.ctx, this.keys);
+      this.encoder = new Encoder(this.ctx);
+      return;
+    }
     // exactly the Galois elements of the plan's rotations (with the level each runs at), checked
     // before any key is read
     const need = keyLevels(this.ctx, plan.rotations, plan.rotationLevels);
@@ -517,7 +572,8 @@ export class Server {
     if (!Number.isSafeInteger(count) || (count as number) < 1 || (count as number) > maxCount) throw new BundleError(`image count ${brief(count)} is not an integer in [1, ${maxCount}]`);
     const want = plan.layout === 'batch' ? sizeOf(plan.inputShape) : plan.layout === 'channel' ? plan.inputShape[0] : 1;
     if (chunks.length !== want) throw new BundleError(`input has ${chunks.length} ciphertexts, the plan needs ${want}`);
-    const top = P.levels;
+    // fresh inputs sit at the top level, or at the top user level U of a bootstrapped plan
+    const top = plan.bootstrap?.inputLevel ?? P.levels;
     const cts = chunks.map((c, i) => {
       const ct = deserializeCiphertext(this.ctx, c, { shared });
       if (ct.keyId !== this.keyId) throw new KeyMismatchError(`input ciphertext ${i}`, ct.keyId ?? 'none', this.keyId);
@@ -539,6 +595,14 @@ export class Server {
   infer(input: Uint8Array, onProgress?: Progress): Uint8Array {
     const { cts, count, request } = this.openInput(input);
     const plan = this.model.plan;
+    const boot = this.model.bootstrap;
+    if (boot) {
+      const booter = () => (this.booter ??= makeBootstrapper(this.ctx, boot.bp, this.evaluator, this.encoder, this.encapsulation!));
+      const run = bootstrapRunner(this.model.layout, this.model.graph, { packed: this.model.packedPlan, channelInput: plan.channelInput }, boot, booter, this.evaluator, this.encoder, onProgress)(cts);
+      this.timings = run.timings;
+      this.bootstraps = run.bootstraps;
+      return this.output(run.outputs, 1, request);
+    }
     if (this.model.layout === 'packed') {
       const runner = new PackedRunner(this.model.graph, this.model.packedPlan!, this.evaluator, this.encoder, onProgress);
       const out = runner.run(cts[0]);

@@ -4,19 +4,27 @@
  * (parameters, layout, shapes, rotations, slot layouts, the calibrated input range), no weights.
  * It travels as JSON, so a client validates every field before using it (`validatePlan`):
  * a malformed plan is a `PlanError` naming the field, never a TypeError deep inside key
- * generation. Format `veil-plan/2` (version 1 lacked the input range and output layout).
+ * generation. Format `veil-plan/2` (version 1 lacked the input range and output layout). The
+ * optional `bootstrap` field (a bootstrapped model, `model-bootstrap.ts`) stays within version 2: a
+ * plan without it means what it meant before; a client that predates the field makes keys without
+ * the bootstrapping set and inputs at the top level, both of which a bootstrapped server refuses
+ * (BundleError): never a silent run without bootstraps.
  */
 import { brief, FormatVersionError, SerializationError, VeilError } from '../errors.js';
 import { Parameters, type ParametersLiteral } from '../ckks/params.js';
 import type { SlotLayout } from './channel/index.js';
 import type { PackedLayoutSpec } from './packed/layout.js';
 import type { Layout } from './compile.js';
+import { type PlanBootstrap, planBootstrapParameters } from './model-bootstrap.js';
+import { BOOTSTRAP_PRESETS } from '../bootstrap/params.js';
 
 /** Current plan format. */
 export const PLAN_FORMAT = 'veil-plan/2';
 
 /** Largest per-sample tensor a plan may describe (elements): far above any model Veil runs. */
 const MAX_ELEMENTS = 1 << 24;
+/** Largest depth of a bootstrapped network (levels consumed in all): far above any model Veil runs. */
+const MAX_DEPTH = 1 << 16;
 
 /** The public part of a compiled model: what a client needs, no weights. JSON-serializable. */
 export interface ModelPlan {
@@ -49,6 +57,12 @@ export interface ModelPlan {
   outputCiphertexts: number;
   /** [min, max] of the calibration inputs: inputs far outside are refused (`InputRangeError`). */
   inputRange: [number, number];
+  /**
+   * A bootstrapped model (packed layout): the bootstrapping set (preset and overrides, whose
+   * parameters are `params`), the level inputs are encrypted at (its top user level U) and the
+   * bootstraps per run. `depth` is then the network's depth, which may exceed the parameters' levels.
+   */
+  bootstrap?: PlanBootstrap;
 }
 
 /** A model plan is malformed: a field is missing, has the wrong type, or contradicts another. */
@@ -124,6 +138,33 @@ function packedField(v: unknown, what: string, slots: number, shape: readonly nu
 }
 
 /**
+ * The bootstrap field: a known preset, overrides that rebuild exactly the plan's parameters, the
+ * input level at the set's top user level, a bootstrap count.
+ */
+function bootstrapField(v: unknown, params: Parameters, layout: Layout): PlanBootstrap {
+  if (!isObj(v)) throw new PlanError(`bootstrap ${brief(v)} is not {preset, inputLevel, count}`);
+  if (layout === 'batch') throw new PlanError('a batch-layout plan has a bootstrap field (bootstrapping runs in the packed layout)');
+  if (typeof v.preset !== 'string' || !Object.hasOwn(BOOTSTRAP_PRESETS, v.preset)) throw new PlanError(`bootstrap.preset ${brief(v.preset)} is not one of ${Object.keys(BOOTSTRAP_PRESETS).join(', ')}`);
+  if (v.overrides !== undefined && !isObj(v.overrides)) throw new PlanError(`bootstrap.overrides ${brief(v.overrides)} is not an object`);
+  const inputLevel = intField(v.inputLevel, 'bootstrap.inputLevel', 1, params.levels);
+  const count = intField(v.count, 'bootstrap.count', 0, MAX_ELEMENTS);
+  const b: PlanBootstrap = { preset: v.preset, ...(v.overrides !== undefined ? { overrides: JSON.parse(JSON.stringify(v.overrides)) } : {}), inputLevel, count };
+  let hash: string;
+  let U: number;
+  try {
+    const bp = planBootstrapParameters(b);
+    hash = bp.params.hash;
+    U = bp.outputLevel;
+  } catch (e) {
+    if (!(e instanceof VeilError)) throw e;
+    throw new PlanError(`bootstrap ${brief(v)} does not validate: ${e.message}`, undefined, { cause: e });
+  }
+  if (hash !== params.hash) throw new PlanError(`bootstrap ${b.preset}${b.overrides ? ' with its overrides' : ''} has parameters ${hash}, the plan's are ${params.hash}`);
+  if (inputLevel !== U) throw new PlanError(`bootstrap.inputLevel ${inputLevel} is not the top user level ${U} of ${b.preset}`);
+  return b;
+}
+
+/**
  * Checks a plan (e.g. parsed from JSON) field by field and returns a clean copy with its
  * parameters. Refuses plans of other format versions with a `FormatVersionError`.
  *
@@ -150,7 +191,8 @@ export function validatePlan(plan: unknown): { plan: ModelPlan; params: Paramete
   const slots = params.slots;
   const inputShape = shapeField(plan.inputShape, 'inputShape');
   const outputShape = shapeField(plan.outputShape, 'outputShape');
-  const depth = intField(plan.depth, 'depth', 0, params.levels);
+  const boot = plan.bootstrap === undefined ? undefined : bootstrapField(plan.bootstrap, params, layout);
+  const depth = intField(plan.depth, 'depth', 0, boot ? MAX_DEPTH : params.levels);
   const rot = plan.rotations;
   if (!Array.isArray(rot) || rot.length > slots) throw new PlanError(`rotations ${brief(rot)} is not a list of at most ${slots} steps`);
   for (const r of rot) intField(r, 'rotation step', -(slots - 1), slots - 1);
@@ -158,7 +200,7 @@ export function validatePlan(plan: unknown): { plan: ModelPlan; params: Paramete
   const rl = plan.rotationLevels;
   if (rl !== undefined) {
     if (!Array.isArray(rl) || rl.length !== rot.length) throw new PlanError(`rotationLevels ${brief(rl)} is not a list of one level per rotation (${rot.length})`);
-    for (const l of rl) intField(l, 'rotation level', 0, params.levels);
+    for (const l of rl) intField(l, 'rotation level', 0, boot ? boot.inputLevel : params.levels);
   }
   const outputCiphertexts = intField(plan.outputCiphertexts, 'outputCiphertexts', 1, MAX_ELEMENTS);
   const range = plan.inputRange;
@@ -170,6 +212,7 @@ export function validatePlan(plan: unknown): { plan: ModelPlan; params: Paramete
     rotations: [...(rot as number[])], outputCiphertexts, inputRange: [range[0] as number, range[1] as number],
   };
   if (rl !== undefined) out.rotationLevels = [...(rl as number[])];
+  if (boot) out.bootstrap = boot;
   if (layout === 'batch') {
     if (outputCiphertexts !== outputShape.reduce((a, d) => a * d, 1)) throw new PlanError(`outputCiphertexts ${outputCiphertexts} differs from the output size ${outputShape.reduce((a, d) => a * d, 1)} (batch layout: one per element)`);
     if (plan.channelInput !== undefined || plan.channelOutput !== undefined || plan.packedInput !== undefined || plan.packedOutput !== undefined) throw new PlanError('a batch-layout plan has slot layouts');

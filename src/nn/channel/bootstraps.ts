@@ -115,7 +115,7 @@ export function planChannelBootstraps(g: IrGraph, plan: ChannelPlan, userLevels:
   } catch (e) {
     if (e instanceof BootstrapPlacementError) {
       const cause = e.message.slice(0, e.message.lastIndexOf('. Fix: '));
-      throw new BootstrapPlacementError(`${cause} (the channel layout keeps 1 of the ${userLevels} user levels for unpacking)`, e.fix, { cause: e });
+      throw new BootstrapPlacementError(`${cause} (the channel layout keeps 1 of the ${userLevels} user levels for unpacking)`, `${e.fix}, or the packed layout`, { cause: e });
     }
     throw e;
   }
