@@ -48,6 +48,8 @@ const SAMPLES: Record<string, () => Error> = {
   UnsupportedOpError: () => new nn.UnsupportedOpError('n1', 'LSTM', undefined, 'recurrent layers are not supported', 'export a CNN'),
   GraphError: () => new nn.GraphError('value x is not defined', 'n2'),
   ChannelLayoutError: () => new nn.ChannelLayoutError('a 64×64 map needs 8192 slots', 'use the batch layout'),
+  BootstrapPlacementError: () => new nn.BootstrapPlacementError("node 'relu3' needs 8 levels; a bootstrap gives 7", "use lower polynomial degrees for 'relu3', or a bootstrapping set with more user levels"),
+  BootstrapRangeError: () => new nn.BootstrapRangeError("value 'add2' reaches |x| = 3.1e7 in calibration; bootstrapping at these parameters takes |x| ≤ 2^24", "scale the layer producing 'add2' down"),
   ApproximationError: () => new nn.ApproximationError("degree spec 'x' is not understood", 'use "ola"'),
   ApproxError: () => new approx.ApproxError('bins 0 is not a positive integer', 'use a positive integer'),
   ConvergenceError: () => new approx.ConvergenceError('Remez did not converge', 'raise maxIterations'),
