@@ -2,7 +2,7 @@
  * @module nn/model-bootstrap
  * Bootstrapping in the private-inference API (`model.ts`): CKKS bootstrapping (Cheon–Han–Kim–Kim–
  * Song eprint 2018/153, `bootstrap/bootstrapper.ts`) placed between the layers of a network deeper
- * than the user levels of a bootstrapping set (`nn/packed/bootstraps.ts`).
+ * than the user levels of a bootstrapping set (`nn/bootstraps.ts`).
  *
  * Who holds what:
  *  - the Model (server side) holds the full placement: the values refreshed and their divisors,
@@ -36,7 +36,8 @@ import type { NodeTiming, Progress } from './batch.js';
 import { BundleError, BundleWriter, type OpenedBundle } from './bundle.js';
 import type { Layout } from './compile.js';
 import type { IrGraph, Tensor } from './graph.js';
-import { type BootstrapPlacement, bootstrapRanges, maxBootstrapLogScale, placeBootstraps } from './packed/bootstraps.js';
+import { type BootstrapPlacement, maxBootstrapLogScale, placeBootstraps } from './bootstraps.js';
+import { bootstrapRanges } from './packed/bootstraps.js';
 import { type BootstrapTiming, PackedBootstrapRunner } from './packed/bootstrap-runner.js';
 import type { PackedPlan } from './packed/plan.js';
 import { PackedRunner } from './packed/runner.js';
@@ -45,7 +46,7 @@ import {
 } from './channel/index.js';
 
 export type { BootstrapTiming } from './packed/bootstrap-runner.js';
-export type { BootstrapPlacement } from './packed/bootstraps.js';
+export type { BootstrapPlacement } from './bootstraps.js';
 export type { Bootstrapper } from '../bootstrap/bootstrapper.js';
 export type { EncapsulationKeys } from '../bootstrap/encapsulation.js';
 export { encryptPackedForBootstrap } from './packed/bootstrap-runner.js';
@@ -155,7 +156,7 @@ export function placeModelBootstraps(
   return { bp, placement, calls: placement.count };
 }
 
-/** Bytes in memory of a bootstrapped packed run's keys: the bootstrapping set, and the network's other rotations capped at U. */
+/** Bytes in memory of a bootstrapped run's keys: the bootstrapping set, and the network's other rotations (the channel packing's too) capped at U. */
 export function bootstrapKeyMemory(bp: BootstrapParameters, plan: { rotations: readonly number[] }): {
   bootstrapKeys: { galoisKeys: number; memory: number; wire: number }; networkKeys: { galoisKeys: number; memory: number };
 } {
