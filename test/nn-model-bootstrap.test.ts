@@ -36,9 +36,11 @@ const calib: Tensor = { shape: [4, 2, 8, 8], data: Float64Array.from({ length: 4
 const x = randomVector(128, 7);
 const input: Tensor = { shape: [1, 2, 8, 8], data: x };
 
-/** Max |out − simulation|, the bound (twice the worst perturbed simulation) and the largest |output|. */
-function compare(model: Model, out: Tensor): { err: number; bound: number; top: number } {
-  const want = simulatePacked(model.graph, model.packedPlan!, x).output;
+/**
+ * Max |out − want|, the bound (twice the worst deviation of `perturbed` runs: the network with each
+ * refreshed value perturbed by a bootstrap's error) and the largest |want|.
+ */
+function within(out: Tensor, want: ArrayLike<number>, model: Model, perturbed: (deltas: Map<string, number>, r: number) => ArrayLike<number>): { err: number; bound: number; top: number } {
   const deltas = new Map(model.bootstrap!.placement.points.map((p) => [p.value, p.scale! * 2 ** -14]));
   let err = 0;
   let dev = 0;
@@ -48,11 +50,15 @@ function compare(model: Model, out: Tensor): { err: number; bound: number; top: 
     top = Math.max(top, Math.abs(want[i]));
   }
   for (let r = 0; r < 8 && deltas.size; r++) {
-    const y = perturbedOutput(model.graph, deltas, x, model.params.slots, r + 1);
+    const y = perturbed(deltas, r + 1);
     for (let i = 0; i < want.length; i++) dev = Math.max(dev, Math.abs(y[i] - want[i]));
   }
   return { err, bound: 2 * dev, top };
 }
+
+/** {@link within} against the float64 packed simulation. */
+const compare = (model: Model, out: Tensor) => within(out, simulatePacked(model.graph, model.packedPlan!, x).output, model,
+  (d, r) => perturbedOutput(model.graph, d, x, model.params.slots, r));
 
 describe('a bootstrapped model (N = 2^11, 2 user levels)', () => {
   const model = Model.fromCompiled(compiled(g, calib), { layout: 'packed', bootstrap: 'N11-BOOT-T', calibration: calib });
@@ -168,21 +174,9 @@ describe('a bootstrapped model in the channel layout (N = 2^11, 4 user levels)',
     const client = new Client(parsePlan(JSON.stringify(model.plan)));
     const server = new Server(model, client.evaluationKeys());
     const out = client.decrypt(server.infer(client.encrypt(input)));
-    const want = runReference(model.graph, input).data;
-    const deltas = new Map(mb.placement.points.map((p) => [p.value, p.scale! * 2 ** -14]));
-    let err = 0;
-    let dev = 0;
-    let top = 0;
-    for (let i = 0; i < want.length; i++) {
-      err = Math.max(err, Math.abs(out.data[i] - want[i]));
-      top = Math.max(top, Math.abs(want[i]));
-    }
-    for (let r = 0; r < 8; r++) {
-      const y = perturbedReference(model.graph, deltas, x, r + 1);
-      for (let i = 0; i < want.length; i++) dev = Math.max(dev, Math.abs(y[i] - want[i]));
-    }
+    const { err, bound, top } = within(out, runReference(model.graph, input).data, model, (d, r) => perturbedReference(model.graph, d, x, r));
     expect(server.bootstraps.map((b) => b.value)).toEqual(mb.placement.points.map((p) => p.value));
-    expect(err).toBeLessThanOrEqual(2 * dev);
+    expect(err).toBeLessThanOrEqual(bound);
     expect(Math.log2(top / err)).toBeGreaterThan(12);
   }, 120_000);
 });

@@ -25,6 +25,9 @@
  */
 import { VeilError } from '../errors.js';
 import type { IrGraph } from './graph.js';
+import type { GaloisKeys, KeyGenerator, SecretKey } from '../ckks/index.js';
+import { type BootstrapKeys, bootstrapRotations, genBootstrapKeys } from '../bootstrap/bootstrapper.js';
+import type { BootstrapParameters } from '../bootstrap/params.js';
 
 /** A network cannot be placed at these user levels (a node needs more levels than a bootstrap gives). */
 export class BootstrapPlacementError extends VeilError {
@@ -295,4 +298,18 @@ export const BOOTSTRAP_SECONDS: Readonly<Record<string, Readonly<Record<number, 
 export function bootstrapSeconds(preset: string, threads: number, count: number): number | undefined {
   const s = BOOTSTRAP_SECONDS[preset]?.[threads];
   return s === undefined ? undefined : s * count;
+}
+
+/**
+ * The keys of a bootstrapped network run: the bootstrap set (`genBootstrapKeys`: relinearization,
+ * the DFT rotations at full height, conjugation, encapsulation) extended with the network's
+ * `rotations` not already in it, capped at the top user level (the network never rotates above it,
+ * so those keys need only the user levels' limbs).
+ */
+export function genNetworkBootstrapKeys(kg: KeyGenerator, sk: SecretKey, bp: BootstrapParameters, rotations: readonly number[]): BootstrapKeys {
+  const keys = genBootstrapKeys(kg, sk, bp);
+  const have = new Set(bootstrapRotations(bp));
+  const extra = [...new Set(rotations)].filter((r) => !have.has(r));
+  if (extra.length) kg.genGaloisKeys(sk, extra, { maxLevel: bp.outputLevel }, keys.galois as GaloisKeys);
+  return keys;
 }

@@ -16,13 +16,13 @@
  *     t_(U−1)·q_U/t_U and rescaled: x exactly on the ladder at U − 1, other channels cleared.
  */
 import {
-  type Ciphertext, type Encoder, type GaloisKeys, InternalError, type KeyGenerator, LevelError, type Plaintext, type SecretKey,
+  type Ciphertext, type Encoder, InternalError, type KeyGenerator, LevelError, type Plaintext, type SecretKey,
 } from '../../ckks/index.js';
-import { type BootstrapKeys, type Bootstrapper, bootstrapRotations, genBootstrapKeys } from '../../bootstrap/bootstrapper.js';
+import type { BootstrapKeys, Bootstrapper } from '../../bootstrap/bootstrapper.js';
 import type { BootstrapParameters } from '../../bootstrap/params.js';
 import type { IrGraph } from '../graph.js';
 import type { Progress } from '../batch.js';
-import { BootstrapRangeError, type BootstrapPoint } from '../bootstraps.js';
+import { BootstrapRangeError, type BootstrapPoint, genNetworkBootstrapKeys } from '../bootstraps.js';
 import { ChannelLayoutError, type ChannelPlan, ChannelRunner, type ChannelTensor, type SlotLayout } from './runner.js';
 import type { ChannelBootstrapPlan, ChannelRefreshPlan } from './bootstraps.js';
 
@@ -31,11 +31,7 @@ import type { ChannelBootstrapPlan, ChannelRefreshPlan } from './bootstraps.js';
  * network's rotations and the packing rotations not already in it, capped at the top user level.
  */
 export function genChannelBootstrapKeys(kg: KeyGenerator, sk: SecretKey, bp: BootstrapParameters, plan: Pick<ChannelPlan, 'rotations'>, cbp: Pick<ChannelBootstrapPlan, 'rotations'>): BootstrapKeys {
-  const keys = genBootstrapKeys(kg, sk, bp);
-  const have = new Set(bootstrapRotations(bp));
-  const extra = [...new Set([...plan.rotations, ...cbp.rotations])].filter((r) => !have.has(r));
-  if (extra.length) kg.genGaloisKeys(sk, extra, { maxLevel: bp.outputLevel }, keys.galois as GaloisKeys);
-  return keys;
+  return genNetworkBootstrapKeys(kg, sk, bp, [...plan.rotations, ...cbp.rotations]);
 }
 
 /** Wall-clock time of one refresh of a run (all its bootstraps). */

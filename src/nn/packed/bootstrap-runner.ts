@@ -18,16 +18,16 @@
  *     error is multiplied by s here; that is the price of the range reduction.
  */
 import {
-  type Ciphertext, type CkksContext, type Encoder, type Encryptor, type GaloisKeys, InternalError, type KeyGenerator, LevelError, type SecretKey,
+  type Ciphertext, type CkksContext, type Encoder, type Encryptor, InternalError, type KeyGenerator, LevelError, type SecretKey,
 } from '../../ckks/index.js';
-import { type BootstrapKeys, type Bootstrapper, bootstrapRotations, genBootstrapKeys } from '../../bootstrap/bootstrapper.js';
+import type { BootstrapKeys, Bootstrapper } from '../../bootstrap/bootstrapper.js';
 import type { BootstrapParameters } from '../../bootstrap/params.js';
 import type { IrGraph } from '../graph.js';
 import type { Progress } from '../batch.js';
 import { type PackedLayout, PackedLayoutError, scatter } from './layout.js';
 import type { PackedPlan } from './plan.js';
 import { PackedRunner } from './runner.js';
-import { type BootstrapPlacement, type BootstrapPoint, BootstrapRangeError } from './bootstraps.js';
+import { type BootstrapPlacement, type BootstrapPoint, BootstrapRangeError, genNetworkBootstrapKeys } from './bootstraps.js';
 
 /** Client side: one image placed in the input layout, encrypted at the top user level of `bp`. */
 export function encryptPackedForBootstrap(ctx: CkksContext, enc: Encoder, encr: Encryptor, bp: BootstrapParameters, layout: PackedLayout, image: ArrayLike<number>): Ciphertext {
@@ -42,11 +42,7 @@ export function encryptPackedForBootstrap(ctx: CkksContext, enc: Encoder, encr: 
  * above it, so those keys need only the user levels' limbs).
  */
 export function genPackedBootstrapKeys(kg: KeyGenerator, sk: SecretKey, bp: BootstrapParameters, plan: Pick<PackedPlan, 'rotations'>): BootstrapKeys {
-  const keys = genBootstrapKeys(kg, sk, bp);
-  const have = new Set(bootstrapRotations(bp));
-  const extra = plan.rotations.filter((r) => !have.has(r));
-  if (extra.length) kg.genGaloisKeys(sk, extra, { maxLevel: bp.outputLevel }, keys.galois as GaloisKeys);
-  return keys;
+  return genNetworkBootstrapKeys(kg, sk, bp, plan.rotations);
 }
 
 /** Wall-clock time of one bootstrap of a run. */
