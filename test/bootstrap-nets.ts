@@ -6,7 +6,11 @@
  */
 import type { IrGraph, IrNode, PolyNode } from '../src/nn/index.js';
 import { runReference } from '../src/nn/index.js';
-import { planPacked, simulatePacked } from '../src/nn/packed/index.js';
+import {
+  type BootstrapPlacement, type PackedPlan, PackedBootstrapRunner, decryptPacked, encryptPackedForBootstrap, genPackedBootstrapKeys, planPacked, simulatePacked,
+} from '../src/nn/packed/index.js';
+import { type BootstrapParameters, Bootstrapper } from '../src/bootstrap/index.js';
+import { CkksContext, Decryptor, Encoder, Encryptor, Evaluator, KeyGenerator } from '../src/index.js';
 import { randomVector } from './helpers.js';
 
 let seed = 1;
@@ -71,4 +75,28 @@ export function perturbedOutput(g: IrGraph, deltas: Map<string, number>, x: Floa
 /** The float64 reference of {@link perturbGraph} (the channel layout computes the graph itself). */
 export function perturbedReference(g: IrGraph, deltas: Map<string, number>, x: Float64Array, rnd: number): Float64Array {
   return runReference(perturbGraph(g, deltas, rnd), { shape: [1, ...g.input.shape], data: x }).data;
+}
+
+/** A packed run with its bootstraps on fresh keys: the runner, and one image through it (encrypted, run, decrypted). */
+export function packedBootstrapRun(bp: BootstrapParameters, g: IrGraph, plan: PackedPlan, placement: BootstrapPlacement): { runner: PackedBootstrapRunner; run: (x: Float64Array) => Float64Array } {
+  const ctx = new CkksContext(bp.params);
+  const kg = new KeyGenerator(ctx);
+  const sk = kg.genSecretKey();
+  const keys = genPackedBootstrapKeys(kg, sk, bp, plan);
+  const enc = new Encoder(ctx);
+  const runner = new PackedBootstrapRunner(g, plan, placement, new Bootstrapper(ctx, bp, new Evaluator(ctx, keys), enc, keys), enc);
+  const encr = new Encryptor(ctx, kg.genPublicKey(sk));
+  const dec = new Decryptor(ctx, sk);
+  return { runner, run: (x) => decryptPacked(enc, dec, plan.output, runner.run(encryptPackedForBootstrap(ctx, enc, encr, bp, plan.input, x))) };
+}
+
+/** Max |out − want| and max |want|. */
+export function maxError(out: ArrayLike<number>, want: ArrayLike<number>): { err: number; top: number } {
+  let err = 0;
+  let top = 0;
+  for (let i = 0; i < want.length; i++) {
+    err = Math.max(err, Math.abs(out[i] - want[i]));
+    top = Math.max(top, Math.abs(want[i]));
+  }
+  return { err, top };
 }

@@ -17,7 +17,7 @@ import {
 import { Bootstrapper, bootstrapPreset } from '../src/bootstrap/index.js';
 import { CkksContext, Decryptor, Encoder, Encryptor, KeyGenerator, Evaluator } from '../src/index.js';
 import { randomVector } from './helpers.js';
-import { conv, perturbedReference, poly, tensor } from './bootstrap-nets.js';
+import { conv, maxError, perturbedReference, poly, tensor } from './bootstrap-nets.js';
 
 /** Conv, a strided block with a 1×1 projection shortcut, residual add, GAP, dense, poly on the vector, dense. */
 function tinyResNet(C = 2, HW = 8): IrGraph {
@@ -135,12 +135,7 @@ describe('channel-layout bootstrap run (N = 2^11, 4 user levels)', () => {
     const input = encryptChannels(ctx, enc, new Encryptor(ctx, kg.genPublicKey(sk)), plan.input, { shape: [2, 8, 8], data: x }, bp.outputLevel);
     const out = decryptChannels(enc, new Decryptor(ctx, sk), runner.run(input)).data;
     const want = runReference(g, { shape: [1, 2, 8, 8], data: x }).data;
-    let err = 0;
-    let top = 0;
-    for (let i = 0; i < want.length; i++) {
-      err = Math.max(err, Math.abs(out[i] - want[i]));
-      top = Math.max(top, Math.abs(want[i]));
-    }
+    const { err, top } = maxError(out, want);
     // one bootstrap keeps ≥ 17 bits (mean, |message| ≤ 1: test/bootstrap.test.ts at N = 2^11);
     // 3 bits more for the worst slot: each refreshed element within s·2^−14
     const deltas = new Map(cbp.placement.points.map((p) => [p.value, p.scale! * 2 ** -14]));

@@ -14,13 +14,11 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { IrGraph, IrNode } from '../src/nn/index.js';
 import {
-  BootstrapPlacementError, BootstrapRangeError, PackedBootstrapRunner, bootstrapRanges, bootstrapSeconds, decryptPacked, encryptPackedForBootstrap,
-  genPackedBootstrapKeys, maxBootstrapLogScale, placeBootstraps, placementFits, planPacked, simulatePacked,
+  BootstrapPlacementError, BootstrapRangeError, bootstrapRanges, bootstrapSeconds, maxBootstrapLogScale, placeBootstraps, placementFits, planPacked, simulatePacked,
 } from '../src/nn/packed/index.js';
-import { Bootstrapper, bootstrapPreset } from '../src/bootstrap/index.js';
-import { CkksContext, Decryptor, Encoder, Encryptor, Evaluator, KeyGenerator } from '../src/index.js';
+import { bootstrapPreset } from '../src/bootstrap/index.js';
 import { randomVector } from './helpers.js';
-import { perturbedOutput, tinyResNet } from './bootstrap-nets.js';
+import { maxError, packedBootstrapRun, perturbedOutput, tinyResNet } from './bootstrap-nets.js';
 import { loadModel, testDigits } from './fixtures.js';
 import { compileModel } from '../src/nn/index.js';
 
@@ -191,20 +189,11 @@ describe('bootstrap run (N = 2^11, 2 user levels)', () => {
     const placement = placeBootstraps(g, plan.levels.cost, bp.outputLevel);
     const calib = [0, 1, 2, 3].map((i) => randomVector(2 * 64, 100 + i));
     bootstrapRanges(g, plan, placement, calib, { maxLogScale: maxBootstrapLogScale(bp.params, bp.evalMod.logMessageRatio) });
-    const ctx = new CkksContext(bp.params);
-    const kg = new KeyGenerator(ctx);
-    const sk = kg.genSecretKey();
-    const keys = genPackedBootstrapKeys(kg, sk, bp, plan);
-    const enc = new Encoder(ctx);
-    const ev = new Evaluator(ctx, keys);
-    const boot = new Bootstrapper(ctx, bp, ev, enc, keys);
-    const runner = new PackedBootstrapRunner(g, plan, placement, boot, enc);
+    const { runner, run } = packedBootstrapRun(bp, g, plan, placement);
     const x = randomVector(2 * 64, 7);
-    const ct = encryptPackedForBootstrap(ctx, enc, new Encryptor(ctx, kg.genPublicKey(sk)), bp, plan.input, x);
-    const out = decryptPacked(enc, new Decryptor(ctx, sk), plan.output, runner.run(ct));
+    const out = run(x);
     const want = simulatePacked(g, plan, x).output;
-    let err = 0;
-    for (let i = 0; i < want.length; i++) err = Math.max(err, Math.abs(out[i] - want[i]));
+    const { err, top } = maxError(out, want);
     // one bootstrap keeps ≥ 17 bits (mean over slots, |message| ≤ 1: test/bootstrap.test.ts at
     // N = 2^10 and 2^11); allow 3 bits more for the worst of 2^10 slots: |error| ≤ s·2^−14
     const deltas = new Map(placement.points.map((p) => [p.value, p.scale! * 2 ** -14]));
@@ -213,8 +202,6 @@ describe('bootstrap run (N = 2^11, 2 user levels)', () => {
       const y = perturbedOutput(g, deltas, x, bp.slots, r + 1);
       for (let i = 0; i < want.length; i++) dev = Math.max(dev, Math.abs(y[i] - want[i]));
     }
-    let top = 0;
-    for (const v of want) top = Math.max(top, Math.abs(v));
     expect(err).toBeLessThanOrEqual(2 * dev);
     expect(Math.log2(top / err)).toBeGreaterThan(12);
     expect(runner.bootstraps.map((b) => b.value)).toEqual(placement.points.map((p) => p.value));
@@ -233,26 +220,13 @@ describe('MNIST ReLU ResNet with bootstraps (N = 2^12, 7 user levels)', () => {
     const placement = placeBootstraps(g, plan.levels.cost, bp.outputLevel);
     expect(placement.count).toBe(6);
     bootstrapRanges(g, plan, placement, [0, 1, 2, 3].map((i) => cal.x.data.subarray(i * 784, (i + 1) * 784)), { maxLogScale: maxBootstrapLogScale(bp.params, bp.evalMod.logMessageRatio) });
-    const ctx = new CkksContext(bp.params);
-    const kg = new KeyGenerator(ctx);
-    const sk = kg.genSecretKey();
-    const keys = genPackedBootstrapKeys(kg, sk, bp, plan);
-    const enc = new Encoder(ctx);
-    const ev = new Evaluator(ctx, keys);
-    const runner = new PackedBootstrapRunner(g, plan, placement, new Bootstrapper(ctx, bp, ev, enc, keys), enc);
     const d = testDigits(1, 1001);
     const x = d.x.data.subarray(0, 784);
-    const ct = encryptPackedForBootstrap(ctx, enc, new Encryptor(ctx, kg.genPublicKey(sk)), bp, plan.input, x);
-    const out = decryptPacked(enc, new Decryptor(ctx, sk), plan.output, runner.run(ct));
+    const out = packedBootstrapRun(bp, g, plan, placement).run(x);
     const want = simulatePacked(g, plan, x).output;
     const argmax = (v: ArrayLike<number>) => Array.from(v).indexOf(Math.max(...Array.from(v)));
     expect(argmax(out)).toBe(argmax(want));
-    let err = 0;
-    let top = 0;
-    for (let i = 0; i < want.length; i++) {
-      err = Math.max(err, Math.abs(out[i] - want[i]));
-      top = Math.max(top, Math.abs(want[i]));
-    }
+    const { err, top } = maxError(out, want);
     expect(Math.log2(top / err)).toBeGreaterThan(12);
   }, 120_000);
 });
