@@ -114,6 +114,11 @@ describe('bootstrap placement', () => {
       expect(placementFits(g, cost, U, new Set(p.points.map((q) => q.value)), opts)).toBe(true);
       expect(p.count).toBe(bruteForce(g, cost, U, opts));
     }), { numRuns: 60 });
+    // a case where the latest refreshable ancestor is off the critical path (found by fast-check): 2, not 3
+    const hard = residual([{ branch: [2] }, { branch: [0, 2, 1], proj: 1 }, { branch: [2] }], []);
+    const hardOpts = { inputLevel: 4, minRefreshLevel: 1 };
+    expect(placeBootstraps(hard.g, hard.cost, 3, hardOpts).count).toBe(2);
+    expect(bruteForce(hard.g, hard.cost, 3, hardOpts)).toBe(2);
   });
 
   it('residual blocks: as few bootstraps as the exhaustive search', () => {

@@ -146,7 +146,8 @@ const tooDeep = (P: Problem, node: string) => new BootstrapPlacementError(`node 
 
 /**
  * What plain greedy refreshes for the short inputs of a failed walk: each short input itself, or,
- * when it was produced below `minLevel` (it cannot be refreshed), its latest ancestor that can.
+ * when it was produced below `minLevel` (it cannot be refreshed), the nearest value up its critical
+ * path that can (else its latest ancestor that can).
  */
 function repairs(P: Problem, w: Walk, R: ReadonlySet<string>): string[] {
   const order = new Map(P.g.nodes.map((n, i) => [n.output, i]));
@@ -157,7 +158,8 @@ function repairs(P: Problem, w: Walk, R: ReadonlySet<string>): string[] {
       out.push(v);
       continue;
     }
-    const up = ancestors(P.g, v, R).filter((a) => w.produced.get(a)! >= P.minLevel(a)).sort((a, b) => order.get(b)! - order.get(a)!);
+    const critical = criticalAncestor(P, w, v, R);
+    const up = critical ? [critical] : ancestors(P.g, v, R).filter((a) => w.produced.get(a)! >= P.minLevel(a)).sort((a, b) => order.get(b)! - order.get(a)!);
     if (!up.length) {
       throw new BootstrapPlacementError(
         `node '${w.fail!.node}' needs ${P.cost.get(w.fail!.node)} levels; its input '${v}' is at level ${w.produced.get(v)}, and neither it nor a value before it (back to the last refresh) is at the level ${P.minLevel(v)} a refresh of it needs`,
@@ -166,6 +168,24 @@ function repairs(P: Problem, w: Walk, R: ReadonlySet<string>): string[] {
     out.push(up[0]);
   }
   return out;
+}
+
+/**
+ * The nearest value up v's critical path (at each node, the input read at the lowest level: the one
+ * that sets the node's level) that can be refreshed; undefined when the path reaches the input or
+ * a refreshed value first.
+ */
+function criticalAncestor(P: Problem, w: Walk, v: string, R: ReadonlySet<string>): string | undefined {
+  const producer = new Map(P.g.nodes.map((n) => [n.output, n]));
+  for (let cur = v; ;) {
+    const n = producer.get(cur);
+    if (!n) return undefined;
+    let low: string | undefined;
+    for (const u of n.inputs) if (low === undefined || w.level.get(u)! < w.level.get(low)!) low = u;
+    if (low === undefined || !producer.has(low) || R.has(low)) return undefined;
+    if (w.produced.get(low)! >= P.minLevel(low)) return low;
+    cur = low;
+  }
 }
 
 /** Plain greedy (refresh what `repairs` names at the first node that does not fit) from `start`; the refreshed set. */
