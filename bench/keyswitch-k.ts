@@ -2,7 +2,7 @@
  * The number of special limbs K of a deep chain at N = 2^16 (hybrid key switching, Han–Ki eprint
  * 2019/688 §3: dnum = ⌈ℓ/α⌉ digits, α = K): key bytes 2·dnum·(ℓ + K)·N·4 and the time of one
  * rotation and of one extra hoisted rotation (inner product + ModDown), at a few levels, for each K.
- * This is the measurement behind the packed layout's K in `src/nn/params.ts`.
+ * This is the measurement behind the packed layout's K in `src/nn/plan/params.ts`.
  *
  *   node dist/bench/keyswitch-k.js [--json] [--levels=39] [--ks=6,10,15] [--at=38,19,5]
  * JSON lines: {"kind":"keyswitch-k","K":…,"dnum":…,"level":…,"limbs":…,"key_mb":…,"rotate_ms":…,

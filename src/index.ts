@@ -11,8 +11,8 @@ export {
   serializeBootstrapKeys, deserializeBootstrapKeys, bootstrapKeyBytes,
   type BootstrapKeys, type BootstrapParametersLiteral, type BootstrapKeyBytes,
 } from './bootstrap/index.js';
-export { Model, Client, Server, type ModelPlan, type ModelOptions } from './nn/model.js';
-export { parsePlan, validatePlan, PlanError } from './nn/plan.js';
+export { Model, Client, Server, type ModelPlan, type ModelOptions } from './nn/model/model.js';
+export { parsePlan, validatePlan, PlanError } from './nn/plan/plan.js';
 export { InputShapeError, NonFiniteInputError, InputRangeError, InputFormatError } from './nn/io.js';
-export { BundleError } from './nn/bundle.js';
-export { importOnnx } from './nn/onnx.js';
+export { BundleError } from './nn/model/bundle.js';
+export { importOnnx } from './nn/onnx/index.js';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { relu } from '../src/approx/activations.js';
 import { fitBins, fitHistogramFloored } from '../src/approx/ola.js';
 import { seededRandom } from '../src/approx/tuning.js';
-import { calibrationBins } from '../src/nn/approximate.js';
+import { calibrationBins } from '../src/nn/compile/approximate.js';
 
 /**
  * The fit's error estimate (bin centres weighted by counts, `fitHistogramFloored`) against an

@@ -1,6 +1,6 @@
 /** Loads the committed MNIST fixtures (see tools/README.md for how they were made). */
 import { readFileSync } from 'node:fs';
-import { importOnnx } from '../src/nn/onnx.js';
+import { importOnnx } from '../src/nn/onnx/index.js';
 import { readRawUint8 } from '../src/nn/io.js';
 import type { IrGraph, Tensor } from '../src/nn/graph.js';
 

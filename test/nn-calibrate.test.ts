@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { CalibrationError, calibrate } from '../src/nn/calibrate.js';
+import { CalibrationError, calibrate } from '../src/nn/compile/calibrate.js';
 import { readRawUint8 } from '../src/nn/io.js';
-import { importOnnx } from '../src/nn/onnx.js';
+import { importOnnx } from '../src/nn/onnx/index.js';
 import { runReference } from '../src/nn/reference.js';
 
 const fixture = (name: string): Uint8Array => new Uint8Array(readFileSync(new URL(`../fixtures/${name}`, import.meta.url)));

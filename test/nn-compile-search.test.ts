@@ -1,5 +1,5 @@
 /**
- * The fast compilation (src/nn/ola-search.ts, jobs.ts, forward-pool.ts) against the plain
+ * The fast compilation (src/nn/compile/ola-search.ts, jobs.ts, forward-pool.ts) against the plain
  * algorithm it replaces: the sensitivity equals `layerSensitivity` (full passes), the chosen point
  * is the first of the front whose full-pass accuracy meets the target, early-stopped points carry
  * true upper bounds, the fallback picks the most accurate of its contenders (the K points of least
@@ -7,11 +7,11 @@
  * The worker entry is the built one: run `npm run build` first (the integration does).
  */
 import { describe, expect, test } from 'vitest';
-import { activationsWithStats, fitActivation, layerSensitivity, olaFront } from '../src/nn/approximate.js';
+import { activationsWithStats, fitActivation, layerSensitivity, olaFront } from '../src/nn/compile/approximate.js';
 import {
   type CompiledModel, buildCompiled, compileModel, compileModelAsync, simulate, simulateAsync,
-} from '../src/nn/compile.js';
-import { ForwardPool } from '../src/nn/forward-pool.js';
+} from '../src/nn/compile/compile.js';
+import { ForwardPool } from '../src/nn/forward/pool.js';
 import { type IrGraph, type Tensor, foldBatchNorm } from '../src/nn/graph.js';
 import { NumericalError, argmaxRows, runReference } from '../src/nn/reference.js';
 import { loadModel, testDigits } from './fixtures.js';

@@ -1,6 +1,6 @@
 /**
- * The layout cost model (src/nn/cost-model.ts) and the table-driven layout choice
- * (src/nn/layout-choice.ts):
+ * The layout cost model (src/nn/plan/cost-model.ts) and the table-driven layout choice
+ * (src/nn/plan/layout-choice.ts):
  *  - the predicted time of one encrypted run is within a factor of 3 of the measured time, for a
  *    channel-layout run (mnist_relu_bn, N = 2^12) and a batch-layout run (mnist_square, N = 2^10),
  *    with per-operation times measured at the run's own parameters (both measured in this process,
@@ -18,13 +18,13 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../src/errors.js';
 import { Client, Model, Server } from '../src/index.js';
-import type { Layout } from '../src/nn/compile.js';
-import { type LevelOpTimes, type LevelTimes, type OpTimes, levelFactor, measureLevelOpTimes, measureOpTimes, nodeOpCounts, predictRun, timeAt } from '../src/nn/cost-model.js';
+import type { Layout } from '../src/nn/compile/compile.js';
+import { type LevelOpTimes, type LevelTimes, type OpTimes, levelFactor, measureLevelOpTimes, measureOpTimes, nodeOpCounts, predictRun, timeAt } from '../src/nn/plan/cost-model.js';
 import { galoisKeyBytes, packedCounts, predictPacked } from '../src/nn/packed/cost.js';
 import { PackedRunner } from '../src/nn/packed/runner.js';
-import { switchingKeyBytes } from '../src/nn/params.js';
+import { switchingKeyBytes } from '../src/nn/plan/params.js';
 import { Encoder, Evaluator } from '../src/ckks/index.js';
-import { type LayoutEstimate, LAYOUT_OPTIONS, chooseLayout, estimateLayouts } from '../src/nn/layout-choice.js';
+import { type LayoutEstimate, LAYOUT_OPTIONS, chooseLayout, estimateLayouts } from '../src/nn/plan/layout-choice.js';
 import { loadModel, testDigits } from './fixtures.js';
 
 const FACTOR = 4; // loose enough for a shared, busy machine; quiet runs are within 2

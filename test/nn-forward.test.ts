@@ -1,18 +1,18 @@
 /**
- * Resumable forward passes (src/nn/forward.ts) and the job driver: a pass resumed from a cut, a
+ * Resumable forward passes (src/nn/forward/forward.ts) and the job driver: a pass resumed from a cut, a
  * chunked pass and a pass with a kept slot are bit-identical to one full reference pass; the noise
  * of the sensitivity probe is the sequential Box–Muller stream; graph comparison finds the first
  * node that differs.
  */
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { fitAll } from '../src/nn/approximate.js';
-import { calibrate } from '../src/nn/calibrate.js';
-import { buildCompiled } from '../src/nn/compile.js';
-import { ForwardExecutor, addGaussianNoise, firstDifference, liveAfter, runFrom } from '../src/nn/forward.js';
+import { fitAll } from '../src/nn/compile/approximate.js';
+import { calibrate } from '../src/nn/compile/calibrate.js';
+import { buildCompiled } from '../src/nn/compile/compile.js';
+import { ForwardExecutor, addGaussianNoise, firstDifference, liveAfter, runFrom } from '../src/nn/forward/forward.js';
 import { type IrGraph, type Tensor, foldBatchNorm } from '../src/nn/graph.js';
-import { runStepsSync } from '../src/nn/jobs.js';
-import { chunkSize, simulateSteps } from '../src/nn/ola-search.js';
+import { runStepsSync } from '../src/nn/forward/jobs.js';
+import { chunkSize, simulateSteps } from '../src/nn/compile/ola-search.js';
 import { runReference } from '../src/nn/reference.js';
 import { loadModel, testDigits } from './fixtures.js';
 

@@ -9,8 +9,8 @@ import fc from 'fast-check';
 import {
   type IrGraph, type Tensor, compileModel, decodeOnnxModel, importOnnx, runReference, writeOnnx,
 } from '../src/nn/index.js';
-import { ProtoReader } from '../src/nn/protobuf.js';
-import { ProtoWriter } from '../src/nn/protobuf-writer.js';
+import { ProtoReader } from '../src/nn/onnx/protobuf.js';
+import { ProtoWriter } from '../src/nn/onnx/protobuf-writer.js';
 import { fixtureBytes, loadModel, testDigits } from './fixtures.js';
 import { type N, type T, model } from './onnx-builder.js';
 import { randomVector } from './helpers.js';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { GraphError, UnsupportedOpError, validateGraph, type IrGraph } from '../src/nn/graph.js';
-import { decodeOnnxModel, importOnnx } from '../src/nn/onnx.js';
+import { decodeOnnxModel, importOnnx } from '../src/nn/onnx/index.js';
 import { gelu, runReference } from '../src/nn/reference.js';
 import { type Enc, type N, type T, model } from './onnx-builder.js';
 

@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { BundleError, Client, Model, Server, chooseParameters, compileModel, keySwitchCost, openBundle, packBundle, unpackBundle } from '../src/nn/index.js';
 import { HE_STANDARD_128, Parameters } from '../src/index.js';
-import { BundleWriter } from '../src/nn/bundle.js';
+import { BundleWriter } from '../src/nn/model/bundle.js';
 import { rotationLevels } from '../src/nn/packed/index.js';
 import { loadModel, testDigits } from './fixtures.js';
 

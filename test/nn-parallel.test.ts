@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { Client, Model, Server } from '../src/index.js';
 import { loadModel, testDigits } from './fixtures.js';
 
-const built = existsSync(new URL('../dist/src/nn/batch-tasks.js', import.meta.url));
+const built = existsSync(new URL('../dist/src/nn/batch/tasks.js', import.meta.url));
 const calib = testDigits(300);
 
 describe.runIf(built)('parallel inference', () => {

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { GraphError, UnsupportedOpError } from '../src/nn/graph.js';
-import { decodeOnnxModel, importOnnx } from '../src/nn/onnx.js';
-import { OnnxParseError, ProtoReader } from '../src/nn/protobuf.js';
+import { decodeOnnxModel, importOnnx } from '../src/nn/onnx/index.js';
+import { OnnxParseError, ProtoReader } from '../src/nn/onnx/protobuf.js';
 
 /** Independent reference encoder (BigInt based), not sharing code with the reader. */
 function encodeVarint(v: bigint): number[] {

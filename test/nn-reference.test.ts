@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { foldBatchNorm } from '../src/nn/graph.js';
 import { InputShapeError, NonFiniteInputError, readRawFloat32, readRawUint8 } from '../src/nn/io.js';
-import { importOnnx } from '../src/nn/onnx.js';
+import { importOnnx } from '../src/nn/onnx/index.js';
 import { argmaxRows, erf, erfc, gelu, geluTanh, runReference } from '../src/nn/reference.js';
 
 const FIX = new URL('../fixtures/', import.meta.url);

@@ -4,9 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
-import { calibrate } from '../src/nn/calibrate.js';
+import { calibrate } from '../src/nn/compile/calibrate.js';
 import { readRawFloat32 } from '../src/nn/io.js';
-import { importOnnx } from '../src/nn/onnx.js';
+import { importOnnx } from '../src/nn/onnx/index.js';
 import { argmaxRows, runReference } from '../src/nn/reference.js';
 import type { IrGraph, Tensor } from '../src/nn/graph.js';
 import { fixtureBytes, testDigits } from './fixtures.js';

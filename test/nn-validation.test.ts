@@ -9,7 +9,7 @@ import {
   BundleError, Client, FormatVersionError, InputRangeError, InputShapeError, KeyMismatchError, NonFiniteInputError, PlanError,
   Evaluator, SerializationError, Server, VeilError, deserializeCiphertext, parsePlan, serializeCiphertext,
 } from '../src/index.js';
-import { packBundle, unpackBundle } from '../src/nn/bundle.js';
+import { packBundle, unpackBundle } from '../src/nn/model/bundle.js';
 import { tinyInputs, tinyModel } from '../tools/fuzz/tiny.js';
 
 const batch = tinyModel('batch');

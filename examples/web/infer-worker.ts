@@ -12,7 +12,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Server } from '../../src/index.js';
 import { buildDemoModel } from './model.js';
-import type { Layout } from '../../src/nn/compile.js';
+import type { Layout } from '../../src/nn/compile/compile.js';
 
 type In =
   | { t: 'keys'; session: string; bytes: Uint8Array }

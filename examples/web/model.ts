@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Model } from '../../src/index.js';
-import type { Layout } from '../../src/nn/compile.js';
+import type { Layout } from '../../src/nn/compile/compile.js';
 import { type Tensor, readRawUint8 } from '../../src/nn/index.js';
 
 /** The repository root (this file runs from examples/web/ or, compiled, from dist/examples/web/). */

@@ -23,8 +23,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { Layout } from '../../src/nn/compile.js';
-import type { ModelPlan } from '../../src/nn/model.js';
+import type { Layout } from '../../src/nn/compile/compile.js';
+import type { ModelPlan } from '../../src/nn/model/model.js';
 import { fixtureDigits, repoRoot } from './model.js';
 
 /** Options of {@link startDemoServer}. */

@@ -10,9 +10,9 @@
  * level).
  */
 import { type BootstrapParameters, bootstrapPreset } from '../bootstrap/index.js';
-import { bootstrapKeyMemory } from '../nn/model-bootstrap.js';
+import { bootstrapKeyMemory } from '../nn/model/bootstrap.js';
 import type { IrGraph, Tensor } from '../nn/graph.js';
-import { type BootstrapPlacement, bootstrapSeconds, maxBootstrapLogScale, placeBootstraps } from '../nn/bootstraps.js';
+import { type BootstrapPlacement, bootstrapSeconds, maxBootstrapLogScale, placeBootstraps } from '../nn/plan/bootstraps.js';
 import { bootstrapRanges } from '../nn/packed/bootstraps.js';
 import { planPacked } from '../nn/packed/plan.js';
 import { type ChannelRefreshPlan, channelBootstrapRanges, planChannel, planChannelBootstraps } from '../nn/channel/index.js';

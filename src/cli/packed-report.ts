@@ -8,8 +8,8 @@
  * (`nn/packed/error.ts`).
  */
 import { WorkerPool } from '../ckks/index.js';
-import { measureLevelOpTimes } from '../nn/cost-model.js';
-import type { Model } from '../nn/model.js';
+import { measureLevelOpTimes } from '../nn/plan/cost-model.js';
+import type { Model } from '../nn/model/model.js';
 import { type PackedPrediction, predictPacked } from '../nn/packed/cost.js';
 import { type PackedErrorPrediction, largestOverInputs, predictPackedError } from '../nn/packed/error.js';
 import { predictChannelError } from '../nn/channel/index.js';

@@ -13,8 +13,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { sizeOf } from '../nn/graph.js';
 import { readNpy } from '../nn/io.js';
-import { importOnnx } from '../nn/onnx.js';
-import { writeOnnx } from '../nn/onnx-writer.js';
+import { importOnnx } from '../nn/onnx/index.js';
+import { writeOnnx } from '../nn/onnx/writer.js';
 import { argmaxRows, runReference } from '../nn/reference.js';
 import { type PafForm, PAF_FORMS, pafDegree, splitDataset, trainBeaa, trainPaper, trainSmartPaf } from '../train/recipes/index.js';
 import type { RecipeResult } from '../train/recipes/index.js';

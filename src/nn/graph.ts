@@ -2,7 +2,7 @@
  * @module nn/graph
  *
  * Veil's neural-network graph IR: a small, typed, topologically ordered list of nodes over
- * float64 tensors. ONNX models are lowered into it by `importOnnx` (see `onnx.ts`); the
+ * float64 tensors. ONNX models are lowered into it by `importOnnx` (see `onnx/`); the
  * plaintext reference executor, calibration and the encrypted compiler all consume it.
  *
  * Conventions:

@@ -9,7 +9,7 @@
  */
 import fc from 'fast-check';
 import { fnv64 } from '../../src/ckks/params.js';
-import { bundleChecksum, packBundle, unpackBundle } from '../../src/nn/bundle.js';
+import { bundleChecksum, packBundle, unpackBundle } from '../../src/nn/model/bundle.js';
 
 /**
  * A position: a fraction of the length in [0, 1) (uniform over the input), or an integer k ≥ 1 for

@@ -16,10 +16,10 @@ import {
   serializePublicKey, serializeRelinKey, serializeSecretKey,
 } from '../../src/ckks/index.js';
 import { VeilError } from '../../src/errors.js';
-import { Client, Server } from '../../src/nn/model.js';
-import { parsePlan } from '../../src/nn/plan.js';
+import { Client, Server } from '../../src/nn/model/model.js';
+import { parsePlan } from '../../src/nn/plan/plan.js';
 import { type Tensor, sizeOf, validateGraph } from '../../src/nn/graph.js';
-import { importOnnx } from '../../src/nn/onnx.js';
+import { importOnnx } from '../../src/nn/onnx/index.js';
 import { readJsonTensor, readNpy, readRawFloat32, readRawUint8 } from '../../src/nn/io.js';
 import { runReference } from '../../src/nn/reference.js';
 import { type InputKind, type Mutation, applyBytes, mutateBundle, mutateJsonText, resealBundle, resealObject } from './mutate.js';

@@ -4,9 +4,9 @@
  * the plan, small enough that fuzzing and validation tests run thousands of cases in seconds.
  * Tests and the fuzz campaign only: the parameters are NOT secure.
  */
-import { Model } from '../../src/nn/model.js';
+import { Model } from '../../src/nn/model/model.js';
 import type { IrGraph, Tensor } from '../../src/nn/graph.js';
-import type { Layout } from '../../src/nn/compile.js';
+import type { Layout } from '../../src/nn/compile/compile.js';
 
 /** Deterministic values in [lo, hi) (mulberry32). */
 export function values(n: number, seed: number, lo = -0.5, hi = 0.5): Float64Array {

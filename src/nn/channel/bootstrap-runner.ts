@@ -21,8 +21,8 @@ import {
 import type { BootstrapKeys, Bootstrapper } from '../../bootstrap/bootstrapper.js';
 import type { BootstrapParameters } from '../../bootstrap/params.js';
 import type { IrGraph } from '../graph.js';
-import type { Progress } from '../batch.js';
-import { BootstrapRangeError, type BootstrapPoint, genNetworkBootstrapKeys } from '../bootstraps.js';
+import type { Progress } from '../batch/runner.js';
+import { BootstrapRangeError, type BootstrapPoint, genNetworkBootstrapKeys } from '../plan/bootstraps.js';
 import { ChannelLayoutError, type ChannelPlan, ChannelRunner, type ChannelTensor, type SlotLayout } from './runner.js';
 import type { ChannelBootstrapPlan, ChannelRefreshPlan } from './bootstraps.js';
 

@@ -33,7 +33,7 @@ import { runReference } from '../reference.js';
 import {
   type BootstrapPlacement, type BootstrapRangeOptions, BootstrapPlacementError, BootstrapRangeError, placeBootstraps,
   setBootstrapDivisors,
-} from '../bootstraps.js';
+} from '../plan/bootstraps.js';
 import type { ChannelPlan } from './runner.js';
 
 /** How one refreshed value is packed into bootstraps. */

@@ -24,8 +24,8 @@ import { type Coef, CkksPolyBackend, evalChebyshev, evalQuadratic } from '../../
 import { coefficientsPerElement } from '../polynomial.js';
 import { GraphError, type IrGraph, type IrNode, type PolyNode, type Tensor, sizeOf } from '../graph.js';
 import { linearCombination } from '../lincomb.js';
-import { type LevelPlan, planLevels } from '../compile.js';
-import { type NodeTiming, type Progress, executeGraph } from '../batch.js';
+import { type LevelPlan, planLevels } from '../compile/compile.js';
+import { type NodeTiming, type Progress, executeGraph } from '../batch/runner.js';
 
 /** Where a map's pixels sit in the slots. */
 export interface SlotLayout {

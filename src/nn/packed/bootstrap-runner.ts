@@ -23,7 +23,7 @@ import {
 import type { BootstrapKeys, Bootstrapper } from '../../bootstrap/bootstrapper.js';
 import type { BootstrapParameters } from '../../bootstrap/params.js';
 import type { IrGraph } from '../graph.js';
-import type { Progress } from '../batch.js';
+import type { Progress } from '../batch/runner.js';
 import { type PackedLayout, PackedLayoutError, scatter } from './layout.js';
 import type { PackedPlan } from './plan.js';
 import { PackedRunner } from './runner.js';

@@ -23,11 +23,11 @@
  * beyond that {@link BootstrapRangeError}, never a silent wrong result.
  */
 import type { IrGraph } from '../graph.js';
-import { type BootstrapPlacement, type BootstrapRangeOptions, BootstrapRangeError, setBootstrapDivisors } from '../bootstraps.js';
+import { type BootstrapPlacement, type BootstrapRangeOptions, BootstrapRangeError, setBootstrapDivisors } from '../plan/bootstraps.js';
 import type { PackedPlan } from './plan.js';
 import { simulatePacked } from './simulate.js';
 
-export * from '../bootstraps.js';
+export * from '../plan/bootstraps.js';
 
 /**
  * Sets each point's calibrated bound (largest |slot| of the value over the float64 packed

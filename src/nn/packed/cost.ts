@@ -8,8 +8,8 @@
  *   one plaintext product, one encoding and one addition per diagonal, one rescale, a bias.
  *
  * A rotate-and-sum costs one full rotation and one addition per step; a polynomial its ct×ct
- * products (`compile.ts`'s `polyCost`) and one scalar term per coefficient. Operation times are
- * measured at the run's parameters at two levels (`cost-model.ts`'s `measureLevelOpTimes`) and
+ * products (`polyCost`, `src/nn/compile/levels.ts`) and one scalar term per coefficient. Operation times are
+ * measured at the run's parameters at two levels (`src/nn/plan/cost-model.ts`'s `measureLevelOpTimes`) and
  * interpolated to each layer's level, so a layer low in the chain costs what it costs there.
  *
  * Memory: Galois keys (one switching key per rotation step plus the relinearization key; a key
@@ -19,10 +19,10 @@
  * when the runner keeps them, every encoded diagonal.
  */
 import type { Parameters } from '../../ckks/index.js';
-import { polyCost } from '../compile.js';
-import { type LevelOpKind, type LevelTimes, timeAt } from '../cost-model.js';
+import { polyCost } from '../compile/compile.js';
+import { type LevelOpKind, type LevelTimes, timeAt } from '../plan/cost-model.js';
 import type { IrGraph } from '../graph.js';
-import { ciphertextBytes } from '../params.js';
+import { ciphertextBytes } from '../plan/params.js';
 import { polyMap } from './simulate.js';
 import type { PackedPlan } from './plan.js';
 import { DOUBLE_HOISTING_ACC_BYTES } from '../../ckks/evaluator.js';

@@ -58,7 +58,7 @@ import { InvalidArgumentError } from '../../errors.js';
 import type { IrGraph, IrNode, PolyNode } from '../graph.js';
 import { broadcastConstant } from '../reference.js';
 import { coefficientsPerElement } from '../polynomial.js';
-import { polyCost } from '../compile.js';
+import { polyCost } from '../compile/compile.js';
 import { applyMap, linearMapOf, rowsOf } from './linear.js';
 import { PackedLayoutError } from './layout.js';
 import type { PackedPlan, PackedStep } from './plan.js';

@@ -14,7 +14,7 @@
  *    channel's first pixel); otherwise a transform.
  *  - Poly, Add, AddConstant, Flatten, Reshape: slot-wise, layouts unchanged (Add needs equal layouts).
  */
-import { type LevelPlan, polyCost } from '../compile.js';
+import { type LevelPlan, polyCost } from '../compile/compile.js';
 import type { IrGraph, IrNode } from '../graph.js';
 import { type DiagonalSet, diagonalsOf } from './diagonals.js';
 import {

@@ -14,7 +14,7 @@ import {
 } from '../../ckks/index.js';
 import { CkksPolyBackend, evalChebyshev, evalQuadratic } from '../../approx/index.js';
 import type { IrGraph, IrNode, PolyNode, Tensor } from '../graph.js';
-import { type NodeTiming, type Progress, executeGraph } from '../batch.js';
+import { type NodeTiming, type Progress, executeGraph } from '../batch/runner.js';
 import { broadcastConstant } from '../reference.js';
 import { type PackedLayout, PackedLayoutError, gather, scatter } from './layout.js';
 import { type PackedPlan, type PackedStep, stepDiagonals } from './plan.js';

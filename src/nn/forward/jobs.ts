@@ -1,9 +1,9 @@
 /**
- * @module nn/jobs
+ * @module nn/forward/jobs
  *
  * The compile-time work as a generator of jobs, so one algorithm serves the synchronous API (the
  * calling thread runs every chunk) and the asynchronous one (a pool of worker threads,
- * `forward-pool.ts`). A step yields a {@link Job}, a list of chunk tasks; the driver runs them and
+ * `pool.ts`). A step yields a {@link Job}, a list of chunk tasks; the driver runs them and
  * resumes the step with their results in task order. A job may stop early: its `consume` sees the
  * results in task order and returns false to stop (the degree sweep stops a failing point as soon
  * as its disagreements exceed what the target allows). What a job returns depends only on the

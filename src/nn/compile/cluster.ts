@@ -1,13 +1,13 @@
 /**
- * @module nn/cluster
+ * @module nn/compile/cluster
  * Parameter clustering (PAPER, digest §2.6 `conv_cluster.py`): 1-D k-means with k-means++
  * initialisation over each Conv/Dense layer's weights, every weight snapped to its centroid. A
  * linear layer then has at most k distinct weights per output, so the encrypted multiply-add sums
  * the inputs that share a weight first and multiplies once per distinct weight (`lincomb.ts`).
  * Biases are not clustered (they are added once). Deterministic for a given seed.
  */
-import { InvalidArgumentError } from '../errors.js';
-import type { IrGraph, IrNode } from './graph.js';
+import { InvalidArgumentError } from '../../errors.js';
+import type { IrGraph, IrNode } from '../graph.js';
 
 /** Result of clustering one array. */
 export interface KMeans1D {

@@ -1,13 +1,13 @@
 /**
- * @module nn/protobuf-writer
+ * @module nn/onnx/protobuf-writer
  *
- * The writing half of {@link module:nn/protobuf}: a minimal protobuf encoder, just enough to write
+ * The writing half of {@link module:nn/onnx/protobuf}: a minimal protobuf encoder, just enough to write
  * ONNX files without a dependency. Varints (non-negative safe integers and negative int64 in
  * two's complement, ten bytes), 32-bit floats, length-delimited strings, bytes and sub-messages,
  * and packed repeated scalars. Messages are built bottom-up: a sub-message is its own writer,
  * whose bytes are copied into the parent with their length.
  */
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../../errors.js';
 
 const utf8 = new TextEncoder();
 

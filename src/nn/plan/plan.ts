@@ -1,22 +1,22 @@
 /**
- * @module nn/plan
+ * @module nn/plan/plan
  * The public plan of a compiled model: what a client needs to encrypt inputs and decrypt outputs
  * (parameters, layout, shapes, rotations, slot layouts, the calibrated input range), no weights.
  * It travels as JSON, so a client validates every field before using it (`validatePlan`):
  * a malformed plan is a `PlanError` naming the field, never a TypeError deep inside key
  * generation. Format `veil-plan/2` (version 1 lacked the input range and output layout). The
- * optional `bootstrap` field (a bootstrapped model, `model-bootstrap.ts`) stays within version 2: a
+ * optional `bootstrap` field (a bootstrapped model, `src/nn/model/bootstrap.ts`) stays within version 2: a
  * plan without it means what it meant before; a client that predates the field makes keys without
  * the bootstrapping set and inputs at the top level, both of which a bootstrapped server refuses
  * (BundleError): never a silent run without bootstraps.
  */
-import { brief, FormatVersionError, SerializationError, VeilError } from '../errors.js';
-import { Parameters, type ParametersLiteral } from '../ckks/params.js';
-import type { SlotLayout } from './channel/index.js';
-import type { PackedLayoutSpec } from './packed/layout.js';
-import type { Layout } from './compile.js';
-import { type PlanBootstrap, planBootstrapParameters } from './model-bootstrap.js';
-import { BOOTSTRAP_PRESETS } from '../bootstrap/params.js';
+import { brief, FormatVersionError, SerializationError, VeilError } from '../../errors.js';
+import { Parameters, type ParametersLiteral } from '../../ckks/params.js';
+import type { SlotLayout } from '../channel/index.js';
+import type { PackedLayoutSpec } from '../packed/layout.js';
+import type { Layout } from '../compile/compile.js';
+import { type PlanBootstrap, planBootstrapParameters } from '../model/bootstrap.js';
+import { BOOTSTRAP_PRESETS } from '../../bootstrap/params.js';
 
 /** Current plan format. */
 export const PLAN_FORMAT = 'veil-plan/2';

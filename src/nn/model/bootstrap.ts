@@ -1,5 +1,5 @@
 /**
- * @module nn/model-bootstrap
+ * @module nn/model/bootstrap
  * Bootstrapping in the private-inference API (`model.ts`): CKKS bootstrapping (Cheon–Han–Kim–Kim–
  * Song eprint 2018/153, `bootstrap/bootstrapper.ts`) placed between the layers of a network deeper
  * than the user levels of a bootstrapping set (`nn/bootstraps.ts`).
@@ -22,34 +22,34 @@
 import {
   type Ciphertext, CkksContext, type Encoder, type Parameters, type Evaluator, GaloisKeys, InvalidArgumentError, KeyMismatchError, type KeyGenerator, type RelinKey, type SecretKey,
   deserializeGaloisKeys, deserializeRelinKey, serializeGaloisKeys, serializeParameters, serializeRelinKey,
-} from '../ckks/index.js';
-import { BOOTSTRAP_PRESETS, type BootstrapParametersLiteral, BootstrapParameters, bootstrapPreset } from '../bootstrap/params.js';
-import { Bootstrapper, bootstrapRotations } from '../bootstrap/bootstrapper.js';
-import { genEncapsulationKeys, type EncapsulationKeys } from '../bootstrap/encapsulation.js';
-import { bootstrapKeyBytes, deserializeEncapsulationKeys, serializeEncapsulationKeys } from '../bootstrap/keys.js';
-import { galoisKeyBytes } from './packed/cost.js';
-import { type MemoryEstimate, estimateMemory } from './params.js';
-import { brief, VeilError } from '../errors.js';
-import { fixCode } from '../fixes.js';
-import type { RandomSource } from '../ring/prng.js';
-import type { NodeTiming, Progress } from './batch.js';
+} from '../../ckks/index.js';
+import { BOOTSTRAP_PRESETS, type BootstrapParametersLiteral, BootstrapParameters, bootstrapPreset } from '../../bootstrap/params.js';
+import { Bootstrapper, bootstrapRotations } from '../../bootstrap/bootstrapper.js';
+import { genEncapsulationKeys, type EncapsulationKeys } from '../../bootstrap/encapsulation.js';
+import { bootstrapKeyBytes, deserializeEncapsulationKeys, serializeEncapsulationKeys } from '../../bootstrap/keys.js';
+import { galoisKeyBytes } from '../packed/cost.js';
+import { type MemoryEstimate, estimateMemory } from '../plan/params.js';
+import { brief, VeilError } from '../../errors.js';
+import { fixCode } from '../../fixes.js';
+import type { RandomSource } from '../../ring/prng.js';
+import type { NodeTiming, Progress } from '../batch/runner.js';
 import { BundleError, BundleWriter, type OpenedBundle } from './bundle.js';
-import type { Layout } from './compile.js';
-import type { IrGraph, Tensor } from './graph.js';
-import { type BootstrapPlacement, maxBootstrapLogScale, placeBootstraps } from './bootstraps.js';
-import { bootstrapRanges } from './packed/bootstraps.js';
-import { type BootstrapTiming, PackedBootstrapRunner } from './packed/bootstrap-runner.js';
-import type { PackedPlan } from './packed/plan.js';
-import { PackedRunner } from './packed/runner.js';
+import type { Layout } from '../compile/compile.js';
+import type { IrGraph, Tensor } from '../graph.js';
+import { type BootstrapPlacement, maxBootstrapLogScale, placeBootstraps } from '../plan/bootstraps.js';
+import { bootstrapRanges } from '../packed/bootstraps.js';
+import { type BootstrapTiming, PackedBootstrapRunner } from '../packed/bootstrap-runner.js';
+import type { PackedPlan } from '../packed/plan.js';
+import { PackedRunner } from '../packed/runner.js';
 import {
   type ChannelBootstrapPlan, ChannelBootstrapRunner, type ChannelPlan, ChannelRunner, type SlotLayout, channelBootstrapRanges, planChannelBootstraps,
-} from './channel/index.js';
+} from '../channel/index.js';
 
-export type { BootstrapTiming } from './packed/bootstrap-runner.js';
-export type { BootstrapPlacement } from './bootstraps.js';
-export type { Bootstrapper } from '../bootstrap/bootstrapper.js';
-export type { EncapsulationKeys } from '../bootstrap/encapsulation.js';
-export { encryptPackedForBootstrap } from './packed/bootstrap-runner.js';
+export type { BootstrapTiming } from '../packed/bootstrap-runner.js';
+export type { BootstrapPlacement } from '../plan/bootstraps.js';
+export type { Bootstrapper } from '../../bootstrap/bootstrapper.js';
+export type { EncapsulationKeys } from '../../bootstrap/encapsulation.js';
+export { encryptPackedForBootstrap } from '../packed/bootstrap-runner.js';
 
 /**
  * `ModelOptions.bootstrap`: a preset name (`BOOTSTRAP_PRESETS`), or a preset with overrides of its

@@ -1,7 +1,7 @@
 /**
- * @module nn/ola-search
+ * @module nn/compile/ola-search
  *
- * The compilation's forward work as job steps (`jobs.ts`), so it runs on one thread or on a pool
+ * The compilation's forward work as job steps (`src/nn/forward/jobs.ts`), so it runs on one thread or on a pool
  * of workers with the same result: calibration, OLA's layer sensitivity and degree sweep (Lee et
  * al., arXiv 2310.10349, digest §1.4; `approximate.ts`), the uniform-degree comparison, and the
  * simulation. What makes it fast, every lever exact:
@@ -13,7 +13,7 @@
  *    that start at one image, and stops as soon as the disagreements exceed what the target allows
  *    (the point's verdict is then known); a point restarts each chunk after the last activation
  *    its graph shares with the chunk's previous one;
- *  - chunks run on the pool's workers (`forward-pool.ts`).
+ *  - chunks run on the pool's workers (`src/nn/forward/pool.ts`).
  * One rule is not exact, by design: when no point meets the target, only the `fallbackPoints`
  * points of least estimated error (and points already scored on every image) compete for the most
  * accurate, so the fallback costs a bounded number of passes. The estimate is sound for every
@@ -23,7 +23,7 @@
  * thread count, so results do not depend on the thread count.
  */
 
-import { DEFAULT_FLOOR_WEIGHT, DEFAULT_OLA_DEGREES } from '../approx/index.js';
+import { DEFAULT_FLOOR_WEIGHT, DEFAULT_OLA_DEGREES } from '../../approx/index.js';
 import {
   type ActivationFit, activationsWithStats, calibrationBins, fitActivation, fitAll, olaFront,
 } from './approximate.js';
@@ -31,11 +31,11 @@ import { CalibrationAccumulator } from './calibrate.js';
 import {
   type CompileOptions, type CompiledModel, type OlaStep, buildCompiled, mapModelPolynomials, planLevels, withClustering,
 } from './compile.js';
-import type { ForwardResult, ForwardTask } from './forward.js';
-import { type IrGraph, type Tensor, foldBatchNorm, sizeOf } from './graph.js';
-import type { Job, Steps } from './jobs.js';
-import { InvalidArgumentError } from '../errors.js';
-import { argmaxRows, evalNode } from './reference.js';
+import type { ForwardResult, ForwardTask } from '../forward/forward.js';
+import { type IrGraph, type Tensor, foldBatchNorm, sizeOf } from '../graph.js';
+import type { Job, Steps } from '../forward/jobs.js';
+import { InvalidArgumentError } from '../../errors.js';
+import { argmaxRows, evalNode } from '../reference.js';
 
 /** Calibration inputs kept between the two calibration passes up to this many bytes (else a second pass). */
 export const KEEP_BYTES = 512 * 2 ** 20;

@@ -1,14 +1,14 @@
 /**
- * @module nn/params
+ * @module nn/plan/params
  * Parameter choice for a compiled network: the smallest 128-bit-secure ring degree whose modulus
  * chain holds the network's depth (SEAL/OpenFHE `FindRingDim` in spirit, with the HE-standard
  * bounds of `ckks/params.ts`), one limb per level, the scale as close to 2^30 as the bound allows
  * (never below `minLogScale`), and the memory the run will need.
  */
-import { HE_STANDARD_128, Parameters, type ParametersLiteral } from '../ckks/index.js';
-import { VeilError } from '../errors.js';
-import { sizeOf, type IrGraph } from './graph.js';
-import { type Layout, planLevels } from './compile.js';
+import { HE_STANDARD_128, Parameters, type ParametersLiteral } from '../../ckks/index.js';
+import { VeilError } from '../../errors.js';
+import { sizeOf, type IrGraph } from '../graph.js';
+import { type Layout, planLevels } from '../compile/compile.js';
 
 /** Options of {@link chooseParameters}. */
 export interface ChooseOptions {

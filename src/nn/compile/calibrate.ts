@@ -1,5 +1,5 @@
 /**
- * @module nn/calibrate
+ * @module nn/compile/calibrate
  *
  * Calibration: runs the plaintext reference on calibration data and records, for every
  * activation node (Relu, Gelu, Square — the nodes replaced by polynomials), the statistics of
@@ -11,10 +11,10 @@
  * the histograms once their ranges are known. Memory stays bounded by `batchSize`.
  */
 
-import { VeilError } from '../errors.js';
-import { isActivation, isModelPolynomial, sizeOf, type IrGraph, type IrNode, type IrOp } from './graph.js';
-import { validateTensor, type TensorLike } from './io.js';
-import { runReference } from './reference.js';
+import { VeilError } from '../../errors.js';
+import { isActivation, isModelPolynomial, sizeOf, type IrGraph, type IrNode, type IrOp } from '../graph.js';
+import { validateTensor, type TensorLike } from '../io.js';
+import { runReference } from '../reference.js';
 
 /** Invalid calibration options or data. */
 export class CalibrationError extends VeilError {

@@ -1,5 +1,5 @@
 /**
- * @module nn/bundle
+ * @module nn/model/bundle
  * A container for what crosses between client and server: a JSON header and binary chunks
  * (serialized keys and ciphertexts from `ckks/serialize.ts`, which carry their own checksums).
  * Format version 2, little-endian:
@@ -16,7 +16,7 @@
  * random-access `BundleSource` (a file), one chunk at a time, checking the same checksum.
  * Evaluation keys: chunks parameters, relinearization key, then either one Galois-key object with
  * every key, or (header `galois: 'per-key'`) one per key in increasing Galois element; with header
- * `bootstrap: true` (a bootstrapped model, `model-bootstrap.ts`) the per-key chunks cover the
+ * `bootstrap: true` (a bootstrapped model, `bootstrap.ts`) the per-key chunks cover the
  * bootstrap's rotations and conjugation too, and the encapsulation keys follow as the last chunk.
  *
  * Loading checks the magic, version, flags, lengths, the checksum, and that the header is a JSON
@@ -24,8 +24,8 @@
  * against the model's plan by `model.ts`. The checksum is public: it catches accidents, not
  * tampering (authenticate the channel for that).
  */
-import { FormatVersionError, SerializationError, brief } from '../errors.js';
-import { fnv64 } from '../ckks/params.js';
+import { FormatVersionError, SerializationError, brief } from '../../errors.js';
+import { fnv64 } from '../../ckks/params.js';
 
 const MAGIC = 0x4e424c56; // "VLBN"
 /** Current bundle format version. */

@@ -1,5 +1,5 @@
 /**
- * @module nn/layout-choice
+ * @module nn/plan/layout-choice
  * Chooses the encrypted layout for a number of images by predicted time and memory. The options
  * are a table (`LAYOUT_OPTIONS`): each says how many images one run takes at its parameters; a
  * new layout is one more row. For each option the model is compiled (which fixes its parameters),
@@ -10,14 +10,14 @@
  * operation times measured at two levels (`packed/cost.ts`); a network it cannot hold (e.g. unequal
  * strides) is left out of the choice.
  */
-import { InvalidArgumentError } from '../errors.js';
-import type { Parameters } from '../ckks/index.js';
+import { InvalidArgumentError } from '../../errors.js';
+import type { Parameters } from '../../ckks/index.js';
 import { type LevelTimes, type OpTimes, measureLevelOpTimes, measureOpTimes, predictRun } from './cost-model.js';
-import { PackedLayoutError } from './packed/layout.js';
-import { type PackedPrediction, predictPacked } from './packed/cost.js';
-import type { CompiledModel, Layout } from './compile.js';
-import type { IrGraph, Tensor } from './graph.js';
-import { Model, type ModelOptions } from './model.js';
+import { PackedLayoutError } from '../packed/layout.js';
+import { type PackedPrediction, predictPacked } from '../packed/cost.js';
+import type { CompiledModel, Layout } from '../compile/compile.js';
+import type { IrGraph, Tensor } from '../graph.js';
+import { Model, type ModelOptions } from '../model/model.js';
 
 /** One row of the layout table. */
 export interface LayoutOption {

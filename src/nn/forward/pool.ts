@@ -1,8 +1,8 @@
 /**
- * @module nn/forward-pool
+ * @module nn/forward/pool
  *
- * Worker threads for the compile-time forward passes (`jobs.ts`, `ola-search.ts`): each worker
- * runs a {@link ForwardExecutor} (`forward-worker.ts`). Chunk c always goes to worker c mod T, where
+ * Worker threads for the compile-time forward passes (`jobs.ts`, `src/nn/compile/ola-search.ts`): each worker
+ * runs a {@link ForwardExecutor} (`worker.ts`). Chunk c always goes to worker c mod T, where
  * the values kept for it live; a job's results are handed to its `consume` in task order, whatever
  * order the workers finish in, so a job's outcome does not depend on the thread count. Workers
  * are Node `worker_threads` or module Web Workers, through the CKKS pool's platform layer
@@ -20,14 +20,14 @@
  * ```
  */
 
-import { InvalidArgumentError, VeilError } from '../errors.js';
-import { PoolOperationError } from '../ckks/pool/protocol.js';
-import { type BackendWorker, selectBackend } from '../ckks/pool/backend.js';
-import type { WorkerInit } from '../ckks/pool/host.js';
+import { InvalidArgumentError, VeilError } from '../../errors.js';
+import { PoolOperationError } from '../../ckks/pool/protocol.js';
+import { type BackendWorker, selectBackend } from '../../ckks/pool/backend.js';
+import type { WorkerInit } from '../../ckks/pool/host.js';
 import type { ForwardResult, ForwardTask } from './forward.js';
-import type { IrGraph, Tensor } from './graph.js';
+import type { IrGraph, Tensor } from '../graph.js';
 import { type Job, type ProgressCallback, type Steps, reportJob } from './jobs.js';
-import { NumericalError } from './reference.js';
+import { NumericalError } from '../reference.js';
 
 /** Graphs a worker keeps (least recently used forgotten first). */
 export const GRAPHS_KEPT = 8;
@@ -71,8 +71,8 @@ const idOf = (o: object): number => {
 /** The worker entry next to this module (from sources under a test runner: the built one). */
 function defaultWorkerUrl(): URL {
   const here = new URL(import.meta.url);
-  if (here.pathname.endsWith('.ts')) return new URL(here.href.replace(/\/src\/nn\/forward-pool\.ts$/, '/dist/src/nn/forward-worker.js'));
-  return new URL('./forward-worker.js', here);
+  if (here.pathname.endsWith('.ts')) return new URL(here.href.replace(/\/src\/nn\/forward\/pool\.ts$/, '/dist/src/nn/forward/worker.js'));
+  return new URL('./worker.js', here);
 }
 
 /** Rebuilds a worker's error on this thread (a NumericalError stays one, any other VeilError a VeilError with its code and fix). */
@@ -103,7 +103,7 @@ export class ForwardPool {
   /**
    * Starts `threads` workers.
    *
-   * @param workerUrl - the worker entry (default `forward-worker.js` next to this module)
+   * @param workerUrl - the worker entry (default `worker.js` next to this module)
    * @throws RangeError for a bad thread count; WorkerPoolUnavailableError where workers cannot run
    */
   static async create(threads: number, workerUrl?: string | URL): Promise<ForwardPool> {

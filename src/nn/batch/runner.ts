@@ -1,5 +1,5 @@
 /**
- * @module nn/batch
+ * @module nn/batch/runner
  * The batch layout (BEAA, Zhang et al. arXiv 2403.10920; CryptoNets, ICML 2016): one ciphertext per
  * tensor element, slot b holding image b. Linear layers are scalar multiply-adds of whole
  * ciphertexts (no rotations, no Galois keys), activations run on every element ciphertext, and
@@ -10,19 +10,19 @@
  * rescale, and every addition (residuals, biases) adds equal scales. Memory is the limit: layers
  * are computed one at a time and a tensor is dropped after its last use.
  */
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../../errors.js';
 import {
   Ciphertext, type CiphertextDescriptor, type CkksContext, type Decryptor, type Encoder, type Encryptor, type Evaluator, LevelError,
   type WorkerPool,
-} from '../ckks/index.js';
-import { CkksPolyBackend, evalChebyshev, evalQuadratic } from '../approx/index.js';
-import type { IrGraph, IrNode, PolyNode, Tensor } from './graph.js';
-import { GraphError, sizeOf } from './graph.js';
-import { InputShapeError } from './io.js';
-import { encodeWeights, linearCombination, linearCombinations } from './lincomb.js';
-import { broadcastConstant } from './reference.js';
-import { coefficientsPerElement } from './polynomial.js';
-import { planLevels } from './compile.js';
+} from '../../ckks/index.js';
+import { CkksPolyBackend, evalChebyshev, evalQuadratic } from '../../approx/index.js';
+import type { IrGraph, IrNode, PolyNode, Tensor } from '../graph.js';
+import { GraphError, sizeOf } from '../graph.js';
+import { InputShapeError } from '../io.js';
+import { encodeWeights, linearCombination, linearCombinations } from '../lincomb.js';
+import { broadcastConstant } from '../reference.js';
+import { coefficientsPerElement } from '../polynomial.js';
+import { planLevels } from '../compile/compile.js';
 
 /** A tensor of ciphertexts: element e (row-major over `shape`) is `cts[e]`. */
 export interface EncryptedTensor {
@@ -44,7 +44,7 @@ export interface NodeTiming {
   outputs: number;
 }
 
-/** Task name of the worker side (`batch-tasks.ts`). */
+/** Task name of the worker side (`tasks.ts`). */
 export const BATCH_OUTPUTS_TASK = 'veil.nn.batch.outputs';
 
 /** Payload of {@link BATCH_OUTPUTS_TASK}: output elements [start, end) of one node. */
@@ -185,7 +185,7 @@ export class BatchRunner {
 
   /**
    * Runs the graph on a worker pool: every node's output elements are split into chunks that the
-   * pool's workers compute from shared memory (module `batch-tasks.ts`, which the pool must have
+   * pool's workers compute from shared memory (module `tasks.ts`, which the pool must have
    * loaded, with the relinearization key given by `pool.setKeys`).
    */
   async runParallel(input: EncryptedTensor, pool: WorkerPool, chunksPerThread = 4): Promise<EncryptedTensor> {

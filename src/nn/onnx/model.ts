@@ -1,8 +1,8 @@
 /**
- * @module nn/onnx-model
+ * @module nn/onnx/model
  *
  * Decoding of ONNX files (`ModelProto`, protobuf-encoded) into plain TypeScript objects, using
- * the dependency-free reader in {@link module:nn/protobuf}. Only the parts of the schema that
+ * the dependency-free reader in {@link module:nn/onnx/protobuf}. Only the parts of the schema that
  * inference needs are decoded; unknown fields are skipped as protobuf requires.
  *
  * Field numbers follow `onnx/onnx.proto` (ModelProto: ir_version 1, opset_import 8, graph 7;

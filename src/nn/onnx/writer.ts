@@ -1,5 +1,5 @@
 /**
- * @module nn/onnx-writer
+ * @module nn/onnx/writer
  *
  * Writes an IR graph ({@link module:nn/graph}) as an ONNX model (opset 13, float32 weights) that
  * onnxruntime and PyTorch-side tools run, and that {@link importOnnx} reads back exactly: every
@@ -15,10 +15,10 @@
  *  - sum pools (compiled graphs) as the average pool followed by Mul(window size).
  * Field numbers are those of `onnx/onnx.proto` (listed in {@link module:nn/onnx-model}).
  */
-import { chebToPower } from '../approx/chebyshev.js';
-import { GraphError, type IrGraph, type IrNode, type PolyNode, type Tensor, sizeOf } from './graph.js';
+import { chebToPower } from '../../approx/chebyshev.js';
+import { GraphError, type IrGraph, type IrNode, type PolyNode, type Tensor, sizeOf } from '../graph.js';
 import { ProtoWriter, float32Bytes, int64Bytes } from './protobuf-writer.js';
-import { compactTensor, expandTo, unpackCoefficients } from './polynomial.js';
+import { compactTensor, expandTo, unpackCoefficients } from '../polynomial.js';
 
 /** Options of {@link writeOnnx}. */
 export interface WriteOnnxOptions {

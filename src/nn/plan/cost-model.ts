@@ -1,7 +1,7 @@
 /**
- * @module nn/cost-model
+ * @module nn/plan/cost-model
  * Predicted run time of a compiled graph in a layout: an operation count per node (what the batch
- * runner, `batch.ts`, and the channel runner, `channel.ts`, execute) times per-operation times
+ * runner, `src/nn/batch/runner.ts`, and the channel runner, `src/nn/channel/runner.ts`, execute) times per-operation times
  * measured at the run's own parameters, each scaled by the limbs at the node's level (the engine's
  * operations are linear in the limb count, except key switching, which also pays the special
  * limbs: counted at its full top-level cost). Used to choose a layout (`layout-choice.ts`) and for
@@ -23,11 +23,11 @@
  */
 import {
   type Ciphertext, CkksContext, Encoder, Encryptor, Evaluator, KeyGenerator, Parameters, type ParametersLiteral, type WorkerPool,
-} from '../ckks/index.js';
-import { type DhSource, encodeSourceQP } from '../ckks/hoisted-phases.js';
-import { linearCombination } from './lincomb.js';
-import { type Layout, maskedPolys, planLevels, polyCost } from './compile.js';
-import { type IrGraph, type IrNode, sizeOf } from './graph.js';
+} from '../../ckks/index.js';
+import { type DhSource, encodeSourceQP } from '../../ckks/hoisted-phases.js';
+import { linearCombination } from '../lincomb.js';
+import { type Layout, maskedPolys, planLevels, polyCost } from '../compile/compile.js';
+import { type IrGraph, type IrNode, sizeOf } from '../graph.js';
 
 /** The operation kinds of the model. */
 export type OpKind = 'term' | 'add' | 'rescale' | 'mulRelinRescale' | 'rotation' | 'plainMul';

@@ -1,5 +1,5 @@
 /**
- * @module nn/bootstraps
+ * @module nn/plan/bootstraps
  * Where a network deeper than the user levels of a bootstrapping parameter set bootstraps, in any
  * layout (CKKS bootstrapping: Cheon–Han–Kim–Kim–Song eprint 2018/153; bootstrapping between the
  * layers of a ResNet as in Lee et al., MPCNN, ICML 2022, eprint 2021/1688, here placed
@@ -23,11 +23,11 @@
  * channel layout's refresh costs one bootstrap per group of channels) wins (ties: the latest, the
  * deficient input itself). Tests compare it with an exhaustive search on small graphs.
  */
-import { VeilError } from '../errors.js';
-import type { IrGraph } from './graph.js';
-import type { GaloisKeys, KeyGenerator, SecretKey } from '../ckks/index.js';
-import { type BootstrapKeys, bootstrapRotations, genBootstrapKeys } from '../bootstrap/bootstrapper.js';
-import type { BootstrapParameters } from '../bootstrap/params.js';
+import { VeilError } from '../../errors.js';
+import type { IrGraph } from '../graph.js';
+import type { GaloisKeys, KeyGenerator, SecretKey } from '../../ckks/index.js';
+import { type BootstrapKeys, bootstrapRotations, genBootstrapKeys } from '../../bootstrap/bootstrapper.js';
+import type { BootstrapParameters } from '../../bootstrap/params.js';
 
 /** A network cannot be placed at these user levels (a node needs more levels than a bootstrap gives). */
 export class BootstrapPlacementError extends VeilError {

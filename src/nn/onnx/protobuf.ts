@@ -1,5 +1,5 @@
 /**
- * @module nn/protobuf
+ * @module nn/onnx/protobuf
  *
  * A minimal, bounds-checked reader for the protobuf wire format, just enough to decode ONNX
  * files without a dependency. It understands the four wire types ONNX uses (varint, 64-bit,
@@ -11,7 +11,7 @@
  * integers outside the safe JavaScript range, invalid UTF-8, or nesting deeper than
  * {@link MAX_DEPTH}. The reader never loops without consuming input, so it cannot hang.
  */
-import { VeilError } from '../errors.js';
+import { VeilError } from '../../errors.js';
 
 /** Thrown for any malformed or truncated protobuf / ONNX byte stream. */
 export class OnnxParseError extends VeilError {

@@ -1,5 +1,5 @@
 /**
- * @module nn/approximate
+ * @module nn/compile/approximate
  * Replacing activations by polynomials fitted to the inputs they really see (OLA, Lee et al.,
  * arXiv 2310.10349, digest §1.4): each Relu/Gelu node gets a Chebyshev polynomial fitted by
  * weighted least squares on its calibrated input histogram over the calibrated range (plus a
@@ -9,14 +9,14 @@
  * program over (error, cost) candidates, with the error budget swept along the Pareto front until
  * the simulated network meets an accuracy target.
  */
-import { VeilError, brief } from '../errors.js';
+import { VeilError, brief } from '../../errors.js';
 import {
   DEFAULT_FLOOR_WEIGHT, DEFAULT_OLA_DEGREES, type Histogram as LsqHistogram, type OlaCandidate, cost as polyCost, fitBins,
   fitHistogramFloored, gelu, olaCandidates, olaOptimize, relu,
-} from '../approx/index.js';
+} from '../../approx/index.js';
 import type { ActivationStats, CalibrationResult } from './calibrate.js';
-import { type ActivationNode, type IrGraph, type PolyNode, type Tensor, isActivation } from './graph.js';
-import { evalNode } from './reference.js';
+import { type ActivationNode, type IrGraph, type PolyNode, type Tensor, isActivation } from '../graph.js';
+import { evalNode } from '../reference.js';
 
 /** How to pick activation degrees. */
 export type DegreeSpec =

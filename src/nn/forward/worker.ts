@@ -1,15 +1,15 @@
 /**
- * @module nn/forward-worker
+ * @module nn/forward/worker
  * Entry of a {@link ForwardPool} worker: holds the graphs and data sets it was sent, runs chunk
  * tasks on a {@link ForwardExecutor} (which keeps each chunk's values between tasks) and posts the
  * results. The platform (Node `worker_threads` or a Web Worker) comes from the CKKS pool's host
  * layer, so this file has no `node:` import.
  */
-import { InternalError } from '../errors.js';
-import { workerHost } from '../ckks/pool/host.js';
+import { InternalError } from '../../errors.js';
+import { workerHost } from '../../ckks/pool/host.js';
 import { ForwardExecutor } from './forward.js';
-import type { FromWorker, ToWorker } from './forward-pool.js';
-import type { IrGraph, Tensor } from './graph.js';
+import type { FromWorker, ToWorker } from './pool.js';
+import type { IrGraph, Tensor } from '../graph.js';
 
 // the host must be obtained before any other await (a browser worker listens for its init message)
 const host = await workerHost();

@@ -1,12 +1,12 @@
 /**
- * @module nn/batch-tasks
+ * @module nn/batch/tasks
  * Worker side of the parallel batch layout: imported in every `WorkerPool` worker, it registers
  * `veil.nn.batch.outputs`, which computes output elements [start, end) of one node from input
  * ciphertexts in shared memory and returns its results as shared descriptors (no copies cross
  * threads). The worker's evaluator holds the relinearization key given to `pool.setKeys`.
  */
-import type { TaskEnv, registerTask as RegisterTask } from '../ckks/index.js';
-import { BATCH_OUTPUTS_TASK, type BatchOutputsTask, BatchRunner } from './batch.js';
+import type { TaskEnv, registerTask as RegisterTask } from '../../ckks/index.js';
+import { BATCH_OUTPUTS_TASK, type BatchOutputsTask, BatchRunner } from './runner.js';
 
 /** Called by the pool worker with its `registerTask`. */
 export function register(registerTask: typeof RegisterTask): void {

@@ -1,5 +1,5 @@
 /**
- * @module nn/forward
+ * @module nn/forward/forward
  *
  * Forward passes that resume from a cut, for the compile-time search (OLA's sensitivity and degree
  * sweep, digest §1.4) and the simulation. Every value is computed per image, so a batch may be
@@ -8,16 +8,16 @@
  * bit for bit those of a full pass over the whole batch.
  *
  * {@link ForwardExecutor} runs {@link ForwardTask}s on one thread (the main thread, or each worker of
- * `forward-pool.ts`). Per chunk and named slot it keeps the values live after every activation of
+ * `pool.ts`). Per chunk and named slot it keeps the values live after every activation of
  * the last graph run there (references, no copies: outputs are never modified), so
  *  - a pass of a graph that differs from the slot's from node d on restarts after the last
  *    activation before d (the degree sweep: consecutive points share their first layers);
  *  - a pass with noise added at an activation restarts right after it (layer sensitivity).
  */
 
-import { InternalError } from '../errors.js';
-import { type IrGraph, type IrNode, type Tensor, GraphError, isActivation } from './graph.js';
-import { NumericalError, evalNode } from './reference.js';
+import { InternalError } from '../../errors.js';
+import { type IrGraph, type IrNode, type Tensor, GraphError, isActivation } from '../graph.js';
+import { NumericalError, evalNode } from '../reference.js';
 
 /** Options of {@link runFrom}. */
 export interface RunFromOptions {
