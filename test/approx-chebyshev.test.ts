@@ -12,7 +12,7 @@ import {
   powerToCheb,
   toUnit,
   unitMap,
-} from '../src/approx/chebyshev.js';
+} from '../src/approx/fit/chebyshev.js';
 
 /** Independent reference: T_j(t) = cos(j·arccos t) on [−1, 1]. */
 function chebDirect(c: ArrayLike<number>, t: number): number {

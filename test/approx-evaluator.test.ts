@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { chebEval, clenshaw } from '../src/approx/chebyshev.js';
+import { chebEval, clenshaw } from '../src/approx/fit/chebyshev.js';
 import { compositeRelu, compositeSign, type CompositePoly } from '../src/approx/composite.js';
-import { compositeCost, cost, polyDepth } from '../src/approx/cost.js';
-import { CountingBackend, type CountingValue } from '../src/approx/counting.js';
+import { compositeCost, cost, polyDepth } from '../src/approx/eval/cost.js';
+import { CountingBackend, type CountingValue } from '../src/approx/eval/counting.js';
 import { InsufficientLevelsError } from '../src/approx/errors.js';
 import {
   compositeInputFactor,
@@ -12,7 +12,7 @@ import {
   evalCompositeMax,
   evalCompositeRelu,
   evalQuadratic,
-} from '../src/approx/evaluator.js';
+} from '../src/approx/eval/evaluator.js';
 import { alphaComposite, smartpafForm } from '../src/approx/sign.js';
 import { seededRandom } from '../src/approx/tuning.js';
 

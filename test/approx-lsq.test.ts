@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { chebEval } from '../src/approx/chebyshev.js';
+import { chebEval } from '../src/approx/fit/chebyshev.js';
 import { ApproxError } from '../src/approx/errors.js';
-import { leastSquares, solveSquare } from '../src/approx/linalg.js';
-import { fitHistogram, fitWeighted, histogram, histogramRange, weightedLeastSquares } from '../src/approx/lsq.js';
+import { leastSquares, solveSquare } from '../src/approx/fit/linalg.js';
+import { fitHistogram, fitWeighted, histogram, histogramRange, weightedLeastSquares } from '../src/approx/fit/lsq.js';
 
 /** Independent weighted squared error of a fit, recomputed from scratch. */
 function weightedErr(c: Float64Array, iv: readonly [number, number], xs: number[], ys: number[], w: number[]): number {

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { cost, scalarCost } from '../src/approx/cost.js';
+import { cost, scalarCost } from '../src/approx/eval/cost.js';
 import { InfeasibleBudgetError } from '../src/approx/errors.js';
-import { histogram } from '../src/approx/lsq.js';
+import { histogram } from '../src/approx/fit/lsq.js';
 import { ola, type OlaCandidate, olaCandidates, olaOptimize } from '../src/approx/ola.js';
 import { seededRandom } from '../src/approx/tuning.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { chebEval, clenshaw } from '../src/approx/chebyshev.js';
+import { chebEval, clenshaw } from '../src/approx/fit/chebyshev.js';
 import { ConvergenceError } from '../src/approx/errors.js';
-import { remez, remezSign } from '../src/approx/remez.js';
+import { remez, remezSign } from '../src/approx/fit/remez.js';
 
 /** Check equioscillation of f − p at the reference with an independent evaluation. */
 function checkEquioscillation(errs: ArrayLike<number>, count: number, rel: number): void {

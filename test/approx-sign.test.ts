@@ -8,7 +8,7 @@ import {
   maxFromSign,
   reluFromSign,
 } from '../src/approx/composite.js';
-import { compositeCost } from '../src/approx/cost.js';
+import { compositeCost } from '../src/approx/eval/cost.js';
 import {
   ALPHA7_P1,
   ALPHA7_P2,

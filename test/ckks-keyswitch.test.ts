@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type Ciphertext, precisionStats } from '../src/index.js';
-import { DownMode, KeySwitcher } from '../src/ckks/keyswitch.js';
+import { DownMode, KeySwitcher } from '../src/ckks/keyswitch/switcher.js';
 import { type Team, keySwitchProgram, solo } from '../src/ckks/phases.js';
 import { makeKit, randomVector } from './helpers.js';
 

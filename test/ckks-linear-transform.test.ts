@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LinearTransform, chooseSplit, splitWith } from '../src/index.js';
 import { makeKit, randomVector } from './helpers.js';
-import { encodeSourceQP } from '../src/ckks/hoisted-phases.js';
+import { encodeSourceQP } from '../src/ckks/linear/hoisted.js';
 
 const logN = 10;
 const slots = 1 << (logN - 1);

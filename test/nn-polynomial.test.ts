@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { clenshaw } from '../src/approx/chebyshev.js';
+import { clenshaw } from '../src/approx/fit/chebyshev.js';
 import { Client, Model, Server } from '../src/index.js';
 import {
   type IrGraph, type PolyNode, type Tensor, argmaxRows, coefficientGrain, compileModel, describeGraph, importOnnx, planLevels,

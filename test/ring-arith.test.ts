@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { addMod, invMod, makeModulus, mulMod, mulShoup, mulShoupLazy, powMod, reduceFloat, shoup, subMod } from '../src/ring/modulus.js';
 import { isPrime, primesBelow, primesNear, primitive2NthRoot } from '../src/ring/primes.js';
 import { bitReverse, makeNttTable, nttForward, nttForwardLazy, nttInverse, nttInverseLazy, nttInverseScaled } from '../src/ring/ntt.js';
-import { combineAdd, combinePlain, combineRescale, innerProduct } from '../src/ckks/keyswitch.js';
+import { combineAdd, combinePlain, combineRescale, innerProduct } from '../src/ckks/keyswitch/kernels.js';
 import { BasisConverter } from '../src/ring/basis.js';
 import { addVec, subVec } from '../src/ring/ring.js';
 import { GarnerTable } from '../src/ring/crt.js';

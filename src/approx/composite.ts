@@ -15,7 +15,7 @@
  * sign approximations are odd; even entries are then 0.
  */
 
-import { chebToPower, clenshaw, effectiveDegree, powerEval, powerToCheb } from './chebyshev.js';
+import { chebToPower, clenshaw, effectiveDegree, powerEval, powerToCheb } from './fit/chebyshev.js';
 import { ApproxError } from './errors.js';
 
 /** Basis of a component's coefficient vector. */

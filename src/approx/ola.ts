@@ -6,7 +6,7 @@
  * layer to minimise total evaluation cost under a total error budget.
  *
  * 1. Candidates: for each layer l and candidate degree d, fit p_{l,d} by weighted least squares on
- *    the layer's input histogram (`lsq.ts`), error e_{l,d} = E_x[(p(x) − act(x))²]·s_l (s_l an
+ *    the layer's input histogram (`fit/lsq.ts`), error e_{l,d} = E_x[(p(x) − act(x))²]·s_l (s_l an
  *    optional caller-supplied sensitivity), cost t_l(d) from `cost()` (or a caller function).
  * 2. Knapsack DP over layers with the budget quantised into B steps of δ = budget/B:
  *      ê_{l,d} = ⌈e_{l,d}/δ⌉,  F[0][b] = 0,  F[l][b] = min_{d: ê_{l,d} ≤ b} t_l(d) + F[l−1][b − ê_{l,d}],
@@ -25,10 +25,10 @@
  */
 
 import { getActivation, type Activation, type ActivationName } from './activations.js';
-import { type Interval, clenshaw, toUnit } from './chebyshev.js';
-import { cost, type CostWeights, scalarCost } from './cost.js';
+import { type Interval, clenshaw, toUnit } from './fit/chebyshev.js';
+import { cost, type CostWeights, scalarCost } from './eval/cost.js';
 import { ApproxError, InfeasibleBudgetError } from './errors.js';
-import { fitHistogram, fitWeighted, histogramRange, type Histogram } from './lsq.js';
+import { fitHistogram, fitWeighted, histogramRange, type Histogram } from './fit/lsq.js';
 
 /**
  * Default floor weight of a bin in the fit, relative to the mean bin count (so the floors add up

@@ -9,7 +9,7 @@
  * (clip 2, k 10) it gives (193 + 512x + 239x²)/1024.
  */
 
-import { chebLeastSquares, chebToPower, powerEval } from './chebyshev.js';
+import { chebLeastSquares, chebToPower, powerEval } from './fit/chebyshev.js';
 import { relu } from './activations.js';
 import { ApproxError } from './errors.js';
 

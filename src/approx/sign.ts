@@ -24,7 +24,7 @@
 
 import { type CompositePoly, compositeSign, oddPowerComponent, type PolyComponent } from './composite.js';
 import { ApproxError } from './errors.js';
-import { remezSign, type RemezOptions } from './remez.js';
+import { remezSign, type RemezOptions } from './fit/remez.js';
 
 /**
  * Power coefficients (length 2n + 2) of Cheon–Kim–Kim f_n(x) = Σ_{i=0}^{n} 4^{−i}·C(2i, i)·x·(1 − x²)^i.

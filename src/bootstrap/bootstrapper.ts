@@ -25,7 +25,7 @@ import {
   Ciphertext, type CkksContext, type Encoder, type Evaluator, type GaloisKeys, InvalidArgumentError, type KeyGenerator,
   KeyMismatchError, LevelError, LinearTransform, type RelinKey, type SecretKey,
 } from '../ckks/index.js';
-import { chooseSplit } from '../ckks/bsgs.js';
+import { chooseSplit } from '../ckks/linear/bsgs.js';
 import { Poly } from '../ring/poly.js';
 import { CkksPolyBackend } from '../approx/index.js';
 import { nttForward } from '../ring/ntt.js';

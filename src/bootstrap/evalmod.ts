@@ -15,7 +15,7 @@
  * arcsin(s) ≈ s + s³/6 (+ 3s⁵/40).
  *
  * Levels: ⌈log2(degree + 1)⌉ for the polynomial (T_2(u) = 2u² − 1, then the half-degree series in
- * it with the depth-optimal evaluator of `approx/evaluator.ts`: the same depth for an even degree,
+ * it with the depth-optimal evaluator of `approx/eval/evaluator.ts`: the same depth for an even degree,
  * fewer products), one per double angle, ⌈log2(arcsine degree + 1)⌉ for the correction.
  * The shift by 1/4 and the 1/B are folded into the preceding linear transform (free).
  */

@@ -4,13 +4,13 @@
  * 2020/1203 §4.2), their plaintexts encoded once over QP:
  *   out = ⌊ Σ_g rot_g( Σ_b p_{g,b} ⊙ R_b ) / P ⌉,   R_b = the rotation by b of the input kept over QP
  *   and multiplied by P, p_{g,b} = rot_{−g}(diag_{g+b}) over QP.
- * The evaluation is the evaluator's (`Evaluator.evaluateDoubleHoisted`, `ckks/hoisted-phases.ts`),
+ * The evaluation is the evaluator's (`Evaluator.evaluateDoubleHoisted`, `ckks/linear/hoisted.ts`),
  * split by limb on a worker pool. Plaintexts are encoded here rather than by the encoder's
  * limb-wise path because the factors' scales reach 2^62: the P limbs are converted exactly from the
  * first Q limbs.
  */
 import type { Ciphertext, CkksContext, DhSource, DoubleHoistedSpec, Encoder, Evaluator } from '../ckks/index.js';
-import { chooseSplit } from '../ckks/bsgs.js';
+import { chooseSplit } from '../ckks/linear/bsgs.js';
 import { BasisConverter } from '../ring/basis.js';
 import { nttForward, nttInverse } from '../ring/ntt.js';
 import { allocInt32 } from '../ring/poly.js';

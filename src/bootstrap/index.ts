@@ -1,7 +1,7 @@
 /**
  * @module bootstrap
  * CKKS bootstrapping on 30-bit words: parameter sets (`params.ts`), the DFT factors (`dft.ts`),
- * evaluated as `LinearTransform`s (`ckks/linear-transform.ts`), EvalMod (`evalmod.ts`), sparse-secret encapsulation and
+ * evaluated as `LinearTransform`s (`ckks/linear/transform.ts`), EvalMod (`evalmod.ts`), sparse-secret encapsulation and
  * ModRaise (`encapsulation.ts`), the pipeline (`bootstrapper.ts`) and the key set on the wire
  * (`keys.ts`).
  */

@@ -122,7 +122,7 @@ export class CkksContext {
 
   /**
    * Constants of ModDown merged with a rescale at `limbs` Q limbs: divide by P·Q_d with rounding,
-   * Q_d the product of the level's limbs (see `keyswitch.ts`). Cached per level.
+   * Q_d the product of the level's limbs (see `keyswitch/switcher.ts`). Cached per level.
    */
   modDownRescale(limbs: number): ModDownRescale {
     let m = this.modDownRescaleCache.get(limbs);

@@ -7,7 +7,7 @@
  *  - mul/mulPlain multiply scales; `rescale` divides by the dropped level's limbs exactly;
  *  - `mulConst(ct, c)` encodes c at the scale of the limbs the next rescale drops, so
  *    mulConst → rescale returns to the input scale (Lattigo's `GetOptimalScalingFactor`);
- *  - rotations and conjugation key-switch first, then permute (`keyswitch.ts`), so
+ *  - rotations and conjugation key-switch first, then permute (`keyswitch/switcher.ts`), so
  *    `rotateHoisted` reuses one decomposition for many steps;
  *  - `mulRelinRescale` merges the key switch's ModDown with the rescale (one division by P·q_ℓ).
  * Every method returns a new ciphertext unless an `out` ciphertext is passed (its buffers are
@@ -25,14 +25,14 @@ import {
   InvalidArgumentError, KeyLevelError, KeyMismatchError, LevelError, MissingGaloisKeyError, MissingRelinKeyError, ScaleMismatchError, ValueTooLargeError,
 } from './errors.js';
 import type { EvaluationKeys, GaloisKeys, RelinKey, SwitchingKey } from './keys.js';
-import { DownMode, KeySwitcher, type PackedKey } from './keyswitch.js';
+import { DownMode, KeySwitcher, type PackedKey } from './keyswitch/switcher.js';
 import {
   decomposeProgram, keySwitchProgram, modDownLazyProgram, mulRelinRescaleProgram, rescaleProgram, rotateHoistedProgram, rotateLazyProgram,
   solo, tensorVec,
 } from './phases.js';
 import { inspectCustom, shortForm } from './inspect.js';
 import type { Encoder } from './encoder.js';
-import { type DhJob, type DhScratch, type DhSource, dhScratchSizes, dhValueSlots, doubleHoistedProgram } from './hoisted-phases.js';
+import { type DhJob, type DhScratch, type DhSource, dhScratchSizes, dhValueSlots, doubleHoistedProgram } from './linear/hoisted.js';
 
 /**
  * A ciphertext over QP multiplied by P, before ModDown (`Evaluator.rotateHoistedLazy`): per
@@ -51,7 +51,7 @@ export interface LazyCiphertext {
 /**
  * A diagonal transform for `Evaluator.evaluateDoubleHoisted`: baby and giant rotation steps, the
  * terms (baby index, giant index, source index) sorted by baby then giant, and the plaintext
- * sources (`hoisted-phases.ts`). @internal
+ * sources (`linear/hoisted.ts`). @internal
  */
 export interface DoubleHoistedSpec {
   babies: readonly number[];
@@ -83,7 +83,7 @@ export interface EvaluatorPoolLink {
   rescale(limbs: number, ins: readonly Poly[], outs: readonly Poly[]): void;
   mulRelinRescale(key: PackedKey, limbs: number, ins: readonly Poly[], outs: readonly Poly[]): void;
   rotateHoisted(keys: readonly PackedKey[], gs: readonly number[], limbs: number, ins: readonly Poly[], outs: readonly (readonly Poly[])[]): void;
-  /** A double-hoisted transform (`hoisted-phases.ts`); `gs` are the Galois elements of the job's babies then giants. */
+  /** A double-hoisted transform (`linear/hoisted.ts`); `gs` are the Galois elements of the job's babies then giants. */
   doubleHoisted(job: DhJob, gs: readonly number[], valueSlots: number, enc: Encoder | null, ins: readonly Poly[], outs: readonly Poly[]): void;
   /** Keys must live in shared memory: packs (and moves) them once. */
   packKey(key: SwitchingKey): PackedKey;
@@ -435,7 +435,7 @@ export class Evaluator {
 
   /**
    * mul → relinearize → rescale, with ModDown and the rescale merged into one division by P·q_ℓ
-   * (see `keyswitch.ts`): ℓ fewer NTTs per polynomial than the three steps, same result up to
+   * (see `keyswitch/switcher.ts`): ℓ fewer NTTs per polynomial than the three steps, same result up to
    * one rounding (slightly less noise).
    */
   mulRelinRescale(a: Ciphertext, b: Ciphertext, out?: Ciphertext): Ciphertext {
@@ -636,7 +636,7 @@ export class Evaluator {
 
   /**
    * A diagonal linear transform with double hoisting (Bossuat et al. eprint 2020/1203 §4.2;
-   * `hoisted-phases.ts`): one decomposition of the input, baby rotations and their plaintext
+   * `linear/hoisted.ts`): one decomposition of the input, baby rotations and their plaintext
    * products kept over QP, one ModDown per giant step and one at the end. With a worker pool every
    * phase (rotations, plaintext encoding, products) is split by limb. The result has scale
    * a.scale·spec.scale and is not rescaled. `encoder` encodes 'values' sources (null if none).

@@ -13,7 +13,7 @@ export {
 } from './keys.js';
 export { Encryptor, Decryptor } from './encryptor.js';
 export { Evaluator, SCALE_TOLERANCE, type Operand, type EvaluatorOptions, type LazyCiphertext, type DoubleHoistedSpec } from './evaluator.js';
-export type { DhSource } from './hoisted-phases.js';
+export type { DhSource } from './linear/hoisted.js';
 export {
   WorkerPool, registerTask, PoolOperationError, WorkerPoolUnavailableError,
   type WorkerPoolOptions, type PoolTask, type TaskEnv, type TaskHandler, type CiphertextDescriptor,
@@ -27,5 +27,5 @@ export {
   serializeGaloisKeys, deserializeGaloisKeys,
   type CiphertextSerializeOptions, type KeySerializeOptions, type GaloisKeysDeserializeOptions,
 } from './serialize.js';
-export { LinearTransform, type LinearTransformOptions, type Diagonal } from './linear-transform.js';
-export { chooseSplit, splitWith, type BsgsSplit, type BsgsCosts } from './bsgs.js';
+export { LinearTransform, type LinearTransformOptions, type Diagonal } from './linear/transform.js';
+export { chooseSplit, splitWith, type BsgsSplit, type BsgsCosts } from './linear/bsgs.js';

@@ -19,7 +19,7 @@ import { Poly, allocInt32, isShared } from '../ring/poly.js';
 import { sampleGaussian, sampleTernary, sampleTernaryHamming, sampleUniform, smallToPoly } from '../ring/sampler.js';
 import type { CkksContext } from './context.js';
 import { InvalidArgumentError, KeyMismatchError } from './errors.js';
-import type { PackedKey } from './keyswitch.js';
+import type { PackedKey } from './keyswitch/switcher.js';
 import { KeyKind, PK_SPECIAL_LIMBS, publicKeyProgram, secretKeyProgram, switchingKeyProgram } from './keygen-phases.js';
 import { solo } from './phases.js';
 import { inspectCustom, shortForm } from './inspect.js';

@@ -14,7 +14,7 @@
  */
 import { nttForwardLazy, nttInverse, nttInverseScaled } from '../ring/ntt.js';
 import type { CkksContext } from './context.js';
-import { DownMode, type KeySwitcher, type PackedKey } from './keyswitch.js';
+import { DownMode, type KeySwitcher, type PackedKey } from './keyswitch/switcher.js';
 
 /** The threads running a program together. */
 export interface Team {

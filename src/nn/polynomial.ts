@@ -11,7 +11,7 @@
  * coefficients and to divide out a leading coefficient it moved into the next layer (PAPER weight
  * redistribution, digest §2.4). Every operation is exact up to float64 rounding.
  */
-import { powerToCheb } from '../approx/chebyshev.js';
+import { powerToCheb } from '../approx/fit/chebyshev.js';
 import { GraphError, type Tensor, sizeOf } from './graph.js';
 
 /** Coefficient tensors c_0 … c_d of Σ c_k ⊙ x^k (all of one rank; c_d may be zero). */

@@ -9,7 +9,7 @@
  */
 
 import { VeilError } from '../errors.js';
-import { clenshaw } from '../approx/chebyshev.js';
+import { clenshaw } from '../approx/fit/chebyshev.js';
 import { erf, erfc, gelu } from '../approx/activations.js';
 import { GraphError, sizeOf, type IrGraph, type IrNode, type Tensor } from './graph.js';
 import { InputShapeError, validateTensor, type TensorLike } from './io.js';

@@ -6,12 +6,12 @@
  */
 import { InternalError } from '../../errors.js';
 import type { CkksContext } from '../context.js';
-import { DownMode, KeySwitcher, type KeySwitchBuffers, type PackedKey } from '../keyswitch.js';
+import { DownMode, KeySwitcher, type KeySwitchBuffers, type PackedKey } from '../keyswitch/switcher.js';
 import { type KeyKind, publicKeyProgram, secretKeyProgram, switchingKeyProgram } from '../keygen-phases.js';
 import { type Team, keySwitchProgram, mulRelinRescaleProgram, rescaleProgram, rotateHoistedProgram } from '../phases.js';
 import { C_ARGS, Op } from './protocol.js';
 import { Encoder } from '../encoder.js';
-import { type DhScratch, type DhSource, type DhStep, doubleHoistedProgram } from '../hoisted-phases.js';
+import { type DhScratch, type DhSource, type DhStep, doubleHoistedProgram } from '../linear/hoisted.js';
 
 /** Polynomial slots of an evaluator's staging buffer (each nQ·N int32). */
 export const enum Stage {

@@ -39,14 +39,14 @@ import { Poly, allocInt32 } from '../../ring/poly.js';
 import { Ciphertext, Plaintext } from '../ciphertext.js';
 import { CkksContext } from '../context.js';
 import type { EvaluatorPool, EvaluatorPoolLink } from '../evaluator.js';
-import { DownMode, type KeySwitcher, type PackedKey } from '../keyswitch.js';
+import { DownMode, type KeySwitcher, type PackedKey } from '../keyswitch/switcher.js';
 import { type KeyKind, publicKeyProgram, secretKeyProgram, switchingKeyProgram } from '../keygen-phases.js';
 import {
   GaloisKeys, type KeyGenPool, type KeyGenPoolLink, PublicKey, RelinKey, SecretKey, SwitchingKey, type EvaluationKeys,
 } from '../keys.js';
 import { Parameters } from '../params.js';
 import { type Team, keySwitchProgram, mulRelinRescaleProgram, rescaleProgram, rotateHoistedProgram } from '../phases.js';
-import { type DhScratch, type DhSource, dhScratchSizes, doubleHoistedProgram } from '../hoisted-phases.js';
+import { type DhScratch, type DhSource, dhScratchSizes, doubleHoistedProgram } from '../linear/hoisted.js';
 import { type BackendWorker, type WorkerBackend, selectBackend } from './backend.js';
 import { Stage, type Registration, seedTo, stage } from './engine.js';
 import type { WorkerInit } from './host.js';

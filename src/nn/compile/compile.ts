@@ -29,7 +29,7 @@ import { type ProgressCallback, runStepsSync } from '../forward/jobs.js';
 import { compileSteps, simulateSteps } from './ola-search.js';
 import { argmaxRows, checkInput, runReference } from '../reference.js';
 import { type TensorLike, tensorRange } from '../io.js';
-import { powerToCheb } from '../../approx/chebyshev.js';
+import { powerToCheb } from '../../approx/fit/chebyshev.js';
 import { powerToChebyshevTensor } from '../polynomial.js';
 
 /** Encrypted data layouts: one image per slot (batch), one ciphertext per channel (channel), one ciphertext per value (packed). */

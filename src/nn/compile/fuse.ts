@@ -14,7 +14,7 @@ import {
   type ConvNode, type DenseNode, type IrGraph, type IrNode, type PolyNode, type Tensor, isActivation, sizeOf,
   validateGraph,
 } from '../graph.js';
-import { powerToCheb } from '../../approx/chebyshev.js';
+import { powerToCheb } from '../../approx/fit/chebyshev.js';
 import {
   type TensorPoly, compactTensor, composeChannelMap, expandTo, packCoefficients, powerToChebyshevTensor,
   unpackCoefficients,

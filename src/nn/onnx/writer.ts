@@ -15,7 +15,7 @@
  *  - sum pools (compiled graphs) as the average pool followed by Mul(window size).
  * Field numbers are those of `onnx/onnx.proto` (listed in {@link module:nn/onnx-model}).
  */
-import { chebToPower } from '../../approx/chebyshev.js';
+import { chebToPower } from '../../approx/fit/chebyshev.js';
 import { GraphError, type IrGraph, type IrNode, type PolyNode, type Tensor, sizeOf } from '../graph.js';
 import { ProtoWriter, float32Bytes, int64Bytes } from './protobuf-writer.js';
 import { compactTensor, expandTo, unpackCoefficients } from '../polynomial.js';

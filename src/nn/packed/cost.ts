@@ -30,7 +30,7 @@ import { DOUBLE_HOISTING_ACC_BYTES } from '../../ckks/evaluator.js';
 /**
  * How the runner evaluates transforms: 'double' (default) keeps baby rotations over QP with one
  * ModDown per giant step and splits encoding and products by limb on a pool
- * (`ckks/hoisted-phases.ts`); VEIL_HOISTING=single selects the single-hoisted form, for comparisons.
+ * (`ckks/linear/hoisted.ts`); VEIL_HOISTING=single selects the single-hoisted form, for comparisons.
  */
 export const PACKED_HOISTING: 'single' | 'double' =
   (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.VEIL_HOISTING === 'single' ? 'single' : 'double';
@@ -143,7 +143,7 @@ export function packedCounts(g: IrGraph, plan: PackedPlan, P: Parameters, hoisti
           c.dhDecompose = babies > 0 ? chunks : 0;
           c.dhBaby = babies * chunks;
           c.dhGiant = giants;
-          // a diagonal of period P is encoded with transforms of size N·P/S (`ckks/hoisted-phases.ts`):
+          // a diagonal of period P is encoded with transforms of size N·P/S (`ckks/linear/hoisted.ts`):
           // its encoding part (dhDiagonal − dhDiagonalKept) divided by k = S/P, its product not
           const period = Math.max(step.from.period, step.to.period);
           const k = period < P.slots && P.N / (P.slots / period) >= 256 ? P.slots / period : 1;

@@ -19,7 +19,7 @@
  *   rescale onto level ℓ (one division with rounding, also when fused with ModDown):  v = (1 + h)/12
  *       at scale t_ℓ
  *   key switch at level ℓ (hybrid, dnum digits D_j of the level's Q, special modulus P;
- *       `ckks/keyswitch.ts`):  v = N·σ_e²·Σ_j D_j² / (12·P²) + (1 + h)/12
+ *       `ckks/keyswitch/switcher.ts`):  v = N·σ_e²·Σ_j D_j² / (12·P²) + (1 + h)/12
  *       (centred uniform digits times the keys' Gaussian errors, divided by P, plus the ModDown
  *       rounding), at the scale of the rotated ciphertext
  *   plaintext encoding of a vector of period Pm at scale t:  2·Pm coefficients rounded
@@ -40,7 +40,7 @@
  *   polynomial p(a·x + b):  σ²_out = (|a|·|p'(u)|)²·σ²_in + own, the slope taken per element as the
  *       largest over the given samples, or over the calibration interval without samples; own =
  *       ρ·(1 + c_2² + u²) for the quadratic (the x·ρ and c_2·ρ rounding products of
- *       `approx/evaluator.ts`), ρ·depth·(1 + Σ_k k²c_k²) for Chebyshev (a rounding per product,
+ *       `approx/eval/evaluator.ts`), ρ·depth·(1 + Σ_k k²c_k²) for Chebyshev (a rounding per product,
  *       amplified at most like T_k's slope), plus ρ for an unfolded input map.
  *   residual add:  σ²_out = σ²_1 + σ²_2. The branches share upstream noise, so this is the
  *       average case, not a bound (fully correlated, σ_1 + σ_2, is one): on ResNet-20 (nine

@@ -7,7 +7,7 @@
  * the ciphertext holds S/P identical replicas of the tensor, one every P slots. Replicas make every
  * rotation by less than P cyclic over the tensor, and a slot vector with period P encodes as a
  * polynomial in X^(S/P), so plaintexts built on this layout cost an FFT and NTTs of size N·P/S
- * instead of N (`ckks/linear-transform.ts`).
+ * instead of N (`ckks/linear/transform.ts`).
  *
  * Spatial tensors use multiplexed packing (Lee et al., "Low-complexity deep convolutional neural
  * networks on FHE using multiplexed parallel convolutions", ICML 2022, §4): the map of every channel

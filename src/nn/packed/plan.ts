@@ -21,7 +21,7 @@ import {
   type PackedLayout, PackedLayoutError, gridLayout, pow2AtLeast, vectorLayout,
 } from './layout.js';
 import { type LinearMap, composeMaps, isLinearNode, linearMapOf } from './linear.js';
-import { type BsgsCosts, type BsgsSplit, chooseSplit } from '../../ckks/bsgs.js';
+import { type BsgsCosts, type BsgsSplit, chooseSplit } from '../../ckks/linear/bsgs.js';
 
 /** What a node does in the packed layout. */
 export type PackedStep =

@@ -1,7 +1,7 @@
 /**
  * @module nn/packed/runner
  * Encrypted execution of a packed plan (`plan.ts`): one ciphertext per value, every linear layer
- * one diagonal transform (`ckks/linear-transform.ts`) then one rescale, polynomial activations
+ * one diagonal transform (`ckks/linear/transform.ts`) then one rescale, polynomial activations
  * slot-wise on the whole ciphertext (the approx evaluator at minimal depth), residual adds aligned
  * by level. The client side places one image in the input layout and reads the output layout.
  *

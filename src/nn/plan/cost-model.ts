@@ -24,7 +24,7 @@
 import {
   type Ciphertext, CkksContext, Encoder, Encryptor, Evaluator, KeyGenerator, Parameters, type ParametersLiteral, type WorkerPool,
 } from '../../ckks/index.js';
-import { type DhSource, encodeSourceQP } from '../../ckks/hoisted-phases.js';
+import { type DhSource, encodeSourceQP } from '../../ckks/linear/hoisted.js';
 import { linearCombination } from '../lincomb.js';
 import { type Layout, maskedPolys, planLevels, polyCost } from '../compile/compile.js';
 import { type IrGraph, type IrNode, sizeOf } from '../graph.js';
@@ -247,7 +247,7 @@ export type LevelOpKind = 'decompose' | 'hoistedRotation' | 'rotation' | 'plainM
   | DoubleHoistingOpKind;
 
 /**
- * The parts of a double-hoisted transform (`ckks/hoisted-phases.ts`), measured as whole transforms
+ * The parts of a double-hoisted transform (`ckks/linear/hoisted.ts`), measured as whole transforms
  * on the evaluator's threads: dhDecompose (the input's decomposition), dhBaby (an inner product and
  * a permutation over QP), dhGiant (a ModDown of one polynomial, a decomposition, an inner product),
  * dhDiagonal (a diagonal encoded over QP by limb and its product), dhDiagonalKept (the product of a

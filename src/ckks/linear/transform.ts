@@ -1,5 +1,5 @@
 /**
- * @module ckks/linear-transform
+ * @module ckks/linear/transform
  * Homomorphic linear transforms in the diagonal form (Halevi–Shoup, CRYPTO 2014 §4; GAZELLE,
  * Juvekar et al. 2018 §5; Lattigo `circuits/ckks/lintrans`):
  *
@@ -16,15 +16,15 @@
  * them (bootstrapping's DFT factors, reused on every call), the default re-encodes on every call
  * (network layers, whose plaintexts would not fit in memory all at once).
  */
-import type { Ciphertext, Plaintext } from './ciphertext.js';
-import type { CkksContext } from './context.js';
-import type { ComplexVector, Encoder } from './encoder.js';
-import { InvalidArgumentError, LevelError } from './errors.js';
-import type { Evaluator } from './evaluator.js';
+import type { Ciphertext, Plaintext } from '../ciphertext.js';
+import type { CkksContext } from '../context.js';
+import type { ComplexVector, Encoder } from '../encoder.js';
+import { InvalidArgumentError, LevelError } from '../errors.js';
+import type { Evaluator } from '../evaluator.js';
 import { type BsgsCosts, type BsgsSplit, chooseSplit, splitWith } from './bsgs.js';
-import type { DoubleHoistedSpec } from './evaluator.js';
-import { type DhSource, encodeSourceQP } from './hoisted-phases.js';
-import { allocInt32 } from '../ring/poly.js';
+import type { DoubleHoistedSpec } from '../evaluator.js';
+import { type DhSource, encodeSourceQP } from './hoisted.js';
+import { allocInt32 } from '../../ring/poly.js';
 
 /** A diagonal: real values, or a complex vector (re, im of equal length). */
 export type Diagonal = Float64Array | ComplexVector;
@@ -44,7 +44,7 @@ export interface LinearTransformOptions {
   /**
    * 'single' (default): the baby rotations share one decomposition, each ends with a ModDown, the
    * products run on the calling thread. 'double': baby rotations and products stay over QP, one
-   * ModDown per giant step (`hoisted-phases.ts`), every phase split by limb on a worker pool, and
+   * ModDown per giant step (`hoisted.ts`), every phase split by limb on a worker pool, and
    * plaintexts (over QP) are encoded by limb right where they are used unless cached. Needs
    * max|diagonal|·scale < 2^50. Same result up to rounding noise.
    */

@@ -1,5 +1,5 @@
 /**
- * @module approx/lsq
+ * @module approx/fit/lsq
  *
  * Weighted least-squares polynomial fits in the Chebyshev basis (OLA, digest §1.1 and §1.4 step 2):
  * the error is weighted by the layer's actual input distribution, given either as samples with
@@ -12,7 +12,7 @@
  */
 
 import { chebFitSamples, clenshaw, checkInterval, type Interval, toUnit } from './chebyshev.js';
-import { ApproxError } from './errors.js';
+import { ApproxError } from '../errors.js';
 
 /** A histogram of a layer's activation inputs: bin centres (increasing) and counts (≥ 0). */
 export interface Histogram {

@@ -1,5 +1,5 @@
 /**
- * @module approx/remez
+ * @module approx/fit/remez
  *
  * Remez exchange algorithm for minimax polynomial approximation (digest §5.3, §6 item 10):
  * - {@link remez}: best uniform approximation of a continuous f on [a, b] by a degree-d polynomial,
@@ -22,7 +22,7 @@
  */
 
 import { chebBasis, checkInterval, fromUnit, type Interval } from './chebyshev.js';
-import { ApproxError, ConvergenceError } from './errors.js';
+import { ApproxError, ConvergenceError } from '../errors.js';
 import { solveSquare } from './linalg.js';
 
 /** Options of the Remez algorithms. */

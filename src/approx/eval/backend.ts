@@ -1,5 +1,5 @@
 /**
- * @module approx/backend
+ * @module approx/eval/backend
  *
  * The arithmetic interface the polynomial evaluator (`evaluator.ts`) is written against, and the
  * coefficient helpers it needs. The CKKS engine implements {@link PolyBackend} over ciphertexts;
@@ -11,7 +11,7 @@
  * constant additions and small-integer multiples consume none.
  */
 
-import { ApproxError } from './errors.js';
+import { ApproxError } from '../errors.js';
 
 /** Coefficient: a real constant, or one value per slot (per-channel polynomials). */
 export type Coef = number | Float64Array;

@@ -1,5 +1,5 @@
 /**
- * @module approx/counting
+ * @module approx/eval/counting
  *
  * A float64 {@link PolyBackend}: values are slot vectors, every operation is applied slot-wise, and
  * the level rules of `backend.ts` are enforced and tallied. It lets the encrypted evaluation
@@ -8,7 +8,7 @@
  */
 
 import { type Coef, type PolyBackend } from './backend.js';
-import { ApproxError, InsufficientLevelsError } from './errors.js';
+import { ApproxError, InsufficientLevelsError } from '../errors.js';
 
 /** A plaintext stand-in for a ciphertext: slot values and levels left. */
 export interface CountingValue {

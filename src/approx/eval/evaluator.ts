@@ -1,5 +1,5 @@
 /**
- * @module approx/evaluator
+ * @module approx/eval/evaluator
  *
  * Depth-optimal evaluation of Chebyshev series, composites, ReLU/max and quadratics over any
  * {@link PolyBackend} (digest §6 item 9: "guarantee depth ⌈log2(d+1)⌉"; §1.3 odd BSGS; §2.4
@@ -47,10 +47,10 @@ import {
   coefSub,
   type PolyBackend,
 } from './backend.js';
-import { checkInterval, type Interval, unitMap } from './chebyshev.js';
-import { type CompositePoly, componentToChebyshev } from './composite.js';
+import { checkInterval, type Interval, unitMap } from '../fit/chebyshev.js';
+import { type CompositePoly, componentToChebyshev } from '../composite.js';
 import { chebDepth, chebRecipe, chooseBabyStep, isBabyStep, polyDepth } from './cost.js';
-import { ApproxError, InsufficientLevelsError } from './errors.js';
+import { ApproxError, InsufficientLevelsError } from '../errors.js';
 
 /** Options of {@link evalChebyshev}. */
 export interface ChebEvalOptions {

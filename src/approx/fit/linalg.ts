@@ -1,5 +1,5 @@
 /**
- * @module approx/linalg
+ * @module approx/fit/linalg
  *
  * The small dense linear algebra the approximation code needs (digest §6 item 10): a square solver
  * (Gaussian elimination with partial pivoting, for Remez reference systems of size ≤ ~130) and a
@@ -12,7 +12,7 @@
  * Matrices are row-major `Float64Array`s of size rows·cols.
  */
 
-import { ApproxError } from './errors.js';
+import { ApproxError } from '../errors.js';
 
 /**
  * Solve the square system A·x = b (A is n×n, row-major) by Gaussian elimination with partial

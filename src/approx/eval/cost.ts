@@ -1,5 +1,5 @@
 /**
- * @module approx/cost
+ * @module approx/eval/cost
  *
  * Cost model of the depth-optimal Chebyshev evaluator (`evaluator.ts`), used by OLA's degree
  * choice (digest §1.4 step 4, §6 item 9). For a degree-d polynomial it returns the multiplicative
@@ -19,9 +19,9 @@
  * (mulInt) are free and not counted. `constMults` counts ciphertext×constant terms of `linear`.
  */
 
-import { type Interval, unitMap } from './chebyshev.js';
-import { type CompositePoly, componentDegree, componentToChebyshev, isOddComponent } from './composite.js';
-import { ApproxError } from './errors.js';
+import { type Interval, unitMap } from '../fit/chebyshev.js';
+import { type CompositePoly, componentDegree, componentToChebyshev, isOddComponent } from '../composite.js';
+import { ApproxError } from '../errors.js';
 
 /** Operation counts and depth of one evaluation. */
 export interface CostBreakdown {

@@ -1,5 +1,5 @@
 /**
- * @module ckks/hoisted-phases
+ * @module ckks/linear/hoisted
  * A diagonal linear transform with double hoisting (Bossuat–Mouchet–Troncoso-Pastoriza–Hubaux,
  * eprint 2020/1203 §4.2; Lattigo `circuits/ckks/lintrans`) as one phase program (`phases.ts`), so
  * a worker pool splits all of it by limb — rotations, plaintext encoding and plaintext products:
@@ -21,13 +21,13 @@
  * Accumulators (one per giant step, over QP) are held for `chunk` giant steps at a time; more giant
  * steps re-decompose the input and redo the baby steps they need (memory against time).
  */
-import { type NttTable, makeNttTable, nttForward } from '../ring/ntt.js';
-import { mulScalarVec } from '../ring/ring.js';
-import { powMod, shoup } from '../ring/modulus.js';
-import type { CkksContext } from './context.js';
-import type { Encoder } from './encoder.js';
-import type { KeySwitcher, PackedKey } from './keyswitch.js';
-import { type Team, decomposeProgram, modDownLazyProgram, rotateLazyProgram } from './phases.js';
+import { type NttTable, makeNttTable, nttForward } from '../../ring/ntt.js';
+import { mulScalarVec } from '../../ring/ring.js';
+import { powMod, shoup } from '../../ring/modulus.js';
+import type { CkksContext } from '../context.js';
+import type { Encoder } from '../encoder.js';
+import type { KeySwitcher, PackedKey } from '../keyswitch/switcher.js';
+import { type Team, decomposeProgram, modDownLazyProgram, rotateLazyProgram } from '../phases.js';
 
 /** 1.5·2^52: adding and subtracting it rounds a double below 2^51 to the nearest integer. */
 const ROUND_MAGIC = 6755399441055744;

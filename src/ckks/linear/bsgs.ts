@@ -1,5 +1,5 @@
 /**
- * @module ckks/bsgs
+ * @module ckks/linear/bsgs
  * Baby-step/giant-step split of a diagonal linear transform (Halevi–Shoup, "Algorithms in HElib",
  * CRYPTO 2014 §4.3; Bossuat et al., Eurocrypt 2021, §4 "double hoisting"):
  *

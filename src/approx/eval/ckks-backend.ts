@@ -1,5 +1,5 @@
 /**
- * @module approx/ckks-backend
+ * @module approx/eval/ckks-backend
  * The CKKS implementation of {@link PolyBackend}: the depth-optimal evaluator of `evaluator.ts`
  * runs unchanged on ciphertexts.
  *
@@ -13,7 +13,7 @@
  *    by 1 encoded at t_j·q_{j'}/t_{j'} and a rescale (no key switching), then a limb drop.
  * So sums never mix scales, and the only approximations are CKKS's own.
  */
-import { Ciphertext, type Encoder, type Evaluator, InvalidArgumentError, LevelError, type Plaintext, ScaleMismatchError } from '../ckks/index.js';
+import { Ciphertext, type Encoder, type Evaluator, InvalidArgumentError, LevelError, type Plaintext, ScaleMismatchError } from '../../ckks/index.js';
 import type { Coef, PolyBackend } from './backend.js';
 
 /** A PolyBackend over CKKS ciphertexts with exact scale management. */

@@ -1,5 +1,5 @@
 /**
- * @module approx/chebyshev
+ * @module approx/fit/chebyshev
  *
  * Chebyshev series on an interval [a, b] (digest §6 items 9b and 10): interpolation at Chebyshev
  * nodes, Clenshaw evaluation, conversion to and from the power basis, the affine map x → [−1, 1],
@@ -12,7 +12,7 @@
  * basis is only produced for small degrees or for display, since its coefficients grow like 2^d.
  */
 
-import { ApproxError } from './errors.js';
+import { ApproxError } from '../errors.js';
 import { leastSquares } from './linalg.js';
 
 /** A closed interval [lo, hi] with lo < hi. */
