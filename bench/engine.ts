@@ -9,9 +9,12 @@
  *            --threads=N       N > 1: evaluator and key generator use a WorkerPool of N threads
  *            --heap=CALLS      heap growth over CALLS mul_relin_rescale calls (default 1000, two-limb 0 = skip)
  * Bootstrapping (only when asked: it needs several GB at N = 2^16 and minutes per run):
- *   npm run bench -- --op=bootstrap [--bootstrap=N16-BOOT] [--runs=3] [--threads=N] [--json]
+ *   npm run bench -- --op=bootstrap [--bootstrap=N16-BOOT] [--log-slots=S] [--arcsine=D] [--runs=3] [--threads=N] [--json]
+ * (`--log-slots` below logN − 1: sparse slots, 2^S complex slots with SubSum before CoeffsToSlots;
+ * `--arcsine=3`: the inverse-sine correction, two more levels in the chain)
  * one warm-up bootstrap, then `runs` timed ones (tinybench): the `bootstrap` row has the median,
- * the stage times of the median run, the precision (mean bits against the input's decryption),
+ * the stage times of the median run, the precision (mean bits against the input's decryption, and
+ * both the input and the output against the encoded values),
  * the key bytes (seeded on the wire, in memory) and the DFT plaintexts' bytes.
  * Extra rows: `ntt` (forward NTT of one limb, ns per butterfly) and `ntt_plain` (the same radix-4
  * loop with additions only: the limit of a plain JS loop over this access pattern); `add_plain`
@@ -269,7 +272,12 @@ out(`total ${((performance.now() - tStart) / 1000).toFixed(1)} s`);
 async function benchBootstrap(): Promise<void> {
   const name = A.opt('bootstrap', 'N16-BOOT');
   const runs = Number(A.opt('runs', '3'));
-  const bp = bootstrapPreset(name);
+  const logSlots = A.opt('log-slots', '');
+  const arcsine = A.opt('arcsine', '');
+  const bp = bootstrapPreset(name, {
+    ...(logSlots === '' ? {} : { logSlots: Number(logSlots) }),
+    ...(arcsine === '' ? {} : { evalMod: { arcsineDegree: Number(arcsine) } }),
+  });
   const P = bp.params;
   const ctx = new CkksContext(P);
   const pool = THREADS > 1 ? await WorkerPool.create(ctx, { threads: THREADS }) : undefined;
@@ -291,7 +299,8 @@ async function benchBootstrap(): Promise<void> {
   const dec = new Decryptor(ctx, sk);
   const n = bp.slots;
   const msg = () => ({ re: randomReals(n), im: randomReals(n) });
-  const inputs = Array.from({ length: runs + 1 }, () => encr.encrypt(enc.encode(msg(), { level: 0, fill: 'repeat' })));
+  const values = Array.from({ length: runs + 1 }, msg);
+  const inputs = values.map((v) => encr.encrypt(enc.encode(v, { level: 0, fill: 'repeat' })));
   const outs: [Ciphertext, Ciphertext][] = [];
   const stages: Record<string, number>[] = [];
   progress(`[veil] bootstrap ${name}: warm-up and ${runs} timed runs...`);
@@ -315,6 +324,15 @@ async function benchBootstrap(): Promise<void> {
     const b = enc.decodeComplex(dec.decrypt(o));
     return Math.min(precisionStats(a.re, b.re, n).meanBits, precisionStats(a.im, b.im, n).meanBits);
   });
+  // and against the encoded values: with sparse slots SubSum averages away part of the input's own
+  // encryption noise, so the output can be closer to the values than decrypt(input) is
+  const bitsVs = (v: { re: Float64Array; im: Float64Array }, ct: Ciphertext): number => {
+    const d = enc.decodeComplex(dec.decrypt(ct));
+    return Math.min(precisionStats(v.re, d.re, n).meanBits, precisionStats(v.im, d.im, n).meanBits);
+  };
+  const inputBits = outs.map(([x]) => bitsVs(values[inputs.indexOf(x)], x));
+  const outputBits = outs.map(([x, o]) => bitsVs(values[inputs.indexOf(x)], o));
+  const mean = (a: number[]) => +(a.reduce((u, w) => u + w, 0) / a.length).toFixed(2);
   const totals = stages.map((s) => s.total);
   const mid = totals.indexOf([...totals].sort((a, b) => a - b)[totals.length >> 1]);
   const kb = bootstrapKeyBytes(ctx, keys.galois.keys.size);
@@ -325,6 +343,7 @@ async function benchBootstrap(): Promise<void> {
     cpu_median_ms: +[...cpuMs].sort((a, b) => a - b)[cpuMs.length >> 1].toFixed(0), load1: +os.loadavg()[0].toFixed(2),
     stages_ms: Object.fromEntries(Object.entries(stages[mid]).map(([k, v]) => [k, +v.toFixed(0)])),
     mean_bits: +(bits.reduce((a, b) => a + b, 0) / bits.length).toFixed(2), min_run_bits: +Math.min(...bits).toFixed(2),
+    input_bits_vs_values: mean(inputBits), output_bits_vs_values: mean(outputBits),
     levels_for_user: bp.userLevels, output_log_scale: +Math.log2(bp.outputScale).toFixed(2), failure_log2: +bp.failureLog2.toFixed(1),
     galois_keys: kb.galoisKeys, key_bytes_seeded: kb.wire.total, key_bytes_memory: kb.memory,
     plaintexts: pts.count, plaintext_bytes: pts.bytes, keygen_ms: +keygenMs.toFixed(0), setup_ms: +setupMs.toFixed(0),

@@ -18,6 +18,7 @@ import { type OnnxNode } from './model.js';
 import { isDefaultDomain, type ConstVal, type DynVal, type GeluMatch, type PolyVal } from './state.js';
 import { ConstFolder } from './const-fold.js';
 
+/** The lowering's element-wise arithmetic, polynomial recognition and GELU matching. */
 export abstract class ArithmeticLowerer extends ConstFolder {
   // ------------------------------------------------------------------ GELU pattern
 

@@ -11,6 +11,7 @@ import { GraphError, sizeOf } from '../graph.js';
 import { OnnxDataType, dataTypeName, type OnnxNode } from './model.js';
 import { BATCH, INT_TYPES, SHAPE_SAFE_OPS, LowerState, genericHint, stridesOf, type ConstVal } from './state.js';
 
+/** The lowering's constant folding: constant subgraphs become {@link ConstVal}s. */
 export abstract class ConstFolder extends LowerState {
   // ------------------------------------------------------------------ constant evaluation
 

@@ -14,6 +14,7 @@ import { OnnxDataType, type OnnxNode } from './model.js';
 import { BATCH, CONST_OPS, addPads, genericHint, isDefaultDomain, type DynVal } from './state.js';
 import { ArithmeticLowerer } from './arithmetic.js';
 
+/** Lowers one ONNX model to a validated {@link IrGraph} (one use: `new Lowerer(model, options).run()`). */
 export class Lowerer extends ArithmeticLowerer {
   run(): IrGraph {
     const g = this.g;

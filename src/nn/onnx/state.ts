@@ -14,8 +14,6 @@ import {
   OnnxDataType, dataTypeName, findAttribute, type OnnxAttribute, type OnnxGraph, type OnnxModel,
   type OnnxNode, type OnnxTensor,
 } from './model.js';
-
-
 import type { ImportOptions } from './index.js';
 
 /** Sentinel for the symbolic batch dimension inside constant shape tensors (from `Shape`). */
@@ -134,6 +132,7 @@ export function genericHint(op: string): string {
   return HINTS[op] ?? `Veil supports: ${SUPPORTED_ONNX_OPS.join(', ')}; rewrite the model with these ops before export`;
 }
 
+/** What every part of the lowering shares: the ONNX graph, the values resolved so far, the emitted IR nodes. */
 export abstract class LowerState {
   protected readonly g: OnnxGraph;
   protected readonly opset: number;
