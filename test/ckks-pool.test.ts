@@ -24,7 +24,7 @@ import { randomVector } from './helpers.js';
 const dir = mkdtempSync(join(tmpdir(), 'veil-pool-'));
 function transpileEngine(): void {
   // the engine, and the leaf modules it imports from src/ (errors.ts, fixes.ts)
-  for (const sub of ['ring', 'ckks', join('ckks', 'pool'), join('ckks', 'keyswitch'), join('ckks', 'linear'), '']) {
+  for (const sub of ['ring', 'ckks', join('ckks', 'pool'), join('ckks', 'keyswitch'), join('ckks', 'linear'), join('ckks', 'serialize'), '']) {
     const src = join(__dirname, '..', 'src', sub);
     mkdirSync(join(dir, 'src', sub), { recursive: true });
     for (const f of readdirSync(src).filter((x) => x.endsWith('.ts') && (sub !== '' || x === 'errors.ts' || x === 'fixes.ts'))) {

@@ -3,7 +3,7 @@
  * The bootstrapping key set on the wire and in memory.
  *
  * On the wire it is a sequence of chunks, each a complete Veil object (magic, version, parameter
- * hash, length, checksum; `ckks/serialize.ts`): the relinearization key, then one chunk per Galois
+ * hash, length, checksum; `ckks/serialize/`): the relinearization key, then one chunk per Galois
  * key, then the two encapsulation keys. Every uniform half travels as its 32-byte ChaCha20 seed
  * (seeded form, half the bytes). No chunk holds more than one switching key, so nothing needs a
  * single multi-gigabyte buffer, and a receiver can load keys one at a time. In memory every key
@@ -13,7 +13,7 @@ import {
   type CkksContext, GaloisKeys, Kind, SerializationError, deserializeGaloisKeys, deserializeRelinKey, inspectBytes,
   serializeGaloisKeys, serializeRelinKey,
 } from '../ckks/index.js';
-import { deserializeEnvelope, serializeEnvelope } from '../ckks/serialize.js';
+import { deserializeEnvelope, serializeEnvelope } from '../ckks/serialize/index.js';
 import { Poly } from '../ring/poly.js';
 import type { BootstrapKeys } from './bootstrapper.js';
 import { type EncapsulationKeys, encapsulationKeyLimbs, expandEncapsulationUniform } from './encapsulation.js';

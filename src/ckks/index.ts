@@ -26,6 +26,6 @@ export {
   serializePublicKey, deserializePublicKey, serializeRelinKey, deserializeRelinKey,
   serializeGaloisKeys, deserializeGaloisKeys,
   type CiphertextSerializeOptions, type KeySerializeOptions, type GaloisKeysDeserializeOptions,
-} from './serialize.js';
+} from './serialize/index.js';
 export { LinearTransform, type LinearTransformOptions, type Diagonal } from './linear/transform.js';
 export { chooseSplit, splitWith, type BsgsSplit, type BsgsCosts } from './linear/bsgs.js';

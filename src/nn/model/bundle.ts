@@ -1,7 +1,7 @@
 /**
  * @module nn/model/bundle
  * A container for what crosses between client and server: a JSON header and binary chunks
- * (serialized keys and ciphertexts from `ckks/serialize.ts`, which carry their own checksums).
+ * (serialized keys and ciphertexts from `ckks/serialize/`, which carry their own checksums).
  * Format version 2, little-endian:
  *   0 magic "VLBN" | 4 u16 version | 6 u16 flags (0) | 8 u32 header length | 12 header JSON (UTF-8)
  *   then per chunk: u32 length, bytes (chunk order = header.chunks order)
